@@ -1,0 +1,3 @@
+fn main() {
+    println!("openworkctl {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,242 @@
+//! Application state and the whole route table.
+
+use crate::approvals::{Approvals, Request as ApprovalRequest};
+use crate::audit::AuditLog;
+use crate::auth::Secrets;
+use crate::config::Config;
+use crate::error::{ApiError, ApiResult};
+use crate::events::ReloadEvents;
+use crate::http::{JSON_BODY_LIMIT, front};
+use crate::routes::{
+    approvals, audit, commands, config, mcp, meta, plugins, skills, tokens, transfer, workspaces,
+};
+use crate::tokens::TokenStore;
+use crate::workspace::WorkspaceEntry;
+use crate::workspace::cache::Caches;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
+use openwork_shared::ErrorCode;
+use openwork_shared::models::{Actor, AuditEntry, ReloadReason, ReloadTrigger};
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+pub struct Inner {
+    pub config: Config,
+    pub secrets: Secrets,
+    pub workspaces: RwLock<Vec<WorkspaceEntry>>,
+    pub authorized_roots: RwLock<Vec<PathBuf>>,
+    pub tokens: TokenStore,
+    pub approvals: Approvals,
+    pub audit: AuditLog,
+    pub events: ReloadEvents,
+    pub caches: Caches,
+    pub started: Instant,
+    write_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// One audit line to append after a successful write.
+pub struct Audit {
+    pub action: &'static str,
+    pub target: String,
+    pub summary: String,
+}
+
+impl AppState {
+    pub fn new(config: Config) -> Self {
+        let inner = Inner {
+            secrets: Secrets::new(&config.client_token, &config.host_token),
+            workspaces: RwLock::new(config.workspaces.clone()),
+            authorized_roots: RwLock::new(config.authorized_roots.clone()),
+            tokens: TokenStore::new(config.token_store_path.clone()),
+            approvals: Approvals::new(config.approval_mode, config.approval_timeout_ms),
+            audit: AuditLog::new(&config.data_dir),
+            events: ReloadEvents::default(),
+            caches: Caches::default(),
+            started: Instant::now(),
+            write_locks: Mutex::new(HashMap::new()),
+            config,
+        };
+        AppState(Arc::new(inner))
+    }
+
+    pub fn uptime_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    pub fn workspace_list(&self) -> Vec<WorkspaceEntry> {
+        self.workspaces
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Find a workspace by id and check it lies under an authorized root.
+    pub fn workspace(&self, id: &str) -> ApiResult<WorkspaceEntry> {
+        let ws = self
+            .workspace_list()
+            .into_iter()
+            .find(|w| w.id == id)
+            .ok_or_else(|| ApiError::new(ErrorCode::WorkspaceNotFound, "Workspace not found"))?;
+        let roots = self
+            .authorized_roots
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        if !ws.is_under_any(&roots) {
+            return Err(ApiError::new(
+                ErrorCode::WorkspaceUnauthorized,
+                "Workspace is not authorized",
+            ));
+        }
+        Ok(ws)
+    }
+
+    /// Run filesystem work off the async workers.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&AppState) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || work(&state)).await?
+    }
+
+    /// Run a write to a workspace's files, one at a time per workspace.
+    pub async fn write<T: Send + 'static>(
+        &self,
+        ws: &WorkspaceEntry,
+        work: impl FnOnce(&AppState, &Path) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        let lock = {
+            let mut locks = self.write_locks.lock().unwrap_or_else(|p| p.into_inner());
+            locks.entry(ws.id.clone()).or_default().clone()
+        };
+        let root = ws.path.clone();
+        self.blocking(move |state| {
+            let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+            work(state, &root)
+        })
+        .await
+    }
+
+    /// The approval gate every write passes.
+    pub async fn approve(
+        &self,
+        actor: &Actor,
+        ws: &WorkspaceEntry,
+        action: &'static str,
+        summary: String,
+        paths: Vec<PathBuf>,
+    ) -> ApiResult<()> {
+        self.approvals
+            .require(ApprovalRequest {
+                workspace_id: ws.id.clone(),
+                action,
+                summary,
+                paths: paths.iter().map(|p| p.display().to_string()).collect(),
+                actor: actor.clone(),
+            })
+            .await
+    }
+
+    /// After a successful write: the audit line, and the reload event if any.
+    pub async fn record(
+        &self,
+        actor: &Actor,
+        ws: &WorkspaceEntry,
+        audit: Audit,
+        reload: Option<(ReloadReason, ReloadTrigger)>,
+    ) {
+        if let Some((reason, trigger)) = reload {
+            self.events.record(&ws.id, reason, trigger);
+        }
+        let entry = AuditEntry {
+            id: uuid::Uuid::new_v4().to_string(),
+            workspace_id: ws.id.clone(),
+            actor: actor.clone(),
+            action: audit.action.to_owned(),
+            target: audit.target,
+            summary: audit.summary,
+            timestamp: crate::now_ms(),
+        };
+        let result = self
+            .blocking(move |state| Ok(state.audit.append(&entry)?))
+            .await;
+        if let Err(e) = result {
+            crate::logging::error(&format!(
+                "audit append failed: {}",
+                e.cause.unwrap_or(e.message)
+            ));
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let routes = Router::new()
+        .route("/health", get(meta::health))
+        .route("/w/{id}/health", get(meta::health))
+        .route("/status", get(meta::status))
+        .route("/w/{id}/status", get(meta::mounted_status))
+        .route("/capabilities", get(meta::capabilities))
+        .route("/w/{id}/capabilities", get(meta::capabilities))
+        .route("/whoami", get(meta::whoami))
+        .route("/workspaces", get(workspaces::list))
+        .route("/w/{id}/workspaces", get(workspaces::mounted_list))
+        .route("/workspaces/{id}/activate", post(workspaces::activate))
+        .route(
+            "/workspace/{id}/config",
+            get(config::get).patch(config::patch),
+        )
+        .route("/workspace/{id}/events", get(config::events))
+        .route(
+            "/workspace/{id}/plugins",
+            get(plugins::list).post(plugins::add),
+        )
+        .route("/workspace/{id}/plugins/{name}", delete(plugins::remove))
+        .route(
+            "/workspace/{id}/skills",
+            get(skills::list).post(skills::upsert),
+        )
+        .route(
+            "/workspace/{id}/skills/{name}",
+            get(skills::get).delete(skills::delete),
+        )
+        .route("/workspace/{id}/mcp", get(mcp::list).post(mcp::add))
+        .route("/workspace/{id}/mcp/{name}", delete(mcp::remove))
+        .route(
+            "/workspace/{id}/commands",
+            get(commands::list).post(commands::upsert),
+        )
+        .route("/workspace/{id}/commands/{name}", delete(commands::delete))
+        .route("/workspace/{id}/audit", get(audit::list))
+        .route("/workspace/{id}/export", get(transfer::export))
+        .route("/workspace/{id}/import", post(transfer::import))
+        .route("/approvals", get(approvals::list))
+        .route("/approvals/{id}", post(approvals::reply))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", delete(tokens::revoke))
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .with_state(state.clone());
+    // The front layer wraps the routes so it runs before routing (rewrites).
+    Router::new()
+        .fallback_service(routes)
+        .layer(axum::middleware::from_fn_with_state(state, front))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found()
+}

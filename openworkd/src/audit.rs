@@ -1,0 +1,97 @@
+//! The audit log: one JSON line per successful write, per workspace.
+
+use crate::workspace::WorkspaceEntry;
+use crate::workspace::cache::Caches;
+use openwork_shared::models::AuditEntry;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// How much of the end of a log is read to find the newest entries.
+const TAIL_BYTES: u64 = 1 << 20;
+
+pub struct AuditLog {
+    dir: PathBuf,
+    append_lock: Mutex<()>,
+}
+
+impl AuditLog {
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            dir: data_dir.join("audit"),
+            append_lock: Mutex::new(()),
+        }
+    }
+
+    fn primary(&self, workspace_id: &str) -> PathBuf {
+        self.dir.join(format!("{workspace_id}.jsonl"))
+    }
+
+    /// The file to read: the primary log, else the legacy in-workspace one.
+    fn readable(&self, ws: &WorkspaceEntry) -> PathBuf {
+        let primary = self.primary(&ws.id);
+        if primary.exists() {
+            primary
+        } else {
+            ws.path.join(".opencode/openwork/audit.jsonl")
+        }
+    }
+
+    /// Append one entry as a single write of one line, so a crash can at
+    /// worst leave a partial last line, which readers skip.
+    pub fn append(&self, entry: &AuditEntry) -> io::Result<()> {
+        let mut line = serde_json::to_vec(entry)?;
+        line.push(b'\n');
+        let _guard = self.append_lock.lock().unwrap_or_else(|p| p.into_inner());
+        std::fs::create_dir_all(&self.dir)?;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.primary(&entry.workspace_id))?;
+        file.write_all(&line)?;
+        file.sync_data()
+    }
+
+    /// The newest `limit` entries, newest first.
+    pub fn recent(&self, ws: &WorkspaceEntry, limit: usize) -> Vec<AuditEntry> {
+        let tail = read_tail(&self.readable(ws)).unwrap_or_default();
+        let lines: Vec<&str> = tail.lines().filter(|l| !l.trim().is_empty()).collect();
+        lines
+            .iter()
+            .rev()
+            .take(limit)
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// The timestamp of the newest entry (cached until the log changes).
+    pub fn last_timestamp(&self, caches: &Caches, ws: &WorkspaceEntry) -> Option<u64> {
+        caches
+            .audit_tail
+            .get(&self.readable(ws), |bytes| {
+                let text = String::from_utf8_lossy(bytes?);
+                let last = text.lines().rev().find(|l| !l.trim().is_empty())?;
+                serde_json::from_str::<serde_json::Value>(last)
+                    .ok()?
+                    .get("timestamp")?
+                    .as_u64()
+            })
+            .ok()
+            .flatten()
+    }
+}
+
+fn read_tail(path: &Path) -> io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let start = len.saturating_sub(TAIL_BYTES);
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    // Drop a line cut in half by the seek.
+    Ok(match (start > 0, text.find('\n')) {
+        (true, Some(i)) => text[i + 1..].to_owned(),
+        _ => text,
+    })
+}

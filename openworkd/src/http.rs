@@ -1,0 +1,247 @@
+//! Request plumbing shared by every route: the front middleware (OPTIONS,
+//! CORS, HEAD, mounted `/w/:id` rewrite, request log) and the body,
+//! path and query extractors that answer bad input with JSON errors.
+
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult, LoggedError};
+use crate::logging::{self, Level};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use openwork_shared::models::JsonObject;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// The largest JSON body any route accepts.
+pub const JSON_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+const ALLOW_HEADERS: &str = "Authorization, Content-Type, X-OpenWork-Host-Token, X-OpenWork-Client-Id, X-OpenCode-Directory, X-Opencode-Directory, x-opencode-directory";
+const ALLOW_METHODS: &str = "GET,POST,PATCH,DELETE,OPTIONS";
+
+pub async fn front(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let auth = crate::auth::presented(req.headers());
+    let mut resp = if method == Method::OPTIONS {
+        StatusCode::NO_CONTENT.into_response()
+    } else if method == Method::HEAD {
+        ApiError::not_found().into_response()
+    } else {
+        match rewrite_mounted(req) {
+            Ok(req) => next.run(req).await,
+            Err(e) => e.into_response(),
+        }
+    };
+    apply_cors(
+        &state.config.cors_origins,
+        origin.as_ref(),
+        resp.headers_mut(),
+    );
+    if state.config.log_requests {
+        log_request(&method, &path, &resp, started, auth);
+    }
+    resp
+}
+
+/// `/w/<id>/workspace/<id>/...` is `/workspace/<id>/...` when both ids match.
+fn rewrite_mounted(mut req: Request) -> ApiResult<Request> {
+    let path = req.uri().path();
+    let Some(rest) = path.strip_prefix("/w/") else {
+        return Ok(req);
+    };
+    let mut parts = rest.splitn(3, '/');
+    let (Some(id), Some("workspace"), Some(tail)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Ok(req);
+    };
+    let nested = tail.split('/').next().unwrap_or_default();
+    if percent_decode(id) != percent_decode(nested) {
+        return Err(ApiError::not_found());
+    }
+    let mut rewritten = format!("/workspace/{tail}");
+    if let Some(q) = req.uri().query() {
+        rewritten.push('?');
+        rewritten.push_str(q);
+    }
+    *req.uri_mut() = rewritten
+        .parse::<Uri>()
+        .map_err(|_| ApiError::not_found())?;
+    Ok(req)
+}
+
+fn percent_decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn apply_cors(origins: &[String], origin: Option<&HeaderValue>, headers: &mut HeaderMap) {
+    let allow = if origins.iter().any(|o| o == "*") {
+        HeaderValue::from_static("*")
+    } else {
+        match origin {
+            Some(o) if origins.iter().any(|a| a.as_bytes() == o.as_bytes()) => o.clone(),
+            _ => return,
+        }
+    };
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow);
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(ALLOW_HEADERS),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(ALLOW_METHODS),
+    );
+    headers.append(header::VARY, HeaderValue::from_static("Origin"));
+}
+
+fn log_request(method: &Method, path: &str, resp: &Response, started: Instant, auth: &str) {
+    let status = resp.status().as_u16();
+    let ms = started.elapsed().as_millis() as u64;
+    let level = match status {
+        500.. => Level::Error,
+        400.. => Level::Warn,
+        _ => Level::Info,
+    };
+    let mut attrs = JsonObject::new();
+    attrs.insert("method".into(), json!(method.as_str()));
+    attrs.insert("path".into(), json!(path));
+    attrs.insert("status".into(), json!(status));
+    attrs.insert("durationMs".into(), json!(ms));
+    attrs.insert("auth".into(), json!(auth));
+    if let Some(LoggedError(message)) = resp.extensions().get::<LoggedError>() {
+        attrs.insert("error".into(), json!(message));
+    }
+    logging::log(level, &format!("{method} {path} {status} {ms}ms"), attrs);
+}
+
+/// A request body, parsed on demand so that auth and workspace checks
+/// answer before body errors.
+pub struct Body(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> ApiResult<Self> {
+        Bytes::from_request(req, state)
+            .await
+            .map(Body)
+            .map_err(|e: BytesRejection| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        openwork_shared::ErrorCode::BodyTooLarge,
+                        "Request body is too large",
+                    )
+                    .with_details(json!({"maxBytes": JSON_BODY_LIMIT}))
+                } else {
+                    ApiError::new(openwork_shared::ErrorCode::InvalidJson, "Invalid JSON body")
+                }
+            })
+    }
+}
+
+impl Body {
+    /// Any JSON value; an empty or malformed body is `invalid_json`.
+    pub fn json(&self) -> ApiResult<Value> {
+        serde_json::from_slice(&self.0).map_err(|_| {
+            ApiError::new(openwork_shared::ErrorCode::InvalidJson, "Invalid JSON body")
+        })
+    }
+
+    /// A JSON object (anything else is `invalid_payload`).
+    pub fn object(&self) -> ApiResult<JsonObject> {
+        match self.json()? {
+            Value::Object(o) => Ok(o),
+            _ => Err(ApiError::invalid_payload(
+                "Request body must be a JSON object",
+            )),
+        }
+    }
+}
+
+/// Path parameters, percent-decoded; undecodable ones are a JSON 400.
+pub struct Params<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Params<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Params(p.0))
+            .map_err(|e| ApiError::invalid_payload(format!("Invalid path parameter: {e}")))
+    }
+}
+
+/// Query parameters as plain strings; each route interprets its own.
+pub struct QueryMap(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        axum::extract::Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map(|q| QueryMap(q.0))
+            .map_err(|e| ApiError::invalid_payload(format!("Invalid query string: {e}")))
+    }
+}
+
+impl QueryMap {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    pub fn is(&self, key: &str, value: &str) -> bool {
+        self.get(key) == Some(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mounted_paths_are_rewritten() {
+        let req = Request::builder()
+            .uri("/w/ws_1/workspace/ws_1/config?x=1")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        assert_eq!(
+            rewrite_mounted(req).unwrap().uri(),
+            "/workspace/ws_1/config?x=1"
+        );
+        let req = Request::builder()
+            .uri("/w/ws_1/workspace/ws_2/config")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        assert!(rewrite_mounted(req).is_err());
+        assert_eq!(percent_decode("%40a%2Fb"), "@a/b");
+    }
+}

@@ -1,0 +1,126 @@
+use crate::app::{AppState, Audit};
+use crate::auth::{Client, Writer};
+use crate::error::{ApiError, ApiResult};
+use crate::events::trigger;
+use crate::http::{Body, Params, QueryMap};
+use crate::workspace::settings;
+use axum::Json;
+use axum::extract::State;
+use openwork_shared::models::{JsonObject, ReloadEvents, ReloadReason, UpdatedAt, WorkspaceConfig};
+use serde_json::Value;
+
+pub async fn get(
+    State(st): State<AppState>,
+    _client: Client,
+    Params(id): Params<String>,
+) -> ApiResult<Json<WorkspaceConfig>> {
+    let ws = st.workspace(&id)?;
+    st.blocking(move |st| {
+        Ok(Json(WorkspaceConfig {
+            opencode: (*settings::read_opencode(&st.caches, &ws.path)?).clone(),
+            openwork: (*settings::read_openwork(&st.caches, &ws.path)?).clone(),
+            updated_at: st.audit.last_timestamp(&st.caches, &ws),
+        }))
+    })
+    .await
+}
+
+/// `opencode` / `openwork` of a patch body: absent, null or false means not given.
+fn part(body: &JsonObject, key: &str) -> ApiResult<Option<JsonObject>> {
+    match body.get(key) {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => Ok(None),
+        Some(Value::Object(o)) => Ok(Some(o.clone())),
+        Some(_) => Err(ApiError::invalid_payload(format!(
+            "{key} must be an object"
+        ))),
+    }
+}
+
+pub async fn patch(
+    State(st): State<AppState>,
+    Writer(actor): Writer,
+    Params(id): Params<String>,
+    body: Body,
+) -> ApiResult<Json<UpdatedAt>> {
+    let ws = st.workspace(&id)?;
+    let body = body.object()?;
+    let (opencode, openwork) = (part(&body, "opencode")?, part(&body, "openwork")?);
+    if opencode.is_none() && openwork.is_none() {
+        return Err(ApiError::invalid_payload(
+            "opencode or openwork updates required",
+        ));
+    }
+    let opencode_path = settings::opencode_path(&ws.path);
+    let mut paths = Vec::new();
+    if opencode.is_some() {
+        paths.push(opencode_path.clone());
+    }
+    if openwork.is_some() {
+        paths.push(settings::openwork_path(&ws.path));
+    }
+    st.approve(
+        &actor,
+        &ws,
+        "config.patch",
+        "Patch workspace config".into(),
+        paths,
+    )
+    .await?;
+    let touched_opencode = opencode.is_some();
+    let written = st
+        .write(&ws, move |st, root| {
+            let written = match &opencode {
+                Some(edits) => Some(settings::set_opencode_keys(root, edits)?),
+                None => None,
+            };
+            if let Some(patch) = &openwork {
+                settings::write_openwork(&st.caches, root, patch, false)?;
+            }
+            Ok(written)
+        })
+        .await?;
+    let reload = written.filter(|_| touched_opencode).map(|path| {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        (
+            ReloadReason::Config,
+            trigger("config", &name, "updated", Some(path.display().to_string())),
+        )
+    });
+    let audit = Audit {
+        action: "config.patch",
+        target: "opencode.json".into(),
+        summary: "Patched workspace config".into(),
+    };
+    st.record(&actor, &ws, audit, reload).await;
+    Ok(Json(UpdatedAt {
+        updated_at: crate::now_ms(),
+    }))
+}
+
+pub async fn events(
+    State(st): State<AppState>,
+    _client: Client,
+    Params(id): Params<String>,
+    query: QueryMap,
+) -> ApiResult<Json<ReloadEvents>> {
+    let ws = st.workspace(&id)?;
+    let since = query
+        .get("since")
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    let since = if since.is_finite() && since > 0.0 {
+        since as u64
+    } else {
+        0
+    };
+    let (items, cursor) = st.events.since(&ws.id, since);
+    Ok(Json(ReloadEvents {
+        items,
+        cursor,
+        workspace_id: ws.id,
+        disabled: false,
+    }))
+}

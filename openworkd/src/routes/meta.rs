@@ -1,0 +1,141 @@
+use crate::app::AppState;
+use crate::auth::Client;
+use crate::error::ApiResult;
+use crate::http::Params;
+use crate::routes::sees_secrets;
+use crate::workspace::WorkspaceEntry;
+use axum::Json;
+use axum::extract::State;
+use openwork_shared::Scope;
+use openwork_shared::models::*;
+
+pub async fn health(State(st): State<AppState>) -> Json<Health> {
+    Json(Health {
+        ok: true,
+        version: st.config.reported_version.clone(),
+        uptime_ms: st.uptime_ms(),
+    })
+}
+
+fn status_of(st: &AppState, actor: &Actor, workspaces: &[WorkspaceEntry]) -> Status {
+    let c = &st.config;
+    let active = workspaces.first();
+    let roots = st
+        .authorized_roots
+        .read()
+        .unwrap_or_else(|p| p.into_inner());
+    Status {
+        ok: true,
+        version: c.reported_version.clone(),
+        uptime_ms: st.uptime_ms(),
+        read_only: c.read_only,
+        approval: approval_config(st),
+        cors_origins: c.cors_origins.clone(),
+        workspace_count: workspaces.len(),
+        active_workspace_id: active.map(|w| w.id.clone()),
+        workspace: active.map(|w| w.info(sees_secrets(actor))),
+        authorized_roots: roots.iter().map(|r| r.display().to_string()).collect(),
+        server: ServerInfo {
+            host: c.host.clone(),
+            port: c.port,
+            config_path: Some(c.config_path.display().to_string()),
+        },
+        token_source: TokenSources {
+            client: c.client_token_source.as_str().into(),
+            host: c.host_token_source.as_str().into(),
+        },
+    }
+}
+
+fn approval_config(st: &AppState) -> ApprovalConfig {
+    ApprovalConfig {
+        mode: st.approvals.mode(),
+        timeout_ms: st.approvals.timeout_ms(),
+    }
+}
+
+pub async fn status(State(st): State<AppState>, Client(actor): Client) -> Json<Status> {
+    Json(status_of(&st, &actor, &st.workspace_list()))
+}
+
+pub async fn mounted_status(
+    State(st): State<AppState>,
+    Client(actor): Client,
+    Params(id): Params<String>,
+) -> ApiResult<Json<Status>> {
+    let ws = st.workspace(&id)?;
+    Ok(Json(status_of(&st, &actor, &[ws])))
+}
+
+pub async fn capabilities(State(st): State<AppState>, _client: Client) -> Json<Capabilities> {
+    let c = &st.config;
+    let write = !c.read_only;
+    let rw = || ReadWrite { read: true, write };
+    let (enabled, placement, mode) = match c.browser_provider.as_deref() {
+        Some("sandbox-headless") => (true, "in-sandbox", "headless"),
+        Some("host-interactive") => (true, "host-machine", "interactive"),
+        Some("client-interactive") => (true, "client-machine", "interactive"),
+        _ => (false, "external", "none"),
+    };
+    let any_base_url = st
+        .workspace_list()
+        .iter()
+        .any(|w| w.base_url.as_deref().is_some_and(|u| !u.trim().is_empty()));
+    Json(Capabilities {
+        schema_version: 1,
+        server_version: c.reported_version.clone(),
+        skills: SkillsCapability {
+            read: true,
+            write,
+            source: "openwork".into(),
+        },
+        // The skill hub is not served by openworkd.
+        hub: Hub {
+            skills: HubSkills {
+                read: false,
+                install: false,
+                repo: HubRepo {
+                    owner: "different-ai".into(),
+                    name: "openwork-hub".into(),
+                    git_ref: "main".into(),
+                },
+            },
+        },
+        plugins: rw(),
+        mcp: rw(),
+        commands: rw(),
+        config: rw(),
+        approvals: approval_config(&st),
+        sandbox: Sandbox {
+            enabled: c.sandbox_enabled,
+            backend: c.sandbox_backend.clone(),
+        },
+        ui: UiCapability { toy: c.toy_ui },
+        tokens: TokensCapability {
+            scoped: true,
+            scopes: Scope::ALL.to_vec(),
+        },
+        proxy: ProxyCapability {
+            opencode: any_base_url,
+            opencode_router: c.opencode_router_port.is_some(),
+        },
+        tool_providers: ToolProviders {
+            browser: BrowserProvider {
+                enabled,
+                placement: placement.into(),
+                mode: mode.into(),
+            },
+            files: FilesProvider {
+                injection: write && c.inbox_enabled,
+                outbox: c.outbox_enabled,
+                inbox_path: ".opencode/openwork/inbox/".into(),
+                outbox_path: ".opencode/openwork/outbox/".into(),
+                max_bytes: c.inbox_max_bytes,
+            },
+        },
+    })
+}
+
+pub async fn whoami(Client(actor): Client) -> Json<Whoami> {
+    Json(Whoami { ok: true, actor })
+}

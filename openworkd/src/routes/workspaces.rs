@@ -1,0 +1,60 @@
+use crate::app::{AppState, Audit};
+use crate::auth::{Client, Host};
+use crate::error::ApiResult;
+use crate::http::Params;
+use crate::routes::sees_secrets;
+use axum::Json;
+use axum::extract::State;
+use openwork_shared::models::{WorkspaceActivated, WorkspaceList};
+
+pub async fn list(State(st): State<AppState>, Client(actor): Client) -> Json<WorkspaceList> {
+    let all = st.workspace_list();
+    Json(WorkspaceList {
+        active_id: all.first().map(|w| w.id.clone()),
+        items: all.iter().map(|w| w.info(sees_secrets(&actor))).collect(),
+    })
+}
+
+pub async fn mounted_list(
+    State(st): State<AppState>,
+    Client(actor): Client,
+    Params(id): Params<String>,
+) -> ApiResult<Json<WorkspaceList>> {
+    let ws = st.workspace(&id)?;
+    Ok(Json(WorkspaceList {
+        active_id: Some(ws.id.clone()),
+        items: vec![ws.info(sees_secrets(&actor))],
+    }))
+}
+
+/// Make a workspace the active one (first in the list), in memory.
+pub async fn activate(
+    State(st): State<AppState>,
+    Host(actor): Host,
+    Params(id): Params<String>,
+) -> ApiResult<Json<WorkspaceActivated>> {
+    let ws = st.workspace(&id)?;
+    {
+        let mut all = st.workspaces.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(index) = all.iter().position(|w| w.id == id) {
+            let entry = all.remove(index);
+            all.insert(0, entry);
+        }
+    }
+    let summary = format!("Activated workspace {}", ws.name);
+    st.record(
+        &actor,
+        &ws,
+        Audit {
+            action: "workspace.activate",
+            target: ws.id.clone(),
+            summary,
+        },
+        None,
+    )
+    .await;
+    Ok(Json(WorkspaceActivated {
+        active_id: ws.id.clone(),
+        workspace: ws.info(true),
+    }))
+}

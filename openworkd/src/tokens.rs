@@ -1,0 +1,187 @@
+//! The scoped-token store: `tokens.json`, holding only SHA-256 hashes.
+//! Re-read whenever the file changes on disk, written atomically (0600).
+
+use crate::error::{ApiError, ApiResult};
+use crate::workspace::cache::StampCache;
+use crate::workspace::paths::write_atomic_with_mode;
+use openwork_shared::models::{TokenCreated, TokenInfo};
+use openwork_shared::{ErrorCode, Scope};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use subtle::ConstantTimeEq;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredToken {
+    id: String,
+    hash: String,
+    scope: Scope,
+    created_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    label: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StoreFile<'a> {
+    schema_version: u32,
+    updated_at: u64,
+    tokens: &'a [StoredToken],
+}
+
+pub fn sha256_hex(value: &str) -> String {
+    hex::encode(Sha256::digest(value.as_bytes()))
+}
+
+pub struct TokenStore {
+    path: PathBuf,
+    cache: StampCache<Arc<Vec<StoredToken>>>,
+    write_lock: Mutex<()>,
+}
+
+impl TokenStore {
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            cache: StampCache::default(),
+            write_lock: Mutex::new(()),
+        }
+    }
+
+    /// Valid entries of the file; entries with a missing id or hash or an
+    /// unknown scope are dropped, an unreadable file counts as empty.
+    fn tokens(&self) -> Arc<Vec<StoredToken>> {
+        self.cache
+            .get(&self.path, |bytes| {
+                let Some(bytes) = bytes else {
+                    return Arc::new(Vec::new());
+                };
+                let file: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+                let entries = file
+                    .get("tokens")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                Arc::new(
+                    entries
+                        .into_iter()
+                        .filter_map(|e| serde_json::from_value::<StoredToken>(e).ok())
+                        .filter(|t| !t.id.is_empty() && !t.hash.is_empty())
+                        .collect(),
+                )
+            })
+            .unwrap_or_default()
+    }
+
+    /// The scope of a presented token, comparing hashes in constant time.
+    pub fn scope_of(&self, token: &str) -> Option<Scope> {
+        let hash = sha256_hex(token);
+        let mut found = None;
+        for stored in self.tokens().iter() {
+            if bool::from(stored.hash.as_bytes().ct_eq(hash.as_bytes())) {
+                found = Some(stored.scope);
+            }
+        }
+        found
+    }
+
+    pub fn list(&self) -> Vec<TokenInfo> {
+        self.tokens()
+            .iter()
+            .map(|t| TokenInfo {
+                id: t.id.clone(),
+                scope: t.scope,
+                created_at: t.created_at,
+                label: t.label.clone(),
+            })
+            .collect()
+    }
+
+    pub fn create(&self, scope: Scope, label: Option<String>) -> ApiResult<TokenCreated> {
+        let token = format!("owt_{}", uuid::Uuid::new_v4().simple());
+        let stored = StoredToken {
+            id: uuid::Uuid::new_v4().to_string(),
+            hash: sha256_hex(&token),
+            scope,
+            created_at: crate::now_ms(),
+            label,
+        };
+        let created = TokenCreated {
+            id: stored.id.clone(),
+            token,
+            scope,
+            created_at: stored.created_at,
+            label: stored.label.clone(),
+        };
+        self.update(|tokens| {
+            tokens.insert(0, stored);
+            Ok(())
+        })?;
+        Ok(created)
+    }
+
+    pub fn revoke(&self, id: &str) -> ApiResult<()> {
+        self.update(|tokens| {
+            let before = tokens.len();
+            tokens.retain(|t| t.id != id);
+            if tokens.len() == before {
+                return Err(ApiError::new(ErrorCode::TokenNotFound, "Token not found"));
+            }
+            Ok(())
+        })
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Vec<StoredToken>) -> ApiResult<()>) -> ApiResult<()> {
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tokens = (*self.tokens()).clone();
+        change(&mut tokens)?;
+        let file = StoreFile {
+            schema_version: 1,
+            updated_at: crate::now_ms(),
+            tokens: &tokens,
+        };
+        let mut text = serde_json::to_string_pretty(&file).map_err(ApiError::internal)?;
+        text.push('\n');
+        write_atomic_with_mode(&self.path, text.as_bytes(), Some(0o600))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_store_loads_and_bad_entries_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        let hash = sha256_hex("owt_0123456789abcdef0123456789abcdef");
+        let text = format!(
+            r#"{{"schemaVersion":1,"updatedAt":1,"tokens":[
+              {{"id":"a","hash":"{hash}","scope":"viewer","createdAt":1,"label":"x"}},
+              {{"id":"b","hash":"h","scope":"root","createdAt":1}},
+              {{"hash":"h2","scope":"owner","createdAt":1}}]}}"#
+        );
+        std::fs::write(&path, text).unwrap();
+        let store = TokenStore::new(path.clone());
+        assert_eq!(store.list().len(), 1);
+        assert_eq!(
+            store.scope_of("owt_0123456789abcdef0123456789abcdef"),
+            Some(Scope::Viewer)
+        );
+        let created = store.create(Scope::Owner, None).unwrap();
+        assert_eq!(store.scope_of(&created.token), Some(Scope::Owner));
+        assert_eq!(store.list()[0].id, created.id);
+        store.revoke(&created.id).unwrap();
+        assert_eq!(store.scope_of(&created.token), None);
+        assert!(store.revoke("nope").is_err());
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+}

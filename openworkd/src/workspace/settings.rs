@@ -1,0 +1,118 @@
+//! The two workspace config files: OpenCode's `opencode.jsonc`/`.json`
+//! (edited key by key, comments kept) and `.opencode/openwork.json`.
+
+use super::cache::Caches;
+use super::jsonc;
+use super::paths::{resolve_in_workspace, write_atomic};
+use crate::error::{ApiError, ApiResult};
+use openwork_shared::ErrorCode;
+use openwork_shared::models::JsonObject;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub const OPENWORK_JSON: &str = ".opencode/openwork.json";
+
+/// `opencode.jsonc` if it exists, else `opencode.json` if it exists, else
+/// `opencode.jsonc` (new files are JSONC).
+pub fn opencode_path(root: &Path) -> PathBuf {
+    let jsonc = root.join("opencode.jsonc");
+    if jsonc.exists() {
+        return jsonc;
+    }
+    let json = root.join("opencode.json");
+    if json.exists() { json } else { jsonc }
+}
+
+fn opencode_relative(root: &Path) -> String {
+    let path = opencode_path(root);
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+pub fn openwork_path(root: &Path) -> PathBuf {
+    root.join(OPENWORK_JSON)
+}
+
+/// The parsed OpenCode config, `{}` when the file does not exist.
+pub fn read_opencode(caches: &Caches, root: &Path) -> ApiResult<Arc<Value>> {
+    let path = resolve_in_workspace(root, &opencode_relative(root))?;
+    caches.json.get(&path, |bytes| match bytes {
+        None => Ok(Arc::new(json!({}))),
+        Some(bytes) => jsonc::parse(&String::from_utf8_lossy(bytes)).map(Arc::new),
+    })?
+}
+
+/// The parsed `.opencode/openwork.json`, `{}` when missing.
+pub fn read_openwork(caches: &Caches, root: &Path) -> ApiResult<Arc<Value>> {
+    let path = resolve_in_workspace(root, OPENWORK_JSON)?;
+    caches.json.get(&path, |bytes| {
+        let bad = || {
+            ApiError::new(ErrorCode::InvalidJson, "Failed to parse openwork.json").with_status(422)
+        };
+        match bytes {
+            None => Ok(Arc::new(json!({}))),
+            Some(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(Arc::new(json!({}))),
+            Some(bytes) => match serde_json::from_slice::<Value>(bytes) {
+                Ok(v @ Value::Object(_)) => Ok(Arc::new(v)),
+                _ => Err(bad()),
+            },
+        }
+    })?
+}
+
+/// Set top-level keys of the OpenCode config, keeping the rest of the file
+/// (comments, formatting). Creates `opencode.jsonc` when there is none.
+/// Returns the file written.
+pub fn set_opencode_keys(root: &Path, edits: &JsonObject) -> ApiResult<PathBuf> {
+    let path = resolve_in_workspace(root, &opencode_relative(root))?;
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            // Refuse to edit a file that does not parse: the edit would be blind.
+            jsonc::parse(&text)?;
+            let edits: Vec<(String, Value)> =
+                edits.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            jsonc::set_top_level(&text, &edits)?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            jsonc::to_pretty(&Value::Object(edits.clone()))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    write_atomic(&path, text.as_bytes())?;
+    Ok(path)
+}
+
+/// Replace the whole OpenCode config with `value` (import in replace mode).
+pub fn replace_opencode(root: &Path, value: &JsonObject) -> ApiResult<()> {
+    let path = resolve_in_workspace(root, &opencode_relative(root))?;
+    write_atomic(
+        &path,
+        jsonc::to_pretty(&Value::Object(value.clone())).as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// Shallow-merge `patch` into openwork.json (or replace it).
+pub fn write_openwork(
+    caches: &Caches,
+    root: &Path,
+    patch: &JsonObject,
+    replace: bool,
+) -> ApiResult<()> {
+    let mut merged = if replace {
+        JsonObject::new()
+    } else {
+        read_openwork(caches, root)?
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+    };
+    for (k, v) in patch {
+        merged.insert(k.clone(), v.clone());
+    }
+    let path = resolve_in_workspace(root, OPENWORK_JSON)?;
+    write_atomic(&path, jsonc::to_pretty(&Value::Object(merged)).as_bytes())?;
+    Ok(())
+}

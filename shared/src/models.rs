@@ -1,0 +1,541 @@
+//! Request and response bodies, field for field as the wire contract names them.
+//! Optional fields that are absent on the wire are `Option` with
+//! `skip_serializing_if`; fields that are sent as `null` are plain `Option`.
+
+use crate::Scope;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub type JsonObject = Map<String, Value>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActorType {
+    Remote,
+    Host,
+}
+
+/// Who made a request: embedded in approvals, audit entries and `/whoami`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Actor {
+    #[serde(rename = "type")]
+    pub kind: ActorType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ok {
+    pub ok: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    pub ok: bool,
+    pub version: String,
+    pub uptime_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalConfig {
+    pub mode: ApprovalMode,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalMode {
+    Manual,
+    Auto,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkspaceType {
+    Local,
+    Remote,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpencodeConnection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+/// A workspace as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceInfo {
+    pub id: String,
+    pub name: String,
+    pub path: String,
+    pub workspace_type: WorkspaceType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opencode: Option<OpencodeConnection>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceList {
+    pub items: Vec<WorkspaceInfo>,
+    pub active_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceActivated {
+    pub active_id: String,
+    pub workspace: WorkspaceInfo,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceDeleted {
+    pub ok: bool,
+    pub deleted: bool,
+    pub persisted: bool,
+    pub active_id: Option<String>,
+    pub items: Vec<WorkspaceInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerInfo {
+    pub host: String,
+    pub port: u16,
+    pub config_path: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenSources {
+    pub client: String,
+    pub host: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub ok: bool,
+    pub version: String,
+    pub uptime_ms: u64,
+    pub read_only: bool,
+    pub approval: ApprovalConfig,
+    pub cors_origins: Vec<String>,
+    pub workspace_count: usize,
+    pub active_workspace_id: Option<String>,
+    pub workspace: Option<WorkspaceInfo>,
+    pub authorized_roots: Vec<String>,
+    pub server: ServerInfo,
+    pub token_source: TokenSources,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReadWrite {
+    pub read: bool,
+    pub write: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SkillsCapability {
+    pub read: bool,
+    pub write: bool,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HubRepo {
+    pub owner: String,
+    pub name: String,
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HubSkills {
+    pub read: bool,
+    pub install: bool,
+    pub repo: HubRepo,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Hub {
+    pub skills: HubSkills,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Sandbox {
+    pub enabled: bool,
+    pub backend: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UiCapability {
+    pub toy: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokensCapability {
+    pub scoped: bool,
+    pub scopes: Vec<Scope>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxyCapability {
+    pub opencode: bool,
+    pub opencode_router: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BrowserProvider {
+    pub enabled: bool,
+    pub placement: String,
+    pub mode: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FilesProvider {
+    pub injection: bool,
+    pub outbox: bool,
+    pub inbox_path: String,
+    pub outbox_path: String,
+    pub max_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ToolProviders {
+    pub browser: BrowserProvider,
+    pub files: FilesProvider,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Capabilities {
+    pub schema_version: u32,
+    pub server_version: String,
+    pub skills: SkillsCapability,
+    pub hub: Hub,
+    pub plugins: ReadWrite,
+    pub mcp: ReadWrite,
+    pub commands: ReadWrite,
+    pub config: ReadWrite,
+    pub approvals: ApprovalConfig,
+    pub sandbox: Sandbox,
+    pub ui: UiCapability,
+    pub tokens: TokensCapability,
+    pub proxy: ProxyCapability,
+    pub tool_providers: ToolProviders,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Whoami {
+    pub ok: bool,
+    pub actor: Actor,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceConfig {
+    pub opencode: Value,
+    pub openwork: Value,
+    pub updated_at: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ConfigPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opencode: Option<JsonObject>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openwork: Option<JsonObject>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdatedAt {
+    pub updated_at: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReloadReason {
+    Plugins,
+    Skills,
+    Mcp,
+    Config,
+    Agents,
+    Commands,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReloadTrigger {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReloadEvent {
+    pub id: String,
+    pub seq: u64,
+    pub workspace_id: String,
+    pub reason: ReloadReason,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<ReloadTrigger>,
+    pub timestamp: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReloadEvents {
+    pub items: Vec<ReloadEvent>,
+    pub cursor: u64,
+    pub workspace_id: String,
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PluginItem {
+    pub spec: String,
+    pub source: String,
+    pub scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginList {
+    pub items: Vec<PluginItem>,
+    pub load_order: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PluginAdd {
+    pub spec: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkillItem {
+    pub name: String,
+    pub description: String,
+    pub path: String,
+    pub scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SkillList {
+    pub items: Vec<SkillItem>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SkillDetail {
+    pub item: SkillItem,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SkillUpsert {
+    pub name: String,
+    pub content: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SkillDeleted {
+    pub ok: bool,
+    pub name: String,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct McpItem {
+    pub name: String,
+    pub config: Value,
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_by_tools: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct McpList {
+    pub items: Vec<McpItem>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct McpAdd {
+    pub name: String,
+    pub config: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandItem {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub template: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtask: Option<bool>,
+    pub scope: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CommandList {
+    pub items: Vec<CommandItem>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CommandUpsert {
+    pub name: String,
+    pub template: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtask: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    pub id: String,
+    pub workspace_id: String,
+    pub actor: Actor,
+    pub action: String,
+    pub target: String,
+    pub summary: String,
+    pub timestamp: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditList {
+    pub items: Vec<AuditEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportedSkill {
+    pub name: String,
+    pub description: String,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportedCommand {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub template: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceExport {
+    pub workspace_id: String,
+    pub exported_at: u64,
+    pub opencode: Value,
+    pub openwork: Value,
+    pub skills: Vec<ExportedSkill>,
+    pub commands: Vec<ExportedCommand>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalItem {
+    pub id: String,
+    pub workspace_id: String,
+    pub action: String,
+    pub summary: String,
+    pub paths: Vec<String>,
+    pub created_at: u64,
+    pub actor: Actor,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApprovalList {
+    pub items: Vec<ApprovalItem>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reply {
+    Allow,
+    Deny,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApprovalReply {
+    pub reply: Reply,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApprovalReplied {
+    pub ok: bool,
+    pub allowed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenInfo {
+    pub id: String,
+    pub scope: Scope,
+    pub created_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenList {
+    pub items: Vec<TokenInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenCreate {
+    pub scope: Scope,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenCreated {
+    pub id: String,
+    pub token: String,
+    pub scope: Scope,
+    pub created_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
