@@ -46,7 +46,8 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     if !scheme.eq_ignore_ascii_case("bearer") || !rest.starts_with(char::is_whitespace) {
         return None;
     }
-    Some(rest)
+    // `Bearer\s+(.+)`: the token is the rest of the line after the spaces.
+    Some(rest.trim_start()).filter(|t| !t.is_empty())
 }
 
 fn client_id(headers: &HeaderMap) -> Option<String> {

@@ -1,1 +1,419 @@
-pub fn placeholder() {}
+//! Test harness: builds the real binaries once, starts `openworkd` on a
+//! free loopback port with a temp workspace, HOME, config and data dir, and
+//! speaks HTTP to it.
+
+use openwork_shared::client::Client;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub const TOKEN: &str = "client-token-for-tests";
+pub const HOST_TOKEN: &str = "host-token-for-tests";
+
+/// Where cargo put the binaries of this workspace (built once per process).
+pub fn bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "openworkd", "-p", "openworkctl"])
+            .current_dir(root)
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building the binaries failed");
+        // target/<profile>/deps/<test binary> -> target/<profile>
+        let exe = std::env::current_exe().unwrap();
+        exe.parent().unwrap().parent().unwrap().to_path_buf()
+    });
+    dir.join(name)
+}
+
+/// How a request authenticates.
+#[derive(Debug, Clone, Copy)]
+pub enum Auth<'a> {
+    None,
+    Bearer(&'a str),
+    Host(&'a str),
+}
+
+pub struct Builder {
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    config: Option<String>,
+    approval: &'static str,
+    tokens: bool,
+}
+
+pub struct Daemon {
+    child: Child,
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub workspace: PathBuf,
+    pub ws_id: String,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Builder {
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_owned());
+        self
+    }
+
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Write this text as the config file (`<tmp>/config/openwork/server.json`).
+    pub fn config(mut self, text: &str) -> Self {
+        self.config = Some(text.to_owned());
+        self
+    }
+
+    /// Manual approvals with this timeout.
+    pub fn manual(mut self, timeout_ms: u64) -> Self {
+        self.approval = "manual";
+        self.args.push("--approval-timeout".into());
+        self.args.push(timeout_ms.to_string());
+        self
+    }
+
+    /// Do not pass --token/--host-token (let the daemon generate them).
+    pub fn without_tokens(mut self) -> Self {
+        self.tokens = false;
+        self
+    }
+
+    /// Add `--workspace <tmp>/ws`.
+    pub fn with_workspace(self) -> Self {
+        self.arg("--workspace").arg("@ws")
+    }
+
+    pub fn start(self) -> Daemon {
+        self.try_start().unwrap_or_else(|(out, err)| {
+            panic!("openworkd did not start\nstdout: {out}\nstderr: {err}")
+        })
+    }
+
+    /// Start, or return (stdout, stderr) if the process exited first.
+    pub fn try_start(self) -> Result<Daemon, (String, String)> {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let workspace = root.join("ws");
+        for sub in ["ws", "home", "config/openwork", "data"] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        let config_path = root.join("config/openwork/server.json");
+        if let Some(text) = &self.config {
+            std::fs::write(&config_path, text).unwrap();
+        }
+        let mut cmd = Command::new(bin("openworkd"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("OPENWORK") || key.starts_with("OPENCODE") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("HOME", root.join("home"))
+            .env("XDG_CONFIG_HOME", root.join("config"))
+            .env("OPENWORK_DATA_DIR", root.join("data"))
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--approval",
+                self.approval,
+            ]);
+        if self.tokens {
+            cmd.args(["--token", TOKEN, "--host-token", HOST_TOKEN]);
+        }
+        for arg in &self.args {
+            // `@ws` and `@root` stand for the temp paths.
+            let arg = arg
+                .replace("@ws", &workspace.display().to_string())
+                .replace("@root", &root.display().to_string());
+            cmd.arg(arg);
+        }
+        for (k, v) in &self.env {
+            cmd.env(
+                k,
+                v.replace("@ws", &workspace.display().to_string())
+                    .replace("@root", &root.display().to_string()),
+            );
+        }
+        cmd.current_dir(&root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn openworkd");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line.clone());
+                let _ = tx.send(line);
+            }
+        });
+        let stderr_lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let err_sink = stderr_lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                err_sink.lock().unwrap().push(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let base = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left.min(Duration::from_millis(100))) {
+                Ok(line) => {
+                    if let Some(rest) = line.split("listening on ").nth(1) {
+                        // Pretty or JSON logs: the URL ends at a quote or space.
+                        break rest.split(['"', ' ']).next().unwrap_or_default().to_owned();
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
+                    if child.try_wait().ok().flatten().is_some() {
+                        std::thread::sleep(Duration::from_millis(100));
+                        let out = lines.lock().unwrap().join("\n");
+                        let err = stderr_lines.lock().unwrap().join("\n");
+                        return Err((out, err));
+                    }
+                }
+                _ => {
+                    let _ = child.kill();
+                    std::thread::sleep(Duration::from_millis(100));
+                    let out = lines.lock().unwrap().join("\n");
+                    let err = stderr_lines.lock().unwrap().join("\n");
+                    return Err((out, err));
+                }
+            }
+        };
+        // The workspace count is the last line of the boot output.
+        while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            if line.contains("Workspaces: ") || line.contains("No workspaces configured") {
+                break;
+            }
+        }
+        let ws_id = workspace_id(&workspace);
+        Ok(Daemon {
+            child,
+            base,
+            dir,
+            workspace,
+            ws_id,
+            lines,
+        })
+    }
+}
+
+/// One shared blocking HTTP client (no proxies, no timeout: approvals wait).
+pub fn http() -> &'static reqwest::blocking::Client {
+    static HTTP: OnceLock<reqwest::blocking::Client> = OnceLock::new();
+    HTTP.get_or_init(|| {
+        reqwest::blocking::Client::builder()
+            .no_proxy()
+            .timeout(None)
+            .build()
+            .unwrap()
+    })
+}
+
+/// SHA-256 hex of a string (token hashes).
+pub fn sha256(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// The reference's id: `ws_` + 12 hex of SHA-256 of the path.
+pub fn workspace_id(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(path.display().to_string().as_bytes());
+    format!("ws_{}", &hex::encode(digest)[..12])
+}
+
+pub struct Response {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Response {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
+    }
+
+    /// The `code` of an error answer.
+    pub fn code(&self) -> String {
+        self.json()["code"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+impl Daemon {
+    /// A daemon with one workspace, fixed tokens and auto approval.
+    pub fn start() -> Daemon {
+        Daemon::builder().with_workspace().start()
+    }
+
+    pub fn builder() -> Builder {
+        Builder {
+            args: Vec::new(),
+            env: Vec::new(),
+            config: None,
+            approval: "auto",
+            tokens: true,
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.root().join("home")
+    }
+
+    /// The typed client with both tokens.
+    pub fn client(&self) -> Client {
+        Client::new(&self.base, Some(TOKEN.into()), Some(HOST_TOKEN.into())).unwrap()
+    }
+
+    /// The typed client with only this bearer token.
+    pub fn client_with(&self, token: &str) -> Client {
+        Client::new(&self.base, Some(token.into()), None).unwrap()
+    }
+
+    /// Everything the daemon printed to stdout so far.
+    pub fn output(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    pub fn request(&self, method: &str, path: &str, auth: Auth, body: Option<&str>) -> Response {
+        let header;
+        let headers: Vec<(&str, &str)> = match auth {
+            Auth::None => vec![],
+            Auth::Bearer(t) => {
+                header = format!("Bearer {t}");
+                vec![("Authorization", header.as_str())]
+            }
+            Auth::Host(t) => vec![("X-OpenWork-Host-Token", t)],
+        };
+        self.request_with(method, path, &headers, body)
+    }
+
+    /// A request with exactly these headers (a body is sent as JSON).
+    pub fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Response {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = http().request(method, format!("{}{}", self.base, path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(body) = body {
+            req = req
+                .header("Content-Type", "application/json")
+                .body(body.to_owned());
+        }
+        let resp = req.send().expect("request failed");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        Response {
+            status,
+            headers,
+            text: resp.text().unwrap_or_default(),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.request("GET", path, Auth::Bearer(TOKEN), None)
+    }
+
+    pub fn post(&self, path: &str, body: &str) -> Response {
+        self.request("POST", path, Auth::Bearer(TOKEN), Some(body))
+    }
+
+    pub fn patch(&self, path: &str, body: &str) -> Response {
+        self.request("PATCH", path, Auth::Bearer(TOKEN), Some(body))
+    }
+
+    pub fn delete(&self, path: &str) -> Response {
+        self.request("DELETE", path, Auth::Bearer(TOKEN), None)
+    }
+
+    /// `/workspace/<id>/<rest>`.
+    pub fn ws(&self, rest: &str) -> String {
+        format!("/workspace/{}/{}", self.ws_id, rest)
+    }
+
+    pub fn write_file(&self, relative: &str, text: &str) {
+        let path = self.workspace.join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    pub fn read_file(&self, relative: &str) -> Option<String> {
+        std::fs::read_to_string(self.workspace.join(relative)).ok()
+    }
+
+    /// Poll until `check` returns Some, or panic after `timeout`.
+    pub fn wait_for<T>(&self, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+        wait_for(timeout, &mut check)
+    }
+
+    /// Send SIGTERM and wait for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "openworkd did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+pub fn wait_for<T>(timeout: Duration, check: &mut dyn FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,204 @@
+//! Manual approvals: allow, deny, timeout, disconnect and shutdown.
+
+use openworkd_tests::{Auth, Daemon, HOST_TOKEN, TOKEN, http};
+use serde_json::{Value, json};
+use std::thread;
+use std::time::Duration;
+
+/// Start a write in the background; returns its eventual (status, body).
+fn write_in_background(
+    d: &Daemon,
+    method: &'static str,
+    path: String,
+    body: &'static str,
+) -> thread::JoinHandle<(u16, Value)> {
+    let url = format!("{}{}", d.base, path);
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    thread::spawn(move || {
+        let r = http()
+            .request(method, url)
+            .bearer_auth(TOKEN)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().unwrap())
+    })
+}
+
+fn pending(d: &Daemon, count: usize) -> Vec<Value> {
+    d.wait_for(Duration::from_secs(10), || {
+        let items = d
+            .request("GET", "/approvals", Auth::Host(HOST_TOKEN), None)
+            .json()["items"]
+            .as_array()
+            .cloned()
+            .unwrap();
+        (items.len() == count).then_some(items)
+    })
+}
+
+#[test]
+fn allow_lets_the_write_through() {
+    let d = Daemon::builder().with_workspace().manual(30_000).start();
+    let waiting = write_in_background(&d, "POST", d.ws("plugins"), r#"{"spec":"opencode-notion"}"#);
+    let items = pending(&d, 1);
+    let item = &items[0];
+    assert_eq!(item["action"], "plugins.add");
+    assert_eq!(item["summary"], "Add plugin opencode-notion");
+    assert_eq!(item["workspaceId"], d.ws_id);
+    assert_eq!(
+        item["paths"],
+        json!([d.workspace.join("opencode.jsonc").display().to_string()])
+    );
+    assert_eq!(item["actor"]["scope"], "collaborator");
+    assert!(item["createdAt"].is_u64());
+    assert!(
+        d.read_file("opencode.jsonc").is_none(),
+        "written before approval"
+    );
+
+    let r = d.request(
+        "POST",
+        &format!("/approvals/{}", item["id"].as_str().unwrap()),
+        Auth::Host(HOST_TOKEN),
+        Some(r#"{"reply":"allow"}"#),
+    );
+    assert_eq!(r.json(), json!({"ok": true, "allowed": true}));
+    let (status, body) = waiting.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        d.read_file("opencode.jsonc")
+            .unwrap()
+            .contains("opencode-notion")
+    );
+    assert_eq!(
+        d.request("GET", "/approvals", Auth::Host(HOST_TOKEN), None)
+            .json()["items"],
+        json!([])
+    );
+    // Answered requests are gone.
+    let r = d.request(
+        "POST",
+        &format!("/approvals/{}", item["id"].as_str().unwrap()),
+        Auth::Host(HOST_TOKEN),
+        Some(r#"{"reply":"allow"}"#),
+    );
+    assert_eq!((r.status, r.code()), (404, "approval_not_found".into()));
+}
+
+#[test]
+fn deny_writes_nothing() {
+    let d = Daemon::builder().with_workspace().manual(30_000).start();
+    d.write_file("opencode.jsonc", "{ // mine\n}\n");
+    let waiting = write_in_background(&d, "PATCH", d.ws("config"), r#"{"opencode":{"model":"x"}}"#);
+    let id = pending(&d, 1)[0]["id"].as_str().unwrap().to_owned();
+    // Anything but "allow" is a deny.
+    let r = d.request(
+        "POST",
+        &format!("/approvals/{id}"),
+        Auth::Host(HOST_TOKEN),
+        Some(r#"{"reply":"maybe"}"#),
+    );
+    assert_eq!(r.json(), json!({"ok": true, "allowed": false}));
+    let (status, body) = waiting.join().unwrap();
+    assert_eq!(status, 403);
+    assert_eq!(
+        body,
+        json!({"code": "write_denied", "message": "Write request denied", "details": {"requestId": id, "reason": "denied"}})
+    );
+    assert_eq!(d.read_file("opencode.jsonc").unwrap(), "{ // mine\n}\n");
+    assert_eq!(d.get(&d.ws("audit")).json()["items"], json!([]));
+    let r = d.request(
+        "POST",
+        &format!("/approvals/{id}"),
+        Auth::Host(HOST_TOKEN),
+        Some("not json"),
+    );
+    assert_eq!(r.code(), "invalid_json");
+}
+
+#[test]
+fn timeout_denies_and_writes_nothing() {
+    let d = Daemon::builder().with_workspace().manual(300).start();
+    let r = d.post(
+        &d.ws("skills"),
+        r#"{"name":"late","description":"d","content":"x"}"#,
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["details"]["reason"], "timeout");
+    assert!(!d.workspace.join(".opencode/skills/late").exists());
+    assert_eq!(
+        d.request("GET", "/approvals", Auth::Host(HOST_TOKEN), None)
+            .json()["items"],
+        json!([])
+    );
+}
+
+#[test]
+fn owner_and_host_writes_also_wait() {
+    let d = Daemon::builder().with_workspace().manual(30_000).start();
+    let r = d.request(
+        "POST",
+        "/tokens",
+        Auth::Host(HOST_TOKEN),
+        Some(r#"{"scope":"owner"}"#),
+    );
+    let owner = r.json()["token"].as_str().unwrap().to_owned();
+    let url = format!("{}{}", d.base, d.ws("mcp/x"));
+    let waiting = thread::spawn(move || {
+        http()
+            .delete(url)
+            .bearer_auth(owner)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    let items = pending(&d, 1);
+    assert_eq!(items[0]["action"], "mcp.remove");
+    assert_eq!(items[0]["actor"]["scope"], "owner");
+    d.request(
+        "POST",
+        &format!("/approvals/{}", items[0]["id"].as_str().unwrap()),
+        Auth::Host(HOST_TOKEN),
+        Some(r#"{"reply":"deny"}"#),
+    );
+    assert_eq!(waiting.join().unwrap(), 403);
+}
+
+#[test]
+fn disconnected_client_cancels_its_request() {
+    let d = Daemon::builder().with_workspace().manual(30_000).start();
+    let url = format!("{}{}", d.base, d.ws("plugins"));
+    let short = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let result = short
+        .post(url)
+        .bearer_auth(TOKEN)
+        .header("Content-Type", "application/json")
+        .body(r#"{"spec":"gone"}"#)
+        .send();
+    assert!(result.is_err(), "the write should still be waiting");
+    pending(&d, 0);
+    assert!(d.read_file("opencode.jsonc").is_none());
+}
+
+#[test]
+fn shutdown_denies_pending_and_exits_cleanly() {
+    let mut d = Daemon::builder().with_workspace().manual(30_000).start();
+    let waiting = write_in_background(&d, "POST", d.ws("plugins"), r#"{"spec":"never"}"#);
+    pending(&d, 1);
+    let status = d.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    let (code, body) = waiting.join().unwrap();
+    assert_eq!(
+        (code, body["details"]["reason"].as_str()),
+        (403, Some("denied"))
+    );
+    assert!(d.read_file("opencode.jsonc").is_none());
+}

@@ -1,0 +1,327 @@
+//! The auth matrix and the scoped-token store.
+
+use openworkd_tests::{Auth, Daemon, HOST_TOKEN, TOKEN, sha256};
+use serde_json::{Value, json};
+
+fn issue(d: &Daemon, scope: &str) -> Value {
+    let r = d.request(
+        "POST",
+        "/tokens",
+        Auth::Host(HOST_TOKEN),
+        Some(&json!({"scope": scope, "label": format!("{scope} test")}).to_string()),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.json()
+}
+
+#[test]
+fn auth_matrix() {
+    let d = Daemon::start();
+    let owner = issue(&d, "owner")["token"].as_str().unwrap().to_owned();
+    let viewer = issue(&d, "viewer")["token"].as_str().unwrap().to_owned();
+    let collaborator = issue(&d, "collaborator")["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // (method, path, body, expected status for: none, bad, viewer, collaborator, client token, owner, host header)
+    let ws = |rest: &str| d.ws(rest);
+    let cases: Vec<(&str, String, &str, [u16; 7])> = vec![
+        (
+            "GET",
+            "/health".into(),
+            "",
+            [200, 200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/status".into(),
+            "",
+            [401, 401, 200, 200, 200, 200, 401],
+        ),
+        (
+            "GET",
+            "/whoami".into(),
+            "",
+            [401, 401, 200, 200, 200, 200, 401],
+        ),
+        (
+            "GET",
+            "/capabilities".into(),
+            "",
+            [401, 401, 200, 200, 200, 200, 401],
+        ),
+        (
+            "GET",
+            "/workspaces".into(),
+            "",
+            [401, 401, 200, 200, 200, 200, 401],
+        ),
+        ("GET", ws("config"), "", [401, 401, 200, 200, 200, 200, 401]),
+        ("GET", ws("audit"), "", [401, 401, 200, 200, 200, 200, 401]),
+        ("GET", ws("export"), "", [401, 401, 200, 200, 200, 200, 401]),
+        (
+            "PATCH",
+            ws("config"),
+            r#"{"openwork":{"a":1}}"#,
+            [401, 401, 403, 200, 200, 200, 401],
+        ),
+        (
+            "POST",
+            ws("plugins"),
+            r#"{"spec":"p"}"#,
+            [401, 401, 403, 200, 200, 200, 401],
+        ),
+        (
+            "DELETE",
+            ws("mcp/x"),
+            "",
+            [401, 401, 403, 200, 200, 200, 401],
+        ),
+        (
+            "POST",
+            ws("import"),
+            "{}",
+            [401, 401, 403, 200, 200, 200, 401],
+        ),
+        (
+            "GET",
+            "/approvals".into(),
+            "",
+            [401, 401, 401, 401, 401, 200, 200],
+        ),
+        (
+            "GET",
+            "/tokens".into(),
+            "",
+            [401, 401, 401, 401, 401, 200, 200],
+        ),
+        (
+            "POST",
+            "/approvals/nope".into(),
+            r#"{"reply":"allow"}"#,
+            [401, 401, 401, 401, 401, 404, 404],
+        ),
+    ];
+    let credentials = [
+        Auth::None,
+        Auth::Bearer("wrong"),
+        Auth::Bearer(&viewer),
+        Auth::Bearer(&collaborator),
+        Auth::Bearer(TOKEN),
+        Auth::Bearer(&owner),
+        Auth::Host(HOST_TOKEN),
+    ];
+    for (method, path, body, expected) in &cases {
+        for (auth, want) in credentials.iter().zip(expected) {
+            let body = (!body.is_empty()).then_some(*body);
+            let r = d.request(method, path, *auth, body);
+            assert_eq!(r.status, *want, "{method} {path} as {auth:?}: {}", r.text);
+        }
+    }
+
+    // The exact error bodies.
+    let r = d.request("GET", "/status", Auth::Bearer("wrong"), None);
+    assert_eq!(
+        r.json(),
+        json!({"code": "unauthorized", "message": "Invalid bearer token"})
+    );
+    let r = d.request("GET", "/approvals", Auth::Bearer(TOKEN), None);
+    assert_eq!(
+        r.json(),
+        json!({"code": "unauthorized", "message": "Invalid host token"})
+    );
+    let r = d.request(
+        "POST",
+        &d.ws("plugins"),
+        Auth::Bearer(&viewer),
+        Some(r#"{"spec":"p"}"#),
+    );
+    assert_eq!(
+        r.json(),
+        json!({"code": "forbidden", "message": "Insufficient token scope", "details": {"required": "collaborator", "scope": "viewer"}})
+    );
+    // The host token is not a bearer token; a near-miss is refused.
+    assert_eq!(
+        d.request("GET", "/status", Auth::Bearer(HOST_TOKEN), None)
+            .status,
+        401
+    );
+    assert_eq!(
+        d.request("GET", "/status", Auth::Bearer(&format!("{TOKEN}x")), None)
+            .status,
+        401
+    );
+    // Scheme is case-insensitive; the token is trimmed.
+    let r = d.request_with(
+        "GET",
+        "/status",
+        &[("Authorization", &format!("bearer   {TOKEN} "))],
+        None,
+    );
+    assert_eq!(r.status, 200);
+    let r = d.request_with(
+        "GET",
+        "/status",
+        &[("Authorization", &format!("Basic {TOKEN}"))],
+        None,
+    );
+    assert_eq!(r.status, 401);
+
+    // Actors.
+    let me = d
+        .request("GET", "/whoami", Auth::Bearer(&owner), None)
+        .json();
+    assert_eq!(
+        me["actor"],
+        json!({"type": "remote", "tokenHash": sha256(&owner), "scope": "owner"})
+    );
+    // Viewers do not see OpenCode credentials.
+    let with_creds = Daemon::builder()
+        .with_workspace()
+        .args(&[
+            "--opencode-username",
+            "u",
+            "--opencode-password",
+            "secret-pw",
+        ])
+        .start();
+    let v = issue(&with_creds, "viewer")["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let seen = with_creds
+        .request("GET", "/workspaces", Auth::Bearer(&v), None)
+        .text;
+    assert!(!seen.contains("secret-pw"), "{seen}");
+    let seen = with_creds.get("/workspaces").json();
+    assert_eq!(seen["items"][0]["opencode"]["password"], "secret-pw");
+}
+
+#[test]
+fn tokens_issue_list_revoke() {
+    let d = Daemon::start();
+    let created = issue(&d, "viewer");
+    let token = created["token"].as_str().unwrap();
+    assert!(
+        token.starts_with("owt_")
+            && token.len() == 36
+            && token[4..]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+        "{token}"
+    );
+    assert_eq!(created["scope"], "viewer");
+    assert_eq!(created["label"], "viewer test");
+    let id = created["id"].as_str().unwrap();
+
+    let list = d
+        .request("GET", "/tokens", Auth::Host(HOST_TOKEN), None)
+        .json();
+    assert_eq!(list["items"][0]["id"], id);
+    assert!(list["items"][0].get("hash").is_none() && list["items"][0].get("token").is_none());
+
+    // The store holds only hashes, in the reference shape, mode 0600.
+    let store_path = d.root().join("config/openwork/tokens.json");
+    let store: Value =
+        serde_json::from_str(&std::fs::read_to_string(&store_path).unwrap()).unwrap();
+    assert_eq!(store["schemaVersion"], 1);
+    assert_eq!(store["tokens"][0]["hash"], sha256(token));
+    assert!(
+        !std::fs::read_to_string(&store_path)
+            .unwrap()
+            .contains(token)
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&store_path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let r = d.request(
+        "POST",
+        "/tokens",
+        Auth::Host(HOST_TOKEN),
+        Some(r#"{"scope":"admin"}"#),
+    );
+    assert_eq!((r.status, r.code()), (400, "invalid_scope".into()));
+
+    assert_eq!(
+        d.request("GET", "/status", Auth::Bearer(token), None)
+            .status,
+        200
+    );
+    let r = d.request(
+        "DELETE",
+        &format!("/tokens/{id}"),
+        Auth::Host(HOST_TOKEN),
+        None,
+    );
+    assert_eq!(r.json(), json!({"ok": true}));
+    // Revoked: the very next request fails.
+    assert_eq!(
+        d.request("GET", "/status", Auth::Bearer(token), None)
+            .status,
+        401
+    );
+    let r = d.request(
+        "DELETE",
+        &format!("/tokens/{id}"),
+        Auth::Host(HOST_TOKEN),
+        None,
+    );
+    assert_eq!((r.status, r.code()), (404, "token_not_found".into()));
+}
+
+#[test]
+fn token_store_edited_by_hand_is_reread() {
+    let d = Daemon::start();
+    let store_path = d.root().join("config/openwork/tokens.json");
+    let token = "owt_0123456789abcdef0123456789abcdef";
+    assert_eq!(
+        d.request("GET", "/status", Auth::Bearer(token), None)
+            .status,
+        401
+    );
+    // A store in the reference's format, written by hand while the daemon runs.
+    let store = json!({"schemaVersion": 1, "updatedAt": 1, "tokens": [
+        {"id": "1b4e28ba-2fa1-4d2b-883f-0016d3cca427", "hash": sha256(token), "scope": "owner", "createdAt": 1, "label": "by hand"},
+        {"id": "bad-entry", "scope": "owner"}
+    ]});
+    std::fs::write(&store_path, serde_json::to_string_pretty(&store).unwrap()).unwrap();
+    let me = d.request("GET", "/whoami", Auth::Bearer(token), None);
+    assert_eq!(me.status, 200, "{}", me.text);
+    assert_eq!(me.json()["actor"]["scope"], "owner");
+    assert_eq!(
+        d.request("GET", "/approvals", Auth::Bearer(token), None)
+            .status,
+        200
+    );
+    let list = d
+        .request("GET", "/tokens", Auth::Host(HOST_TOKEN), None)
+        .json();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+
+    // Removing it by hand revokes it.
+    std::fs::write(
+        &store_path,
+        r#"{"schemaVersion":1,"updatedAt":2,"tokens":[]}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        d.request("GET", "/whoami", Auth::Bearer(token), None)
+            .status,
+        401
+    );
+}
+
+#[test]
+fn token_store_location_from_env() {
+    let d = Daemon::builder()
+        .with_workspace()
+        .env("OPENWORK_TOKEN_STORE", "@root/custom/store.json")
+        .start();
+    issue(&d, "collaborator");
+    assert!(d.root().join("custom/store.json").exists());
+    assert!(!d.root().join("config/openwork/tokens.json").exists());
+}
