@@ -1,3 +1,298 @@
-fn main() {
-    println!("openworkctl {}", env!("CARGO_PKG_VERSION"));
+//! `openworkctl`: the operator's command line for openworkd. It only talks
+//! HTTP to the daemon, through the typed client in `openwork-shared`.
+
+mod commands;
+mod credentials;
+mod failure;
+mod output;
+
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use failure::{Failure, Needs};
+use openwork_shared::client::Client;
+use std::process::ExitCode;
+
+const DEFAULT_URL: &str = "http://127.0.0.1:8787";
+
+#[derive(Parser)]
+#[command(
+    name = "openworkctl",
+    version,
+    about = "Operate an openworkd daemon: tokens, workspaces, approvals, inbox uploads, artifacts.",
+    after_help = "Connection: --url/OPENWORK_URL, --token/OPENWORK_TOKEN and --host-token/OPENWORK_HOST_TOKEN, \
+else what `openworkctl login` saved, else http://127.0.0.1:8787.\n\n\
+Exit codes: 0 success, 1 error, 2 bad usage, 3 daemon unreachable, 4 token refused or scope too low, \
+5 write denied or server read-only, 6 not found."
+)]
+struct Cli {
+    #[command(flatten)]
+    conn: Connection,
+    /// Print machine-readable JSON instead of tables
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone, Default)]
+pub struct Connection {
+    /// Daemon URL [default: saved login, else http://127.0.0.1:8787]
+    #[arg(long, env = "OPENWORK_URL", global = true)]
+    url: Option<String>,
+    /// Bearer token (client or scoped token)
+    #[arg(long, env = "OPENWORK_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
+    /// Host token, for approvals and tokens (an owner --token works too)
+    #[arg(
+        long,
+        env = "OPENWORK_HOST_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    host_token: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Save the URL and tokens (OS keyring, else a 0600 file) after checking them
+    Login,
+    /// Forget saved credentials
+    Logout,
+    /// Show the daemon's health and configuration
+    Status,
+    /// Workspaces served by the daemon
+    #[command(subcommand)]
+    Workspaces(WorkspacesCmd),
+    /// Scoped tokens (host token or owner token)
+    #[command(subcommand)]
+    Tokens(TokensCmd),
+    /// Pending writes waiting for the host (host token or owner token)
+    #[command(subcommand)]
+    Approvals(ApprovalsCmd),
+    /// Files uploaded to a workspace's inbox
+    #[command(subcommand)]
+    Inbox(InboxCmd),
+    /// Files a workspace offers in its outbox
+    #[command(subcommand)]
+    Artifacts(ArtifactsCmd),
+    /// Print a shell completion script
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Subcommand)]
+enum WorkspacesCmd {
+    /// List workspaces (the active one is marked)
+    List,
+}
+
+#[derive(Subcommand)]
+enum TokensCmd {
+    /// List scoped tokens (never their values)
+    List,
+    /// Issue a token; its value is shown only once
+    Create {
+        /// owner, collaborator or viewer
+        #[arg(long, value_parser = ["owner", "collaborator", "viewer"])]
+        scope: String,
+        /// A note saying who or what the token is for
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Revoke a token by id; it stops working at once
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum ApprovalsCmd {
+    /// List pending approvals
+    List,
+    /// Allow a pending write
+    Allow { id: String },
+    /// Deny a pending write
+    Deny { id: String },
+    /// Print pending approvals as they arrive and answer them
+    Watch {
+        /// Only print; do not ask for answers
+        #[arg(long)]
+        no_prompt: bool,
+        /// Seconds between polls
+        #[arg(long, default_value_t = 0.5)]
+        interval: f64,
+        /// Stop after this many approvals were seen
+        #[arg(long)]
+        max: Option<usize>,
+    },
+}
+
+#[derive(Args, Clone)]
+pub struct WorkspaceArg {
+    /// Workspace id [default: the active workspace]
+    #[arg(long, env = "OPENWORK_WORKSPACE")]
+    workspace: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum InboxCmd {
+    /// Upload files (streamed, with a progress bar for large ones)
+    Upload {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        #[command(flatten)]
+        ws: WorkspaceArg,
+        /// Destination in the inbox: a file path for one file, a folder for several (or ending in /)
+        #[arg(long)]
+        path: Option<String>,
+    },
+    /// List inbox files
+    List {
+        #[command(flatten)]
+        ws: WorkspaceArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum ArtifactsCmd {
+    /// List artifacts, newest first
+    List {
+        #[command(flatten)]
+        ws: WorkspaceArg,
+    },
+    /// Download an artifact
+    Get {
+        id: String,
+        #[command(flatten)]
+        ws: WorkspaceArg,
+        /// Output file, or - for stdout [default: the artifact's name]
+        #[arg(short, long)]
+        output: Option<String>,
+    },
+}
+
+/// What every command gets: the client and how to print.
+pub struct Ctx {
+    pub client: Client,
+    pub json: bool,
+    pub conn: Connection,
+}
+
+impl Ctx {
+    /// Run a call, explaining failures.
+    pub fn call<T>(
+        &self,
+        needs: Needs,
+        f: impl FnOnce(&Client) -> openwork_shared::client::Result<T>,
+    ) -> Result<T, Failure> {
+        f(&self.client).map_err(|e| failure::explain(e, needs))
+    }
+
+    /// The workspace to act on: the flag, else the daemon's active one.
+    pub fn workspace(&self, arg: &WorkspaceArg) -> Result<String, Failure> {
+        if let Some(id) = &arg.workspace {
+            return Ok(id.clone());
+        }
+        let list = self.call(Needs::Client, |c| c.workspaces())?;
+        list.active_id.ok_or_else(|| {
+            Failure::new("the daemon serves no workspace")
+                .hint("start openworkd with --workspace PATH")
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.json;
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            if json {
+                println!("{}", failure.to_json());
+            } else {
+                eprintln!("{failure}");
+            }
+            ExitCode::from(failure.exit)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(
+            shell,
+            &mut Cli::command(),
+            "openworkctl",
+            &mut std::io::stdout(),
+        );
+        return Ok(());
+    }
+    let conn = resolve(
+        cli.conn,
+        matches!(cli.command, Command::Login | Command::Logout),
+    );
+    let url = conn.url.clone().unwrap_or_else(|| DEFAULT_URL.to_owned());
+    let client = Client::new(&url, conn.token.clone(), conn.host_token.clone())
+        .map_err(|e| Failure::new(e.to_string()))?;
+    let ctx = Ctx {
+        client,
+        json: cli.json,
+        conn,
+    };
+    match cli.command {
+        Command::Login => commands::login(&ctx),
+        Command::Logout => commands::logout(&ctx),
+        Command::Status => commands::status(&ctx),
+        Command::Workspaces(WorkspacesCmd::List) => commands::workspaces(&ctx),
+        Command::Tokens(TokensCmd::List) => commands::tokens_list(&ctx),
+        Command::Tokens(TokensCmd::Create { scope, label }) => {
+            commands::tokens_create(&ctx, &scope, label)
+        }
+        Command::Tokens(TokensCmd::Revoke { id }) => commands::tokens_revoke(&ctx, &id),
+        Command::Approvals(ApprovalsCmd::List) => commands::approvals_list(&ctx),
+        Command::Approvals(ApprovalsCmd::Allow { id }) => {
+            commands::approvals_reply(&ctx, &id, true)
+        }
+        Command::Approvals(ApprovalsCmd::Deny { id }) => {
+            commands::approvals_reply(&ctx, &id, false)
+        }
+        Command::Approvals(ApprovalsCmd::Watch {
+            no_prompt,
+            interval,
+            max,
+        }) => commands::approvals_watch(&ctx, !no_prompt, interval, max),
+        Command::Inbox(InboxCmd::Upload { files, ws, path }) => {
+            commands::inbox_upload(&ctx, &files, &ws, path.as_deref())
+        }
+        Command::Inbox(InboxCmd::List { ws }) => commands::inbox_list(&ctx, &ws),
+        Command::Artifacts(ArtifactsCmd::List { ws }) => commands::artifacts_list(&ctx, &ws),
+        Command::Artifacts(ArtifactsCmd::Get { id, ws, output }) => {
+            commands::artifacts_get(&ctx, &id, &ws, output.as_deref())
+        }
+        Command::Completions { .. } => unreachable!("handled above"),
+    }
+}
+
+/// Fill what flags and environment left out from the saved login. A URL with
+/// any token counts as complete, so scripted calls never touch the keyring.
+fn resolve(mut conn: Connection, logging_in: bool) -> Connection {
+    let complete = conn.url.is_some() && (conn.token.is_some() || conn.host_token.is_some());
+    if logging_in || complete {
+        return conn;
+    }
+    if let Some(saved) = credentials::load() {
+        let same_server = conn
+            .url
+            .as_deref()
+            .is_none_or(|u| u.trim_end_matches('/') == saved.url.trim_end_matches('/'));
+        if same_server {
+            conn.url.get_or_insert(saved.url);
+            if conn.token.is_none() {
+                conn.token = saved.token;
+            }
+            if conn.host_token.is_none() {
+                conn.host_token = saved.host_token;
+            }
+        }
+    }
+    conn
 }

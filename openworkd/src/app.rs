@@ -8,7 +8,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::ReloadEvents;
 use crate::http::{JSON_BODY_LIMIT, front};
 use crate::routes::{
-    approvals, audit, commands, config, mcp, meta, plugins, skills, tokens, transfer, workspaces,
+    approvals, audit, commands, config, exchange, mcp, meta, plugins, skills, tokens, transfer,
+    workspaces,
 };
 use crate::tokens::TokenStore;
 use crate::workspace::WorkspaceEntry;
@@ -223,6 +224,18 @@ pub fn router(state: AppState) -> Router {
         .route("/workspace/{id}/audit", get(audit::list))
         .route("/workspace/{id}/export", get(transfer::export))
         .route("/workspace/{id}/import", post(transfer::import))
+        .route(
+            "/workspace/{id}/inbox",
+            get(exchange::list::<false>)
+                .post(exchange::upload)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route("/workspace/{id}/inbox/{item}", get(exchange::item::<false>))
+        .route("/workspace/{id}/artifacts", get(exchange::list::<true>))
+        .route(
+            "/workspace/{id}/artifacts/{item}",
+            get(exchange::item::<true>),
+        )
         .route("/approvals", get(approvals::list))
         .route("/approvals/{id}", post(approvals::reply))
         .route("/tokens", get(tokens::list).post(tokens::create))

@@ -220,6 +220,37 @@ impl Client {
     pub fn revoke_token(&self, id: &str) -> Result<Ok> {
         self.send(self.request(Method::DELETE, &routes::token(id)))
     }
+    pub fn inbox(&self, ws: &str) -> Result<FileList> {
+        self.get(&routes::workspace(ws, "inbox"))
+    }
+    pub fn artifacts(&self, ws: &str) -> Result<FileList> {
+        self.get(&routes::workspace(ws, "artifacts"))
+    }
+    /// Upload `len` bytes read from `reader` to the workspace inbox, streamed
+    /// (never held in memory). `path` is the destination inside the inbox.
+    pub fn upload_inbox(
+        &self,
+        ws: &str,
+        reader: impl std::io::Read + Send + 'static,
+        len: u64,
+        filename: &str,
+        path: Option<&str>,
+    ) -> Result<InboxUploaded> {
+        let part = reqwest::blocking::multipart::Part::reader_with_length(reader, len)
+            .file_name(filename.to_owned());
+        let mut form = reqwest::blocking::multipart::Form::new().part("file", part);
+        if let Some(path) = path {
+            form = form.text("path", path.to_owned());
+        }
+        self.send(
+            self.request(Method::POST, &routes::workspace(ws, "inbox"))
+                .multipart(form),
+        )
+    }
+    /// Start downloading an artifact; the response body streams from the server.
+    pub fn artifact(&self, ws: &str, id: &str) -> Result<Response> {
+        self.execute(self.request(Method::GET, &routes::workspace_item(ws, "artifacts", id)))
+    }
 }
 
 fn root_cause(e: &dyn std::error::Error) -> String {

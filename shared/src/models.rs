@@ -539,3 +539,28 @@ pub struct TokenCreated {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
 }
+
+/// A file in a workspace's inbox or outbox. `id` is the base64url (no
+/// padding) of `path`; `name` is only sent for inbox items.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileItem {
+    pub id: String,
+    pub path: String,
+    pub size: u64,
+    pub updated_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileList {
+    pub items: Vec<FileItem>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InboxUploaded {
+    pub ok: bool,
+    pub path: String,
+    pub bytes: u64,
+}

@@ -278,6 +278,17 @@ impl Daemon {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Peak resident memory of the daemon so far, in KiB (Linux).
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
     pub fn root(&self) -> &Path {
         self.dir.path()
     }
@@ -415,5 +426,151 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// What a CLI run printed, and how it exited.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
+    }
+
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "command failed: {self:?}");
+        self
+    }
+}
+
+/// Run a command with a clean environment rooted in `root` (HOME, config,
+/// runtime dir; no session bus, so no OS keyring), feeding `stdin`.
+pub fn run_isolated(
+    program: &Path,
+    root: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: &str,
+) -> Run {
+    use std::io::Write;
+    let mut cmd = Command::new(program);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("OPENWORK") || key.starts_with("OPENCODE") || key.starts_with("DBUS") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("HOME", root.join("home"))
+        .env("XDG_CONFIG_HOME", root.join("home/.config"))
+        .env("XDG_RUNTIME_DIR", root.join("home"))
+        .envs(env.iter().copied())
+        .args(args)
+        .current_dir(root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", program.display()));
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_owned();
+    let feeder = std::thread::spawn(move || {
+        let _ = input.write_all(stdin.as_bytes());
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = feeder.join();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+impl Daemon {
+    /// Run `openworkctl --url <daemon> ARGS` (no tokens unless given).
+    pub fn ctl(&self, args: &[&str]) -> Run {
+        self.ctl_with(args, &[], "")
+    }
+
+    /// `openworkctl` with the client and host tokens in its environment.
+    pub fn ctl_as_host(&self, args: &[&str]) -> Run {
+        self.ctl_with(
+            args,
+            &[
+                ("OPENWORK_TOKEN", TOKEN),
+                ("OPENWORK_HOST_TOKEN", HOST_TOKEN),
+            ],
+            "",
+        )
+    }
+
+    pub fn ctl_with(&self, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Run {
+        let mut full = vec!["--url", self.base.as_str()];
+        full.extend_from_slice(args);
+        run_isolated(&bin("openworkctl"), self.root(), &full, env, stdin)
+    }
+}
+
+/// A binary of an npm test peer installed by `scripts/test`
+/// (`$OPENWORKD_PEERS`, default `<repo>/.peers/node_modules`).
+pub fn peer(package: &str, binary: &str) -> PathBuf {
+    let base = std::env::var_os("OPENWORKD_PEERS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .unwrap()
+                .join(".peers/node_modules")
+        });
+    let path = base.join(package).join("bin").join(binary);
+    assert!(
+        path.exists(),
+        "{} is missing: run ./scripts/test, which installs the npm package {package}",
+        path.display()
+    );
+    path
+}
+
+impl Daemon {
+    /// Start a write with the client token on another thread (it may wait
+    /// for approval); joins to its (status, JSON body).
+    pub fn write_in_background(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> std::thread::JoinHandle<(u16, Value)> {
+        let url = format!("{}{}", self.base, path);
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let body = body.to_owned();
+        std::thread::spawn(move || {
+            let resp = http()
+                .request(method, url)
+                .bearer_auth(TOKEN)
+                .header("Content-Type", "application/json")
+                .body(body)
+                .send()
+                .unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json().unwrap_or(Value::Null))
+        })
+    }
+
+    /// Wait until exactly `count` approvals are pending; returns them.
+    pub fn pending(&self, count: usize) -> Vec<Value> {
+        self.wait_for(Duration::from_secs(10), || {
+            let items = self
+                .request("GET", "/approvals", Auth::Host(HOST_TOKEN), None)
+                .json()["items"]
+                .as_array()
+                .cloned()
+                .unwrap();
+            (items.len() == count).then_some(items)
+        })
     }
 }

@@ -1,49 +1,15 @@
 //! Manual approvals: allow, deny, timeout, disconnect and shutdown.
 
 use openworkd_tests::{Auth, Daemon, HOST_TOKEN, TOKEN, http};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::thread;
 use std::time::Duration;
-
-/// Start a write in the background; returns its eventual (status, body).
-fn write_in_background(
-    d: &Daemon,
-    method: &'static str,
-    path: String,
-    body: &'static str,
-) -> thread::JoinHandle<(u16, Value)> {
-    let url = format!("{}{}", d.base, path);
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    thread::spawn(move || {
-        let r = http()
-            .request(method, url)
-            .bearer_auth(TOKEN)
-            .header("Content-Type", "application/json")
-            .body(body)
-            .send()
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().unwrap())
-    })
-}
-
-fn pending(d: &Daemon, count: usize) -> Vec<Value> {
-    d.wait_for(Duration::from_secs(10), || {
-        let items = d
-            .request("GET", "/approvals", Auth::Host(HOST_TOKEN), None)
-            .json()["items"]
-            .as_array()
-            .cloned()
-            .unwrap();
-        (items.len() == count).then_some(items)
-    })
-}
 
 #[test]
 fn allow_lets_the_write_through() {
     let d = Daemon::builder().with_workspace().manual(30_000).start();
-    let waiting = write_in_background(&d, "POST", d.ws("plugins"), r#"{"spec":"opencode-notion"}"#);
-    let items = pending(&d, 1);
+    let waiting = d.write_in_background("POST", &d.ws("plugins"), r#"{"spec":"opencode-notion"}"#);
+    let items = d.pending(1);
     let item = &items[0];
     assert_eq!(item["action"], "plugins.add");
     assert_eq!(item["summary"], "Add plugin opencode-notion");
@@ -92,8 +58,8 @@ fn allow_lets_the_write_through() {
 fn deny_writes_nothing() {
     let d = Daemon::builder().with_workspace().manual(30_000).start();
     d.write_file("opencode.jsonc", "{ // mine\n}\n");
-    let waiting = write_in_background(&d, "PATCH", d.ws("config"), r#"{"opencode":{"model":"x"}}"#);
-    let id = pending(&d, 1)[0]["id"].as_str().unwrap().to_owned();
+    let waiting = d.write_in_background("PATCH", &d.ws("config"), r#"{"opencode":{"model":"x"}}"#);
+    let id = d.pending(1)[0]["id"].as_str().unwrap().to_owned();
     // Anything but "allow" is a deny.
     let r = d.request(
         "POST",
@@ -156,7 +122,7 @@ fn owner_and_host_writes_also_wait() {
             .status()
             .as_u16()
     });
-    let items = pending(&d, 1);
+    let items = d.pending(1);
     assert_eq!(items[0]["action"], "mcp.remove");
     assert_eq!(items[0]["actor"]["scope"], "owner");
     d.request(
@@ -184,15 +150,15 @@ fn disconnected_client_cancels_its_request() {
         .body(r#"{"spec":"gone"}"#)
         .send();
     assert!(result.is_err(), "the write should still be waiting");
-    pending(&d, 0);
+    d.pending(0);
     assert!(d.read_file("opencode.jsonc").is_none());
 }
 
 #[test]
 fn shutdown_denies_pending_and_exits_cleanly() {
     let mut d = Daemon::builder().with_workspace().manual(30_000).start();
-    let waiting = write_in_background(&d, "POST", d.ws("plugins"), r#"{"spec":"never"}"#);
-    pending(&d, 1);
+    let waiting = d.write_in_background("POST", &d.ws("plugins"), r#"{"spec":"never"}"#);
+    d.pending(1);
     let status = d.terminate();
     assert!(status.success(), "exit status {status:?}");
     let (code, body) = waiting.join().unwrap();

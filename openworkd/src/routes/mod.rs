@@ -6,6 +6,7 @@ pub mod approvals;
 pub mod audit;
 pub mod commands;
 pub mod config;
+pub mod exchange;
 pub mod mcp;
 pub mod meta;
 pub mod plugins;

@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod commands;
+pub mod exchange;
 pub mod frontmatter;
 pub mod jsonc;
 pub mod mcp;

@@ -1,0 +1,512 @@
+//! One function per command.
+
+use crate::credentials::{self, Location, Saved};
+use crate::failure::{Failure, Needs};
+use crate::output::{self, age, print, print_json, print_pairs, size, time};
+use crate::{Ctx, WorkspaceArg};
+use indicatif::{ProgressBar, ProgressStyle};
+use openwork_shared::Scope;
+use openwork_shared::models::{ApprovalItem, Reply, TokenCreate};
+use serde_json::json;
+use std::collections::HashSet;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+use tabled::Tabled;
+
+/// Files smaller than this upload without a progress bar.
+const PROGRESS_THRESHOLD: u64 = 1024 * 1024;
+
+pub fn login(ctx: &Ctx) -> Result<(), Failure> {
+    let health = ctx.call(Needs::Client, |c| c.health())?;
+    let scope = match &ctx.conn.token {
+        Some(_) => ctx.call(Needs::Client, |c| c.whoami())?.actor.scope,
+        None => None,
+    };
+    if ctx.conn.host_token.is_some() {
+        ctx.call(Needs::Host, |c| c.approvals())?;
+    }
+    if ctx.conn.token.is_none() && ctx.conn.host_token.is_none() {
+        return Err(Failure::new(
+            "nothing to save: give --token and/or --host-token",
+        ));
+    }
+    let saved = Saved {
+        url: ctx.client.base_url().to_owned(),
+        token: ctx.conn.token.clone(),
+        host_token: ctx.conn.host_token.clone(),
+    };
+    let (location, keyring_error) = credentials::save(&saved)?;
+    let (store, path) = match &location {
+        Location::Keyring => ("keyring", None),
+        Location::File(path) => ("file", Some(path.display().to_string())),
+    };
+    if ctx.json {
+        print_json(
+            &json!({"url": saved.url, "version": health.version, "scope": scope, "store": store, "path": path, "keyringError": keyring_error}),
+        );
+        return Ok(());
+    }
+    let who = scope.map(|s| format!(" as {s}")).unwrap_or_default();
+    println!(
+        "Logged in to {} (openworkd {}){who}.",
+        saved.url, health.version
+    );
+    match location {
+        Location::Keyring => println!("Saved in the OS keyring."),
+        Location::File(path) => {
+            let why = keyring_error
+                .map(|e| format!(": no OS keyring is available ({e})"))
+                .unwrap_or_default();
+            println!("Saved in {} (readable only by you){why}.", path.display());
+        }
+    }
+    Ok(())
+}
+
+pub fn logout(ctx: &Ctx) -> Result<(), Failure> {
+    let removed = credentials::remove()?;
+    let places: Vec<String> = removed
+        .iter()
+        .map(|l| match l {
+            Location::Keyring => "keyring".to_owned(),
+            Location::File(p) => p.display().to_string(),
+        })
+        .collect();
+    if ctx.json {
+        print_json(&json!({"removed": places}));
+    } else if places.is_empty() {
+        println!("No saved credentials.");
+    } else {
+        println!("Removed saved credentials from {}.", places.join(" and "));
+    }
+    Ok(())
+}
+
+pub fn status(ctx: &Ctx) -> Result<(), Failure> {
+    let health = ctx.call(Needs::Client, |c| c.health())?;
+    let status = match ctx.conn.token {
+        Some(_) => Some(ctx.call(Needs::Client, |c| c.status())?),
+        None => None,
+    };
+    if ctx.json {
+        print_json(&json!({"url": ctx.client.base_url(), "health": health, "status": status}));
+        return Ok(());
+    }
+    let uptime = humantime::format_duration(Duration::from_secs(health.uptime_ms / 1000));
+    let mut pairs = vec![
+        ("URL", ctx.client.base_url().to_owned()),
+        ("Version", health.version.clone()),
+        ("Uptime", uptime.to_string()),
+    ];
+    match &status {
+        Some(s) => {
+            pairs.push(("Read-only", s.read_only.to_string()));
+            pairs.push((
+                "Approval",
+                format!("{:?} ({} ms)", s.approval.mode, s.approval.timeout_ms).to_lowercase(),
+            ));
+            pairs.push(("Workspaces", s.workspace_count.to_string()));
+            if let Some(ws) = &s.workspace {
+                pairs.push(("Active", format!("{} {} ({})", ws.id, ws.name, ws.path)));
+            }
+            if let Some(path) = &s.server.config_path {
+                pairs.push(("Config", path.clone()));
+            }
+        }
+        None => pairs.push((
+            "Details",
+            "pass --token to see the configuration".to_owned(),
+        )),
+    }
+    print_pairs(&pairs);
+    Ok(())
+}
+
+#[derive(Tabled)]
+struct WorkspaceRow {
+    #[tabled(rename = "ACTIVE")]
+    active: &'static str,
+    #[tabled(rename = "ID")]
+    id: String,
+    #[tabled(rename = "NAME")]
+    name: String,
+    #[tabled(rename = "PATH")]
+    path: String,
+}
+
+pub fn workspaces(ctx: &Ctx) -> Result<(), Failure> {
+    let list = ctx.call(Needs::Client, |c| c.workspaces())?;
+    let rows = list
+        .items
+        .iter()
+        .map(|w| WorkspaceRow {
+            active: if list.active_id.as_deref() == Some(w.id.as_str()) {
+                "*"
+            } else {
+                ""
+            },
+            id: w.id.clone(),
+            name: w.name.clone(),
+            path: w.path.clone(),
+        })
+        .collect();
+    print(ctx.json, &list, rows, "No workspaces.");
+    Ok(())
+}
+
+#[derive(Tabled)]
+struct TokenRow {
+    #[tabled(rename = "ID")]
+    id: String,
+    #[tabled(rename = "SCOPE")]
+    scope: Scope,
+    #[tabled(rename = "LABEL")]
+    label: String,
+    #[tabled(rename = "CREATED")]
+    created: String,
+}
+
+pub fn tokens_list(ctx: &Ctx) -> Result<(), Failure> {
+    let list = ctx.call(Needs::Host, |c| c.tokens())?;
+    let rows = list
+        .items
+        .iter()
+        .map(|t| TokenRow {
+            id: t.id.clone(),
+            scope: t.scope,
+            label: t.label.clone().unwrap_or_default(),
+            created: time(t.created_at),
+        })
+        .collect();
+    print(ctx.json, &list, rows, "No scoped tokens.");
+    Ok(())
+}
+
+pub fn tokens_create(ctx: &Ctx, scope: &str, label: Option<String>) -> Result<(), Failure> {
+    let scope: Scope = scope
+        .parse()
+        .map_err(|_| Failure::new(format!("unknown scope {scope}")))?;
+    let created = ctx.call(Needs::Host, |c| {
+        c.create_token(&TokenCreate { scope, label })
+    })?;
+    if ctx.json {
+        print_json(&created);
+    } else {
+        println!("Token:  {}", created.token);
+        println!("Id:     {}", created.id);
+        println!("Scope:  {}", created.scope);
+        println!(
+            "This is the only time the token is shown; revoke it with `openworkctl tokens revoke {}`.",
+            created.id
+        );
+    }
+    Ok(())
+}
+
+pub fn tokens_revoke(ctx: &Ctx, id: &str) -> Result<(), Failure> {
+    let ok = ctx.call(Needs::Host, |c| c.revoke_token(id))?;
+    if ctx.json {
+        print_json(&ok);
+    } else {
+        println!("Revoked token {id}.");
+    }
+    Ok(())
+}
+
+#[derive(Tabled)]
+struct ApprovalRow {
+    #[tabled(rename = "ID")]
+    id: String,
+    #[tabled(rename = "ACTION")]
+    action: String,
+    #[tabled(rename = "SUMMARY")]
+    summary: String,
+    #[tabled(rename = "WORKSPACE")]
+    workspace: String,
+    #[tabled(rename = "BY")]
+    by: String,
+    #[tabled(rename = "WAITING")]
+    waiting: String,
+}
+
+fn approval_row(a: &ApprovalItem) -> ApprovalRow {
+    let by = match (&a.actor.scope, &a.actor.client_id) {
+        (Some(scope), Some(client)) => format!("{scope} ({client})"),
+        (Some(scope), None) => scope.to_string(),
+        _ => String::new(),
+    };
+    ApprovalRow {
+        id: a.id.clone(),
+        action: a.action.clone(),
+        summary: a.summary.clone(),
+        workspace: a.workspace_id.clone(),
+        by,
+        waiting: age(a.created_at),
+    }
+}
+
+pub fn approvals_list(ctx: &Ctx) -> Result<(), Failure> {
+    let list = ctx.call(Needs::Host, |c| c.approvals())?;
+    let rows = list.items.iter().map(approval_row).collect();
+    print(ctx.json, &list, rows, "No pending approvals.");
+    Ok(())
+}
+
+pub fn approvals_reply(ctx: &Ctx, id: &str, allow: bool) -> Result<(), Failure> {
+    let reply = if allow { Reply::Allow } else { Reply::Deny };
+    let replied = ctx.call(Needs::Host, |c| c.reply_approval(id, reply))?;
+    if ctx.json {
+        print_json(&replied);
+    } else {
+        println!(
+            "{} {id}.",
+            if replied.allowed { "Allowed" } else { "Denied" }
+        );
+    }
+    Ok(())
+}
+
+/// Poll for new approvals; print each once and, with a prompt, answer it
+/// from standard input (`a`llow, `d`eny, anything else skips).
+pub fn approvals_watch(
+    ctx: &Ctx,
+    prompt: bool,
+    interval: f64,
+    max: Option<usize>,
+) -> Result<(), Failure> {
+    let prompt = prompt && !ctx.json;
+    let answers = prompt.then(stdin_lines);
+    let mut seen = HashSet::new();
+    let mut stdin_open = true;
+    if !ctx.json {
+        eprintln!(
+            "Watching for approvals on {} (Ctrl-C to stop)...",
+            ctx.client.base_url()
+        );
+    }
+    loop {
+        let list = ctx.call(Needs::Host, |c| c.approvals())?;
+        for item in list.items {
+            if !seen.insert(item.id.clone()) {
+                continue;
+            }
+            if ctx.json {
+                println!("{}", serde_json::to_string(&item).unwrap_or_default());
+            } else {
+                println!("{}  {}  {}", item.id, item.action, item.summary);
+                for path in &item.paths {
+                    println!("    {path}");
+                }
+            }
+            if let (Some(answers), true) = (&answers, stdin_open) {
+                print!("Allow? [a]llow / [d]eny / [s]kip: ");
+                std::io::stdout().flush()?;
+                match answers.recv() {
+                    Ok(line) => answer(ctx, &item.id, line.trim())?,
+                    Err(_) => {
+                        println!();
+                        stdin_open = false;
+                    }
+                }
+            }
+            std::io::stdout().flush()?;
+            if max.is_some_and(|m| seen.len() >= m) {
+                return Ok(());
+            }
+        }
+        std::thread::sleep(Duration::from_secs_f64(interval.max(0.05)));
+    }
+}
+
+fn answer(ctx: &Ctx, id: &str, line: &str) -> Result<(), Failure> {
+    let reply = match line.to_ascii_lowercase().as_str() {
+        "a" | "allow" | "y" | "yes" => Reply::Allow,
+        "d" | "deny" | "n" | "no" => Reply::Deny,
+        _ => {
+            println!("Skipped {id}.");
+            return Ok(());
+        }
+    };
+    match ctx.call(Needs::Host, |c| c.reply_approval(id, reply)) {
+        Ok(r) => println!("{} {id}.", if r.allowed { "Allowed" } else { "Denied" }),
+        // It may have timed out or been answered elsewhere meanwhile.
+        Err(f) if f.exit == crate::failure::EXIT_NOT_FOUND => {
+            println!("{id} is no longer pending.")
+        }
+        Err(f) => return Err(f),
+    }
+    Ok(())
+}
+
+fn stdin_lines() -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn progress(len: u64, quiet: bool) -> ProgressBar {
+    if quiet || len < PROGRESS_THRESHOLD || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+#[derive(Tabled)]
+struct UploadRow {
+    #[tabled(rename = "FILE")]
+    file: String,
+    #[tabled(rename = "INBOX PATH")]
+    path: String,
+    #[tabled(rename = "SIZE")]
+    size: String,
+}
+
+pub fn inbox_upload(
+    ctx: &Ctx,
+    files: &[std::path::PathBuf],
+    ws: &WorkspaceArg,
+    path: Option<&str>,
+) -> Result<(), Failure> {
+    let ws = ctx.workspace(ws)?;
+    let mut results = Vec::new();
+    let mut rows = Vec::new();
+    for file in files {
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| Failure::new(format!("{} is not a file", file.display())))?;
+        let handle = std::fs::File::open(file)
+            .map_err(|e| Failure::new(format!("cannot read {}: {e}", file.display())))?;
+        let len = handle.metadata()?.len();
+        let dest = match path {
+            Some(p) if files.len() == 1 && !p.ends_with('/') => Some(p.to_owned()),
+            Some(p) => Some(format!("{}/{name}", p.trim_end_matches('/'))),
+            None => None,
+        };
+        let bar = progress(len, ctx.json);
+        bar.set_message(name.clone());
+        let reader = bar.wrap_read(handle);
+        let uploaded = ctx.call(Needs::Client, |c| {
+            c.upload_inbox(&ws, reader, len, &name, dest.as_deref())
+        });
+        bar.finish_and_clear();
+        let uploaded = uploaded?;
+        rows.push(UploadRow {
+            file: file.display().to_string(),
+            path: uploaded.path.clone(),
+            size: size(uploaded.bytes),
+        });
+        results.push(uploaded);
+    }
+    print(ctx.json, &results, rows, "");
+    Ok(())
+}
+
+#[derive(Tabled)]
+struct FileRow {
+    #[tabled(rename = "ID")]
+    id: String,
+    #[tabled(rename = "PATH")]
+    path: String,
+    #[tabled(rename = "SIZE")]
+    size: String,
+    #[tabled(rename = "UPDATED")]
+    updated: String,
+}
+
+fn print_files(ctx: &Ctx, list: &openwork_shared::models::FileList, empty: &str) {
+    let rows = list
+        .items
+        .iter()
+        .map(|f| FileRow {
+            id: f.id.clone(),
+            path: f.path.clone(),
+            size: size(f.size),
+            updated: time(f.updated_at),
+        })
+        .collect();
+    print(ctx.json, list, rows, empty);
+}
+
+pub fn inbox_list(ctx: &Ctx, ws: &WorkspaceArg) -> Result<(), Failure> {
+    let ws = ctx.workspace(ws)?;
+    let list = ctx.call(Needs::Client, |c| c.inbox(&ws))?;
+    print_files(ctx, &list, "The inbox is empty.");
+    Ok(())
+}
+
+pub fn artifacts_list(ctx: &Ctx, ws: &WorkspaceArg) -> Result<(), Failure> {
+    let ws = ctx.workspace(ws)?;
+    let list = ctx.call(Needs::Client, |c| c.artifacts(&ws))?;
+    print_files(ctx, &list, "No artifacts.");
+    Ok(())
+}
+
+pub fn artifacts_get(
+    ctx: &Ctx,
+    id: &str,
+    ws: &WorkspaceArg,
+    output: Option<&str>,
+) -> Result<(), Failure> {
+    let ws = ctx.workspace(ws)?;
+    let mut resp = ctx.call(Needs::Client, |c| c.artifact(&ws, id))?;
+    let len = resp.content_length().unwrap_or(0);
+    if output == Some("-") {
+        let mut stdout = std::io::stdout().lock();
+        std::io::copy(&mut resp, &mut stdout)
+            .map_err(|e| Failure::new(format!("download failed: {e}")))?;
+        return Ok(());
+    }
+    let name = output
+        .map(str::to_owned)
+        .unwrap_or_else(|| attachment_name(&resp).unwrap_or_else(|| id.to_owned()));
+    let target = Path::new(&name);
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    // Download next to the target and rename, so a failed download leaves nothing half-written.
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
+        .map_err(|e| Failure::new(format!("cannot write to {}: {e}", dir.display())))?;
+    let bar = progress(len, ctx.json);
+    bar.set_message(name.clone());
+    let copied = std::io::copy(&mut bar.wrap_read(&mut resp), &mut tmp);
+    bar.finish_and_clear();
+    let bytes = copied.map_err(|e| Failure::new(format!("download failed: {e}")))?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(target)
+        .map_err(|e| Failure::new(format!("cannot write {name}: {}", e.error)))?;
+    if ctx.json {
+        print_json(&json!({"id": id, "file": name, "bytes": bytes}));
+    } else {
+        println!("Saved {name} ({}).", output::size(bytes));
+    }
+    Ok(())
+}
+
+/// The file name from `Content-Disposition`, without any folder part.
+fn attachment_name(resp: &reqwest::blocking::Response) -> Option<String> {
+    let value = resp
+        .headers()
+        .get(reqwest::header::CONTENT_DISPOSITION)?
+        .to_str()
+        .ok()?;
+    let start = value.find("filename=\"")? + "filename=\"".len();
+    let name = value[start..].split('"').next()?;
+    let name = Path::new(name).file_name()?.to_string_lossy().into_owned();
+    (!name.is_empty()).then_some(name)
+}

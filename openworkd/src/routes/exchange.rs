@@ -1,0 +1,273 @@
+//! Inbox uploads and outbox artifacts.
+
+use crate::app::{AppState, Audit};
+use crate::auth::{Client, Writer};
+use crate::error::{ApiError, ApiResult};
+use crate::http::{Params, QueryMap};
+use crate::workspace::exchange::{self, INBOX, OUTBOX};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::multipart::{Field, Multipart, MultipartRejection};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use openwork_shared::ErrorCode;
+use openwork_shared::models::{FileList, InboxUploaded};
+use serde_json::json;
+use std::path::PathBuf;
+use tempfile::NamedTempFile;
+use tokio::io::AsyncWriteExt;
+use tower::ServiceExt;
+
+/// One of a workspace's two file boxes, with its switch and error answers.
+struct FileBox {
+    dir: &'static str,
+    names: bool,
+    disabled: (ErrorCode, &'static str),
+    invalid: (ErrorCode, &'static str),
+    missing: (ErrorCode, &'static str),
+}
+
+const OUTBOX_BOX: FileBox = FileBox {
+    dir: OUTBOX,
+    names: false,
+    disabled: (ErrorCode::OutboxDisabled, "Workspace outbox is disabled"),
+    invalid: (ErrorCode::InvalidArtifact, "Artifact id is invalid"),
+    missing: (ErrorCode::ArtifactNotFound, "Artifact not found"),
+};
+
+const INBOX_BOX: FileBox = FileBox {
+    dir: INBOX,
+    names: true,
+    disabled: (ErrorCode::InboxDisabled, "Workspace inbox is disabled"),
+    invalid: (ErrorCode::InvalidInboxItem, "Inbox item id is invalid"),
+    missing: (ErrorCode::InboxItemNotFound, "Inbox item not found"),
+};
+
+/// `OUT` picks the outbox (artifacts) or the inbox.
+fn file_box<const OUT: bool>(st: &AppState) -> (&'static FileBox, bool) {
+    if OUT {
+        (&OUTBOX_BOX, st.config.outbox_enabled)
+    } else {
+        (&INBOX_BOX, st.config.inbox_enabled)
+    }
+}
+
+/// `GET /workspace/:id/artifacts` and `/inbox`: empty when disabled.
+pub async fn list<const OUT: bool>(
+    State(st): State<AppState>,
+    _client: Client,
+    Params(id): Params<String>,
+) -> ApiResult<Json<FileList>> {
+    let ws = st.workspace(&id)?;
+    let (file_box, enabled) = file_box::<OUT>(&st);
+    if !enabled {
+        return Ok(Json(FileList { items: Vec::new() }));
+    }
+    st.blocking(move |_| {
+        let items = exchange::list(&ws.path, file_box.dir, file_box.names);
+        Ok(Json(FileList { items }))
+    })
+    .await
+}
+
+/// `GET /workspace/:id/artifacts/:item` and `/inbox/:item`: the file,
+/// streamed, honouring `Range` requests.
+pub async fn item<const OUT: bool>(
+    State(st): State<AppState>,
+    _client: Client,
+    Params((id, item)): Params<(String, String)>,
+    req: Request,
+) -> ApiResult<Response> {
+    let (file_box, enabled) = file_box::<OUT>(&st);
+    if !enabled {
+        return Err(ApiError::new(file_box.disabled.0, file_box.disabled.1));
+    }
+    let ws = st.workspace(&id)?;
+    let path = st
+        .blocking(move |_| exchange::locate(&ws.path, file_box.dir, &item))
+        .await?
+        .ok_or_else(|| ApiError::new(file_box.invalid.0, file_box.invalid.1))?;
+    let is_file = tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_file());
+    if !is_file {
+        return Err(ApiError::new(file_box.missing.0, file_box.missing.1));
+    }
+    let mut forwarded = Request::new(Body::empty());
+    for name in [
+        header::RANGE,
+        header::IF_RANGE,
+        header::IF_MODIFIED_SINCE,
+        header::IF_UNMODIFIED_SINCE,
+    ] {
+        if let Some(value) = req.headers().get(&name) {
+            forwarded.headers_mut().insert(name, value.clone());
+        }
+    }
+    let served = tower_http::services::ServeFile::new(&path)
+        .oneshot(forwarded)
+        .await
+        .map_err(ApiError::internal)?;
+    let mut resp = served.map(Body::new);
+    let out = resp.headers_mut();
+    out.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&content_disposition(&path)) {
+        out.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(resp)
+}
+
+/// `attachment; filename="…"`, plus the RFC 5987 form for non-ASCII names.
+fn content_disposition(path: &std::path::Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let plain: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if plain == name {
+        return format!("attachment; filename=\"{plain}\"");
+    }
+    let encoded = openwork_shared::routes::segment(&name);
+    format!("attachment; filename=\"{plain}\"; filename*=UTF-8''{encoded}")
+}
+
+/// A received upload: its temporary file (removed on drop) and size.
+struct Upload {
+    file: NamedTempFile,
+    bytes: u64,
+    filename: Option<String>,
+}
+
+pub async fn upload(
+    State(st): State<AppState>,
+    Writer(actor): Writer,
+    Params(id): Params<String>,
+    query: QueryMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Json<InboxUploaded>> {
+    if !st.config.inbox_enabled {
+        return Err(ApiError::new(
+            ErrorCode::InboxDisabled,
+            "Workspace inbox is disabled",
+        ));
+    }
+    let ws = st.workspace(&id)?;
+    let mut multipart =
+        multipart.map_err(|_| ApiError::invalid_payload("Expected multipart/form-data"))?;
+    let max = st.config.inbox_max_bytes;
+    let mut upload = None;
+    let mut form_path = None;
+    while let Some(field) = multipart.next_field().await.map_err(bad_multipart)? {
+        match field.name() {
+            Some("file") if field.file_name().is_some() && upload.is_none() => {
+                let root = ws.path.clone();
+                let dir = st.blocking(move |_| exchange::uploads_dir(&root)).await?;
+                upload = Some(receive(field, dir, max).await?);
+            }
+            Some("path") if field.file_name().is_none() => {
+                form_path = Some(field.text().await.map_err(bad_multipart)?);
+            }
+            _ => {}
+        }
+    }
+    let upload = upload
+        .ok_or_else(|| ApiError::new(ErrorCode::FileRequired, "Form field 'file' is required"))?;
+    let requested = [
+        query.get("path").map(str::to_owned),
+        form_path,
+        upload.filename.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|p| p.trim().to_owned())
+    .find(|p| !p.is_empty())
+    .unwrap_or_default();
+    let root = ws.path.clone();
+    let (relative, target) = st
+        .blocking(move |_| exchange::inbox_target(&root, &requested))
+        .await?;
+    st.approve(
+        &actor,
+        &ws,
+        "workspace.inbox.upload",
+        format!("Upload {relative} to inbox"),
+        vec![target],
+    )
+    .await?;
+    let bytes = upload.bytes;
+    let rel = relative.clone();
+    let target = st
+        .write(&ws, move |_, root| {
+            // Resolve again: the folders may have changed while waiting.
+            let (_, target) = exchange::inbox_target(root, &rel)?;
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(ApiError::internal)?;
+            }
+            upload
+                .file
+                .persist(&target)
+                .map_err(|e| ApiError::internal(e.error))?;
+            Ok(target)
+        })
+        .await?;
+    st.record(
+        &actor,
+        &ws,
+        Audit {
+            action: "workspace.inbox.upload",
+            target: target.display().to_string(),
+            summary: format!("Uploaded {relative} to inbox"),
+        },
+        None,
+    )
+    .await;
+    Ok(Json(InboxUploaded {
+        ok: true,
+        path: relative,
+        bytes,
+    }))
+}
+
+/// Stream a file part to a temporary file, refusing it as soon as it
+/// passes `max` bytes (the temporary file is then removed).
+async fn receive(mut field: Field<'_>, dir: PathBuf, max: u64) -> ApiResult<Upload> {
+    let filename = field.file_name().map(str::to_owned);
+    let file = tokio::task::spawn_blocking(move || NamedTempFile::new_in(dir))
+        .await?
+        .map_err(ApiError::internal)?;
+    let mut out =
+        tokio::fs::File::from_std(file.as_file().try_clone().map_err(ApiError::internal)?);
+    let mut bytes = 0u64;
+    while let Some(chunk) = field.chunk().await.map_err(bad_multipart)? {
+        bytes += chunk.len() as u64;
+        if bytes > max {
+            return Err(
+                ApiError::new(ErrorCode::FileTooLarge, "File exceeds upload limit")
+                    .with_details(json!({"maxBytes": max, "size": bytes})),
+            );
+        }
+        out.write_all(&chunk).await.map_err(ApiError::internal)?;
+    }
+    out.flush().await.map_err(ApiError::internal)?;
+    out.sync_all().await.map_err(ApiError::internal)?;
+    Ok(Upload {
+        file,
+        bytes,
+        filename,
+    })
+}
+
+fn bad_multipart(e: axum::extract::multipart::MultipartError) -> ApiError {
+    ApiError::invalid_payload(format!("Invalid multipart body: {}", e.body_text()))
+}

@@ -1,0 +1,430 @@
+//! The real `openworkctl` binary against the real daemon.
+
+use openworkd_tests::{Auth, Daemon, HOST_TOKEN, TOKEN};
+use serde_json::{Value, json};
+use std::thread;
+use std::time::Duration;
+
+fn pending_id(d: &Daemon) -> String {
+    d.wait_for(Duration::from_secs(10), || {
+        let items = d.ctl_as_host(&["--json", "approvals", "list"]).ok().json()["items"].clone();
+        items[0]["id"].as_str().map(str::to_owned)
+    })
+}
+
+fn add_plugin_in_background(d: &Daemon, spec: &str) -> thread::JoinHandle<(u16, Value)> {
+    d.write_in_background("POST", &d.ws("plugins"), &json!({"spec": spec}).to_string())
+}
+
+#[test]
+fn status_and_workspaces() {
+    let d = Daemon::start();
+    let run = d.ctl(&["--token", TOKEN, "status"]).ok();
+    assert!(
+        run.stdout.contains(openwork_shared::COMPAT_VERSION),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains(&d.ws_id), "{run:?}");
+    let json = d.ctl(&["--token", TOKEN, "status", "--json"]).ok().json();
+    assert_eq!(json["health"]["ok"], true);
+    assert_eq!(json["status"]["workspaceCount"], 1);
+    // Without a token only health is shown.
+    let json = d.ctl(&["status", "--json"]).ok().json();
+    assert_eq!(json["status"], Value::Null);
+
+    let run = d.ctl(&["--token", TOKEN, "workspaces", "list"]).ok();
+    let row = run
+        .stdout
+        .lines()
+        .find(|l| l.contains(&d.ws_id))
+        .unwrap_or_else(|| panic!("{run:?}"));
+    assert!(
+        row.contains('*') && row.contains(&d.workspace.display().to_string()),
+        "{row}"
+    );
+    let json = d
+        .ctl(&["--token", TOKEN, "--json", "workspaces", "list"])
+        .ok()
+        .json();
+    assert_eq!(json["activeId"], d.ws_id);
+}
+
+#[test]
+fn tokens_create_list_revoke() {
+    let d = Daemon::start();
+    let created = d
+        .ctl_as_host(&[
+            "--json", "tokens", "create", "--scope", "viewer", "--label", "ci bot",
+        ])
+        .ok()
+        .json();
+    let token = created["token"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("owt_"));
+    let human = d
+        .ctl_as_host(&["tokens", "create", "--scope", "owner"])
+        .ok();
+    assert!(
+        human.stdout.contains("only time the token is shown"),
+        "{human:?}"
+    );
+
+    let run = d.ctl_as_host(&["tokens", "list"]).ok();
+    assert!(
+        run.stdout.contains(&id) && run.stdout.contains("ci bot") && run.stdout.contains("viewer"),
+        "{run:?}"
+    );
+    assert!(!run.stdout.contains(&token));
+    let list = d.ctl_as_host(&["--json", "tokens", "list"]).ok().json();
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+
+    // The viewer token reads, but cannot upload; the error names the scope needed.
+    d.ctl(&["--token", &token, "workspaces", "list"]).ok();
+    let file = d.root().join("note.txt");
+    std::fs::write(&file, "hi").unwrap();
+    let denied = d.ctl(&["--token", &token, "inbox", "upload", file.to_str().unwrap()]);
+    assert_eq!(denied.code, 4, "{denied:?}");
+    assert!(
+        denied
+            .stderr
+            .contains("needs a collaborator token; yours is viewer"),
+        "{denied:?}"
+    );
+
+    d.ctl_as_host(&["tokens", "revoke", &id]).ok();
+    let refused = d.ctl(&["--token", &token, "workspaces", "list"]);
+    assert_eq!(refused.code, 4, "{refused:?}");
+    assert!(
+        refused.stderr.contains("refused the token") && refused.stderr.contains("hint:"),
+        "{refused:?}"
+    );
+    let again = d.ctl_as_host(&["tokens", "revoke", &id]);
+    assert_eq!(again.code, 6, "{again:?}");
+    // Only a host/owner credential manages tokens.
+    let no_host = d.ctl(&["--token", TOKEN, "tokens", "list"]);
+    assert_eq!(no_host.code, 4);
+    assert!(no_host.stderr.contains("--host-token"), "{no_host:?}");
+}
+
+#[test]
+fn approvals_list_allow_deny() {
+    let d = Daemon::builder().with_workspace().manual(30_000).start();
+    assert!(
+        d.ctl_as_host(&["approvals", "list"])
+            .ok()
+            .stdout
+            .contains("No pending approvals")
+    );
+
+    let waiting = add_plugin_in_background(&d, "allowed-plugin");
+    let id = pending_id(&d);
+    let table = d.ctl_as_host(&["approvals", "list"]).ok();
+    assert!(
+        table.stdout.contains("plugins.add") && table.stdout.contains("Add plugin allowed-plugin"),
+        "{table:?}"
+    );
+    let run = d.ctl_as_host(&["approvals", "allow", &id]).ok();
+    assert!(run.stdout.contains(&format!("Allowed {id}")), "{run:?}");
+    assert_eq!(waiting.join().unwrap().0, 200);
+    assert!(
+        d.read_file("opencode.jsonc")
+            .unwrap()
+            .contains("allowed-plugin")
+    );
+
+    let waiting = add_plugin_in_background(&d, "denied-plugin");
+    let id = pending_id(&d);
+    let reply = d
+        .ctl_as_host(&["--json", "approvals", "deny", &id])
+        .ok()
+        .json();
+    assert_eq!(reply, json!({"ok": true, "allowed": false}));
+    assert_eq!(waiting.join().unwrap().0, 403);
+    assert!(
+        !d.read_file("opencode.jsonc")
+            .unwrap()
+            .contains("denied-plugin")
+    );
+
+    let gone = d.ctl_as_host(&["approvals", "allow", &id]);
+    assert_eq!(gone.code, 6, "{gone:?}");
+    // An owner token works as the host credential.
+    let owner = d
+        .request(
+            "POST",
+            "/tokens",
+            Auth::Host(HOST_TOKEN),
+            Some(r#"{"scope":"owner"}"#),
+        )
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    d.ctl(&["--token", &owner, "approvals", "list"]).ok();
+}
+
+#[test]
+fn approvals_watch_answers_from_stdin() {
+    let d = Daemon::builder().with_workspace().manual(30_000).start();
+    let waiting = add_plugin_in_background(&d, "watched-plugin");
+    pending_id(&d);
+    let run = d
+        .ctl_with(
+            &["approvals", "watch", "--max", "1"],
+            &[("OPENWORK_HOST_TOKEN", HOST_TOKEN)],
+            "a\n",
+        )
+        .ok();
+    assert!(
+        run.stdout.contains("Add plugin watched-plugin") && run.stdout.contains("Allowed"),
+        "{run:?}"
+    );
+    assert_eq!(waiting.join().unwrap().0, 200);
+
+    // JSON mode prints one object per line and never prompts.
+    let waiting = add_plugin_in_background(&d, "second");
+    let run = d
+        .ctl_with(
+            &["--json", "approvals", "watch", "--max", "1"],
+            &[("OPENWORK_HOST_TOKEN", HOST_TOKEN)],
+            "",
+        )
+        .ok();
+    let item: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(item["summary"], "Add plugin second");
+    d.ctl_as_host(&["approvals", "deny", item["id"].as_str().unwrap()])
+        .ok();
+    assert_eq!(waiting.join().unwrap().0, 403);
+}
+
+#[test]
+fn inbox_upload_and_list() {
+    let d = Daemon::start();
+    let small = d.root().join("a.txt");
+    std::fs::write(&small, "alpha").unwrap();
+    let big = d.root().join("big.bin");
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&big, &data).unwrap();
+
+    let out = d
+        .ctl(&[
+            "--token",
+            TOKEN,
+            "--json",
+            "inbox",
+            "upload",
+            small.to_str().unwrap(),
+            "--path",
+            "notes/first.txt",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        out,
+        json!([{"ok": true, "path": "notes/first.txt", "bytes": 5}])
+    );
+    assert_eq!(
+        d.read_file(".opencode/openwork/inbox/notes/first.txt")
+            .unwrap(),
+        "alpha"
+    );
+
+    // Several files go into the --path folder.
+    let run = d
+        .ctl(&[
+            "--token",
+            TOKEN,
+            "inbox",
+            "upload",
+            small.to_str().unwrap(),
+            big.to_str().unwrap(),
+            "--path",
+            "batch",
+            "--workspace",
+            &d.ws_id,
+        ])
+        .ok();
+    assert!(run.stdout.contains("batch/big.bin"), "{run:?}");
+    assert_eq!(
+        std::fs::read(d.workspace.join(".opencode/openwork/inbox/batch/big.bin")).unwrap(),
+        data
+    );
+
+    let list = d
+        .ctl(&["--token", TOKEN, "--json", "inbox", "list"])
+        .ok()
+        .json();
+    let mut paths: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["path"].as_str().unwrap())
+        .collect();
+    paths.sort();
+    assert_eq!(paths, ["batch/a.txt", "batch/big.bin", "notes/first.txt"]);
+
+    let missing = d.ctl(&["--token", TOKEN, "inbox", "upload", "/nonexistent/file"]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("cannot read /nonexistent/file"),
+        "{missing:?}"
+    );
+}
+
+#[test]
+fn artifacts_list_and_get() {
+    let d = Daemon::start();
+    d.write_file(".opencode/openwork/outbox/reports/q3.csv", "a,b\n1,2\n");
+    let list = d
+        .ctl(&["--token", TOKEN, "--json", "artifacts", "list"])
+        .ok()
+        .json();
+    let item = &list["items"][0];
+    assert_eq!(item["path"], "reports/q3.csv");
+    let id = item["id"].as_str().unwrap();
+    let table = d.ctl(&["--token", TOKEN, "artifacts", "list"]).ok();
+    assert!(table.stdout.contains("reports/q3.csv"), "{table:?}");
+
+    // Default name from the server, in the current directory.
+    let run = d.ctl(&["--token", TOKEN, "artifacts", "get", id]).ok();
+    assert!(run.stdout.contains("Saved q3.csv"), "{run:?}");
+    assert_eq!(
+        std::fs::read_to_string(d.root().join("q3.csv")).unwrap(),
+        "a,b\n1,2\n"
+    );
+    let out = d.root().join("copy.csv");
+    d.ctl(&[
+        "--token",
+        TOKEN,
+        "artifacts",
+        "get",
+        id,
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .ok();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "a,b\n1,2\n");
+    let piped = d
+        .ctl(&["--token", TOKEN, "artifacts", "get", id, "-o", "-"])
+        .ok();
+    assert_eq!(piped.stdout, "a,b\n1,2\n");
+    let missing = d.ctl(&["--token", TOKEN, "artifacts", "get", "bm9wZQ"]);
+    assert_eq!(missing.code, 6, "{missing:?}");
+}
+
+#[test]
+fn login_falls_back_to_a_private_file_and_logout_removes_it() {
+    let d = Daemon::start();
+    let run = d
+        .ctl(&["login", "--token", TOKEN, "--host-token", HOST_TOKEN])
+        .ok();
+    assert!(run.stdout.contains("as collaborator"), "{run:?}");
+    assert!(run.stdout.contains("no OS keyring is available"), "{run:?}");
+    let file = d.root().join("home/.config/openworkctl/credentials.json");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(saved["url"], d.base);
+
+    // Later commands need no flags at all.
+    let run = openworkd_tests::run_isolated(
+        &openworkd_tests::bin("openworkctl"),
+        d.root(),
+        &["--json", "approvals", "list"],
+        &[],
+        "",
+    );
+    assert_eq!(run.ok().json()["items"], json!([]));
+
+    let run = d.ctl(&["--json", "logout"]).ok();
+    assert_eq!(run.json()["removed"][0], file.display().to_string());
+    assert!(!file.exists());
+
+    // A login whose token the server refuses saves nothing.
+    let bad = d.ctl(&["login", "--token", "wrong"]);
+    assert_eq!(bad.code, 4);
+    assert!(!file.exists());
+    // Forcing the file store says so without mentioning a keyring.
+    let run = d
+        .ctl_with(
+            &["--json", "login", "--host-token", HOST_TOKEN],
+            &[("OPENWORKCTL_CREDENTIAL_STORE", "file")],
+            "",
+        )
+        .ok();
+    assert_eq!(run.json()["store"], "file");
+}
+
+#[test]
+fn errors_exit_codes_and_json() {
+    let d = Daemon::builder().with_workspace().manual(200).start();
+    // Unreachable daemon.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let run = openworkd_tests::run_isolated(
+        &openworkd_tests::bin("openworkctl"),
+        d.root(),
+        &[
+            "--url",
+            &format!("http://{closed}"),
+            "--token",
+            "x",
+            "status",
+        ],
+        &[],
+        "",
+    );
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr.contains("cannot reach openworkd") && run.stderr.contains("--url"),
+        "{run:?}"
+    );
+
+    // A write the host never answers: denied by timeout.
+    let file = d.root().join("x.txt");
+    std::fs::write(&file, "x").unwrap();
+    let run = d.ctl(&["--token", TOKEN, "inbox", "upload", file.to_str().unwrap()]);
+    assert_eq!(run.code, 5, "{run:?}");
+    assert!(
+        run.stderr.contains("did not approve this write (timeout)"),
+        "{run:?}"
+    );
+    let run = d.ctl(&[
+        "--token",
+        TOKEN,
+        "--json",
+        "inbox",
+        "upload",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 5);
+    assert_eq!(run.json()["server"]["code"], "write_denied");
+
+    // Bad usage is exit 2, from the argument parser.
+    assert_eq!(d.ctl(&["tokens", "create", "--scope", "admin"]).code, 2);
+
+    let ro = Daemon::builder()
+        .with_workspace()
+        .arg("--read-only")
+        .start();
+    let run = ro.ctl(&["--token", TOKEN, "inbox", "upload", file.to_str().unwrap()]);
+    assert_eq!(run.code, 5);
+    assert!(run.stderr.contains("read-only"), "{run:?}");
+}
+
+#[test]
+fn completions() {
+    let d = Daemon::start();
+    for shell in ["bash", "zsh", "fish"] {
+        let run = d.ctl(&["completions", shell]).ok();
+        assert!(
+            run.stdout.contains("openworkctl") && run.stdout.contains("approvals"),
+            "{shell}: {run:?}"
+        );
+    }
+}

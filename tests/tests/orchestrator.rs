@@ -1,0 +1,100 @@
+//! The real OpenWork CLI (`openwork`, npm package
+//! openwork-orchestrator-linux-x64) against openworkd.
+
+use openworkd_tests::{Daemon, HOST_TOKEN, Run, peer, run_isolated};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+fn openwork(d: &Daemon, args: &[&str]) -> Run {
+    run_isolated(
+        &peer("openwork-orchestrator-linux-x64", "openwork"),
+        d.root(),
+        args,
+        &[],
+        "",
+    )
+}
+
+/// `openwork approvals ARGS --openwork-url <daemon> --host-token <token>`.
+fn approvals(d: &Daemon, args: &[&str], host_token: &str) -> Run {
+    let mut full = vec!["approvals"];
+    full.extend_from_slice(args);
+    full.extend_from_slice(&["--openwork-url", &d.base, "--host-token", host_token]);
+    openwork(d, &full)
+}
+
+/// The first pending approval, as `openwork approvals list` prints it.
+fn first_pending(d: &Daemon) -> Value {
+    d.wait_for(Duration::from_secs(10), || {
+        let run = approvals(d, &["list"], HOST_TOKEN).ok();
+        let list: Value =
+            serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {run:?}"));
+        list["items"].get(0).cloned()
+    })
+}
+
+#[test]
+fn approvals_list_and_reply_allow() {
+    let d = Daemon::builder().with_workspace().manual(30_000).start();
+    let body = json!({"name": "from-remote", "description": "d", "content": "body"});
+    let waiting = d.write_in_background("POST", &d.ws("skills"), &body.to_string());
+    let item = first_pending(&d);
+    assert_eq!(item["action"], "skills.upsert");
+    assert_eq!(item["summary"], "Upsert skill from-remote");
+
+    let run = approvals(
+        &d,
+        &["reply", item["id"].as_str().unwrap(), "--allow"],
+        HOST_TOKEN,
+    )
+    .ok();
+    assert_eq!(
+        serde_json::from_str::<Value>(&run.stdout).unwrap(),
+        json!({"ok": true, "allowed": true})
+    );
+    assert_eq!(waiting.join().unwrap().0, 200);
+    assert!(
+        d.workspace
+            .join(".opencode/skills/from-remote/SKILL.md")
+            .exists()
+    );
+
+    let run = approvals(&d, &["list"], "wrong");
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("401") || run.stdout.contains("401"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn approvals_reply_deny() {
+    let d = Daemon::builder().with_workspace().manual(30_000).start();
+    let body =
+        r#"{"name":"notion","config":{"type":"remote","url":"https://example.invalid/mcp"}}"#;
+    let waiting = d.write_in_background("POST", &d.ws("mcp"), body);
+    let item = first_pending(&d);
+    let run = approvals(
+        &d,
+        &["reply", item["id"].as_str().unwrap(), "--deny"],
+        HOST_TOKEN,
+    )
+    .ok();
+    assert_eq!(
+        serde_json::from_str::<Value>(&run.stdout).unwrap()["allowed"],
+        false
+    );
+    let (status, answer) = waiting.join().unwrap();
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (403, Some("write_denied"))
+    );
+    assert!(d.read_file("opencode.jsonc").is_none());
+}
+
+#[test]
+fn status_sees_the_server() {
+    let d = Daemon::start();
+    let run = openwork(&d, &["status", "--openwork-url", &d.base]).ok();
+    assert!(run.stdout.contains("OpenWork server: ok"), "{run:?}");
+}
