@@ -8,12 +8,13 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::ReloadEvents;
 use crate::http::{JSON_BODY_LIMIT, front};
 use crate::routes::{
-    approvals, audit, commands, config, exchange, mcp, meta, plugins, skills, tokens, transfer,
-    workspaces,
+    approvals, audit, commands, config, exchange, file_sessions, mcp, meta, plugins, skills,
+    tokens, transfer, workspaces,
 };
 use crate::tokens::TokenStore;
 use crate::workspace::WorkspaceEntry;
 use crate::workspace::cache::Caches;
+use crate::workspace::files::{FileEvents, Sessions};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
@@ -35,6 +36,8 @@ pub struct Inner {
     pub audit: AuditLog,
     pub events: ReloadEvents,
     pub caches: Caches,
+    pub sessions: Sessions,
+    pub file_events: FileEvents,
     pub started: Instant,
     write_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
@@ -67,6 +70,8 @@ impl AppState {
             audit: AuditLog::new(&config.data_dir),
             events: ReloadEvents::default(),
             caches: Caches::default(),
+            sessions: Sessions::default(),
+            file_events: FileEvents::default(),
             started: Instant::now(),
             write_locks: Mutex::new(HashMap::new()),
             config,
@@ -236,6 +241,29 @@ pub fn router(state: AppState) -> Router {
             "/workspace/{id}/artifacts/{item}",
             get(exchange::item::<true>),
         )
+        .route(
+            "/workspace/{id}/files/sessions",
+            post(file_sessions::create),
+        )
+        .route("/files/sessions/{sid}", delete(file_sessions::close))
+        .route("/files/sessions/{sid}/renew", post(file_sessions::renew))
+        .route(
+            "/files/sessions/{sid}/catalog/snapshot",
+            get(file_sessions::snapshot),
+        )
+        .route(
+            "/files/sessions/{sid}/catalog/events",
+            get(file_sessions::events),
+        )
+        .route(
+            "/files/sessions/{sid}/read-batch",
+            post(file_sessions::read_batch),
+        )
+        .route(
+            "/files/sessions/{sid}/write-batch",
+            post(file_sessions::write_batch),
+        )
+        .route("/files/sessions/{sid}/ops", post(file_sessions::ops))
         .route("/approvals", get(approvals::list))
         .route("/approvals/{id}", post(approvals::reply))
         .route("/tokens", get(tokens::list).post(tokens::create))

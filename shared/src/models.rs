@@ -564,3 +564,71 @@ pub struct InboxUploaded {
     pub path: String,
     pub bytes: u64,
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileSessionInfo {
+    pub id: String,
+    pub workspace_id: String,
+    pub created_at: u64,
+    pub expires_at: u64,
+    pub ttl_ms: u64,
+    pub can_write: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileSessionEnvelope {
+    pub session: FileSessionInfo,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogEntry {
+    pub path: String,
+    /// `file` or `dir`.
+    pub kind: String,
+    pub size: u64,
+    pub mtime_ms: f64,
+    pub revision: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogSnapshot {
+    pub session_id: String,
+    pub workspace_id: String,
+    pub generated_at: u64,
+    pub cursor: u64,
+    pub total: usize,
+    pub truncated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
+    pub items: Vec<CatalogEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileEvent {
+    pub id: String,
+    pub seq: u64,
+    pub workspace_id: String,
+    /// `write`, `delete`, `rename` or `mkdir`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    pub timestamp: u64,
+}
+
+/// File events after a cursor. `reset` (an openworkd extension, only sent
+/// when true) tells the client its cursor is gone: take a new snapshot.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileEventList {
+    pub items: Vec<FileEvent>,
+    pub cursor: u64,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reset: bool,
+}

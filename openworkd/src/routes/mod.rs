@@ -7,6 +7,7 @@ pub mod audit;
 pub mod commands;
 pub mod config;
 pub mod exchange;
+pub mod file_sessions;
 pub mod mcp;
 pub mod meta;
 pub mod plugins;

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod commands;
 pub mod exchange;
+pub mod files;
 pub mod frontmatter;
 pub mod jsonc;
 pub mod mcp;

@@ -1,0 +1,534 @@
+//! File sessions: the token-bound session store, the workspace catalog,
+//! per-workspace file events, and batch reads, writes and operations.
+
+use super::paths::{normalize_relative, resolve_in_workspace, write_atomic};
+use crate::error::{ApiError, ApiResult};
+use openwork_shared::models::{CatalogEntry, FileEvent, FileSessionInfo};
+use serde_json::{Value, json};
+use std::collections::{HashMap, VecDeque};
+use std::fs::Metadata;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::UNIX_EPOCH;
+
+pub const MAX_SESSIONS: usize = 256;
+pub const MAX_BATCH: usize = 64;
+pub const MAX_FILE_BYTES: u64 = 5_000_000;
+pub const EVENTS_KEPT: usize = 500;
+const TTL_DEFAULT_MS: u64 = 900_000;
+const TTL_MIN_MS: u64 = 30_000;
+const TTL_MAX_MS: u64 = 86_400_000;
+
+/// `ttlSeconds` → milliseconds: a JSON number clamped to [30 s, 24 h],
+/// anything else the 15-minute default.
+pub fn ttl_ms(value: Option<&Value>) -> u64 {
+    match value.and_then(Value::as_f64).filter(|v| v.is_finite()) {
+        Some(secs) => ((secs * 1000.0).floor().max(0.0) as u64).clamp(TTL_MIN_MS, TTL_MAX_MS),
+        None => TTL_DEFAULT_MS,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub workspace_id: String,
+    pub token_hash: String,
+    pub can_write: bool,
+    pub created_at: u64,
+    pub expires_at: u64,
+}
+
+impl Session {
+    pub fn info(&self, now: u64) -> FileSessionInfo {
+        FileSessionInfo {
+            id: self.id.clone(),
+            workspace_id: self.workspace_id.clone(),
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            ttl_ms: self.expires_at.saturating_sub(now),
+            can_write: self.can_write,
+        }
+    }
+}
+
+/// In-memory sessions, at most [`MAX_SESSIONS`], expired ones swept on use.
+#[derive(Default)]
+pub struct Sessions(Mutex<HashMap<String, Session>>);
+
+impl Sessions {
+    pub fn create(
+        &self,
+        workspace_id: &str,
+        token_hash: &str,
+        can_write: bool,
+        ttl: u64,
+        now: u64,
+    ) -> Session {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, s| s.expires_at > now);
+        if map.len() >= MAX_SESSIONS
+            && let Some(oldest) = map
+                .values()
+                .min_by_key(|s| s.expires_at)
+                .map(|s| s.id.clone())
+        {
+            map.remove(&oldest);
+        }
+        let session = Session {
+            id: uuid::Uuid::new_v4().to_string(),
+            workspace_id: workspace_id.to_owned(),
+            token_hash: token_hash.to_owned(),
+            can_write,
+            created_at: now,
+            expires_at: now + ttl,
+        };
+        map.insert(session.id.clone(), session.clone());
+        session
+    }
+
+    /// A live session owned by `token_hash`.
+    pub fn get(&self, id: &str, token_hash: &str, now: u64) -> ApiResult<Session> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, s| s.expires_at > now);
+        let session = map.get(id).ok_or_else(|| {
+            ApiError::new(
+                openwork_shared::ErrorCode::FileSessionNotFound,
+                "File session not found",
+            )
+        })?;
+        if session.token_hash != token_hash {
+            return Err(ApiError::new(
+                openwork_shared::ErrorCode::Forbidden,
+                "File session does not belong to this token",
+            ));
+        }
+        Ok(session.clone())
+    }
+
+    pub fn renew(&self, id: &str, ttl: u64, now: u64) -> Option<Session> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let session = map.get_mut(id)?;
+        session.expires_at = now + ttl;
+        Some(session.clone())
+    }
+
+    pub fn remove(&self, id: &str) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+}
+
+/// Per-workspace ring of file events with a monotonically increasing cursor.
+#[derive(Default)]
+pub struct FileEvents(Mutex<HashMap<String, Ring>>);
+
+#[derive(Default)]
+struct Ring {
+    seq: u64,
+    events: VecDeque<FileEvent>,
+}
+
+pub struct EventPage {
+    pub items: Vec<FileEvent>,
+    pub cursor: u64,
+    /// The caller's cursor fell out of the ring: it must take a new snapshot.
+    pub reset: bool,
+}
+
+impl FileEvents {
+    pub fn record(
+        &self,
+        workspace_id: &str,
+        kind: &str,
+        path: &str,
+        to_path: Option<&str>,
+        revision: Option<String>,
+        now: u64,
+    ) -> u64 {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let ring = map.entry(workspace_id.to_owned()).or_default();
+        ring.seq += 1;
+        ring.events.push_back(FileEvent {
+            id: uuid::Uuid::new_v4().to_string(),
+            seq: ring.seq,
+            workspace_id: workspace_id.to_owned(),
+            kind: kind.to_owned(),
+            path: path.to_owned(),
+            to_path: to_path.map(str::to_owned),
+            revision,
+            timestamp: now,
+        });
+        if ring.events.len() > EVENTS_KEPT {
+            ring.events.pop_front();
+        }
+        ring.seq
+    }
+
+    pub fn cursor(&self, workspace_id: &str) -> u64 {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(workspace_id)
+            .map_or(0, |r| r.seq)
+    }
+
+    pub fn since(&self, workspace_id: &str, since: u64) -> EventPage {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(ring) = map.get(workspace_id) else {
+            return EventPage {
+                items: Vec::new(),
+                cursor: 0,
+                reset: since > 0,
+            };
+        };
+        let oldest = ring.events.front().map_or(ring.seq + 1, |e| e.seq);
+        EventPage {
+            items: ring
+                .events
+                .iter()
+                .filter(|e| e.seq > since)
+                .cloned()
+                .collect(),
+            cursor: ring.seq,
+            reset: since + 1 < oldest || since > ring.seq,
+        }
+    }
+}
+
+pub fn mtime_ms(meta: &Metadata) -> f64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0.0, |d| d.as_nanos() as f64 / 1_000_000.0)
+}
+
+/// `"<floor(mtimeMs)>:<size>"`; directories count size 0.
+pub fn revision(meta: &Metadata) -> String {
+    let size = if meta.is_dir() { 0 } else { meta.len() };
+    format!("{}:{}", mtime_ms(meta).floor() as u64, size)
+}
+
+fn current_revision(path: &Path) -> Option<String> {
+    std::fs::symlink_metadata(path)
+        .ok()
+        .filter(Metadata::is_file)
+        .map(|m| revision(&m))
+}
+
+/// Every file and folder of the workspace (symlinks and special files
+/// skipped, never followed), sorted by path byte-wise.
+pub fn catalog(root: &Path) -> Vec<CatalogEntry> {
+    let mut entries: Vec<CatalogEntry> = walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .follow_links(false)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() || e.file_type().is_dir())
+        .filter_map(|e| {
+            let meta = e.metadata().ok()?;
+            let relative = e.path().strip_prefix(root).ok()?;
+            let path = relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            Some(CatalogEntry {
+                path,
+                kind: if meta.is_dir() { "dir" } else { "file" }.to_owned(),
+                size: if meta.is_dir() { 0 } else { meta.len() },
+                mtime_ms: mtime_ms(&meta),
+                revision: revision(&meta),
+            })
+        })
+        .collect();
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    entries
+}
+
+/// Normalize every path of a batch up front (any invalid path fails all).
+pub fn normalize_all<'a>(paths: impl IntoIterator<Item = &'a str>) -> ApiResult<Vec<String>> {
+    paths.into_iter().map(normalize_relative).collect()
+}
+
+fn item_error(path: &str, code: &str, message: impl Into<String>) -> Value {
+    json!({"ok": false, "path": path, "code": code, "message": message.into()})
+}
+
+/// One read-batch item.
+pub fn read_item(root: &Path, path: &str) -> Value {
+    use base64::Engine;
+    let target = match resolve_in_workspace(root, path) {
+        Ok(t) => t,
+        Err(e) => return item_error(path, "invalid_path", e.message),
+    };
+    let meta = match std::fs::metadata(&target) {
+        Ok(m) if m.is_file() => m,
+        _ => return item_error(path, "file_not_found", "File not found"),
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        let mut item = item_error(path, "file_too_large", "File exceeds size limit");
+        item["maxBytes"] = MAX_FILE_BYTES.into();
+        item["size"] = meta.len().into();
+        return item;
+    }
+    match std::fs::read(&target) {
+        Ok(bytes) => json!({
+            "ok": true, "path": path, "kind": "file", "bytes": bytes.len(),
+            "updatedAt": mtime_ms(&meta), "revision": revision(&meta),
+            "contentBase64": base64::engine::general_purpose::STANDARD.encode(&bytes),
+        }),
+        Err(_) => item_error(path, "read_failed", "Unable to read file"),
+    }
+}
+
+/// A write that passed validation.
+pub struct PlannedWrite {
+    pub path: String,
+    pub target: PathBuf,
+    pub bytes: Vec<u8>,
+    pub if_match: Option<String>,
+    pub force: bool,
+}
+
+/// Phase 1 of a write-batch entry: decode, size, kind and precondition.
+pub fn plan_write(
+    root: &Path,
+    path: &str,
+    content: &str,
+    if_match: Option<String>,
+    force: bool,
+) -> Result<PlannedWrite, Value> {
+    use base64::Engine;
+    let cleaned: String = content
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/'))
+        .collect();
+    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(cleaned.as_bytes())
+        .map_err(|_| item_error(path, "invalid_payload", "contentBase64 is not valid base64"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        let mut item = item_error(path, "file_too_large", "File exceeds size limit");
+        item["maxBytes"] = MAX_FILE_BYTES.into();
+        item["size"] = bytes.len().into();
+        return Err(item);
+    }
+    let target = resolve_in_workspace(root, path)
+        .map_err(|e| item_error(path, "invalid_path", e.message))?;
+    if std::fs::symlink_metadata(&target).is_ok_and(|m| !m.is_file()) {
+        return Err(item_error(
+            path,
+            "invalid_path",
+            "Path must point to a file",
+        ));
+    }
+    if let (Some(expected), false) = (&if_match, force) {
+        let current = current_revision(&target);
+        if current.as_deref() != Some(expected.as_str()) {
+            return Err(conflict(
+                path,
+                expected,
+                current,
+                "File changed since it was loaded",
+            ));
+        }
+    }
+    Ok(PlannedWrite {
+        path: path.to_owned(),
+        target,
+        bytes,
+        if_match,
+        force,
+    })
+}
+
+fn conflict(path: &str, expected: &str, current: Option<String>, message: &str) -> Value {
+    let mut item = item_error(path, "conflict", message);
+    item["expectedRevision"] = expected.into();
+    item["currentRevision"] = current.into();
+    item
+}
+
+/// Phase 2: re-check, then write atomically.
+pub fn apply_write(root: &Path, plan: &PlannedWrite) -> (Value, Option<Change>) {
+    let path = plan.path.as_str();
+    // Resolve again: folders may have changed while the approval waited.
+    let target = match resolve_in_workspace(root, path) {
+        Ok(t) => t,
+        Err(e) => return (item_error(path, "invalid_path", e.message), None),
+    };
+    let previous = current_revision(&target);
+    if let (Some(expected), false) = (&plan.if_match, plan.force)
+        && previous.as_deref() != Some(expected.as_str())
+    {
+        return (
+            conflict(
+                path,
+                expected,
+                previous,
+                "File changed before write could be applied",
+            ),
+            None,
+        );
+    }
+    let written = target
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| write_atomic(&target, &plan.bytes))
+        .and_then(|()| std::fs::metadata(&target));
+    match written {
+        Ok(meta) => {
+            let rev = revision(&meta);
+            let item = json!({"ok": true, "path": path, "bytes": plan.bytes.len(), "updatedAt": mtime_ms(&meta), "revision": rev, "previousRevision": previous});
+            (
+                item,
+                Some(Change {
+                    revision: Some(rev),
+                    ..Change::new("write", path)
+                }),
+            )
+        }
+        Err(e) => (item_error(path, "write_failed", e.to_string()), None),
+    }
+}
+
+/// A file operation, with its paths already normalized.
+pub enum Op {
+    Mkdir {
+        path: String,
+    },
+    Delete {
+        path: String,
+        recursive: bool,
+    },
+    Rename {
+        from: String,
+        to: String,
+    },
+    Invalid {
+        kind: String,
+        code: &'static str,
+        message: String,
+    },
+}
+
+/// What an applied write or op changed, for the event log.
+pub struct Change {
+    pub kind: &'static str,
+    pub path: String,
+    pub to_path: Option<String>,
+    pub revision: Option<String>,
+}
+
+impl Change {
+    fn new(kind: &'static str, path: &str) -> Self {
+        Change {
+            kind,
+            path: path.to_owned(),
+            to_path: None,
+            revision: None,
+        }
+    }
+}
+
+pub fn apply_op(root: &Path, op: &Op) -> (Value, Option<Change>) {
+    let failed = |kind: &str, e: &dyn std::fmt::Display| json!({"ok": false, "type": kind, "code": "operation_failed", "message": e.to_string()});
+    match op {
+        Op::Mkdir { path } => match resolve_in_workspace(root, path)
+            .and_then(|t| std::fs::create_dir_all(t).map_err(ApiError::from))
+        {
+            Ok(()) => (
+                json!({"ok": true, "type": "mkdir", "path": path}),
+                Some(Change::new("mkdir", path)),
+            ),
+            Err(e) => (failed("mkdir", &e.message), None),
+        },
+        Op::Delete { path, recursive } => {
+            let target = match resolve_in_workspace(root, path) {
+                Ok(t) => t,
+                Err(e) => return (failed("delete", &e.message), None),
+            };
+            let Ok(meta) = std::fs::symlink_metadata(&target) else {
+                return (
+                    json!({"ok": false, "type": "delete", "path": path, "code": "file_not_found", "message": "Path not found"}),
+                    None,
+                );
+            };
+            let removed = match (meta.is_dir(), recursive) {
+                (true, true) => std::fs::remove_dir_all(&target),
+                (true, false) => std::fs::remove_dir(&target),
+                _ => std::fs::remove_file(&target),
+            };
+            match removed {
+                Ok(()) => (
+                    json!({"ok": true, "type": "delete", "path": path}),
+                    Some(Change::new("delete", path)),
+                ),
+                Err(e) => (failed("delete", &e), None),
+            }
+        }
+        Op::Rename { from, to } => {
+            let (source, dest) = match (
+                resolve_in_workspace(root, from),
+                resolve_in_workspace(root, to),
+            ) {
+                (Ok(s), Ok(d)) => (s, d),
+                (Err(e), _) | (_, Err(e)) => return (failed("rename", &e.message), None),
+            };
+            if std::fs::symlink_metadata(&source).is_err() {
+                return (
+                    json!({"ok": false, "type": "rename", "from": from, "to": to, "code": "file_not_found", "message": "Source path not found"}),
+                    None,
+                );
+            }
+            let moved = dest
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::rename(&source, &dest));
+            match moved {
+                Ok(()) => (
+                    json!({"ok": true, "type": "rename", "from": from, "to": to}),
+                    Some(Change {
+                        to_path: Some(to.clone()),
+                        ..Change::new("rename", from)
+                    }),
+                ),
+                Err(e) => (failed("rename", &e), None),
+            }
+        }
+        Op::Invalid {
+            kind,
+            code,
+            message,
+        } => (
+            json!({"ok": false, "type": kind, "code": code, "message": message}),
+            None,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_is_clamped() {
+        assert_eq!(ttl_ms(None), 900_000);
+        assert_eq!(ttl_ms(Some(&json!("60"))), 900_000);
+        assert_eq!(ttl_ms(Some(&json!(1))), 30_000);
+        assert_eq!(ttl_ms(Some(&json!(90.5))), 90_500);
+        assert_eq!(ttl_ms(Some(&json!(1e9))), 86_400_000);
+    }
+
+    #[test]
+    fn events_report_a_reset_when_the_cursor_fell_out() {
+        let events = FileEvents::default();
+        for i in 0..(EVENTS_KEPT + 10) {
+            events.record("ws", "write", &format!("f{i}"), None, None, 0);
+        }
+        let page = events.since("ws", 3);
+        assert!(page.reset);
+        assert_eq!(page.items.len(), EVENTS_KEPT);
+        let page = events.since("ws", 10);
+        assert!(!page.reset);
+        assert_eq!(page.cursor, (EVENTS_KEPT + 10) as u64);
+    }
+}
