@@ -561,6 +561,14 @@ impl Daemon {
         })
     }
 
+    /// Issue a scoped token with the host token; returns its value.
+    pub fn issue_token(&self, scope: &str) -> String {
+        let body = format!(r#"{{"scope":"{scope}"}}"#);
+        let r = self.request("POST", "/tokens", Auth::Host(HOST_TOKEN), Some(&body));
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.json()["token"].as_str().unwrap().to_owned()
+    }
+
     /// Wait until exactly `count` approvals are pending; returns them.
     pub fn pending(&self, count: usize) -> Vec<Value> {
         self.wait_for(Duration::from_secs(10), || {

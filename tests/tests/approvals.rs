@@ -105,13 +105,7 @@ fn timeout_denies_and_writes_nothing() {
 #[test]
 fn owner_and_host_writes_also_wait() {
     let d = Daemon::builder().with_workspace().manual(30_000).start();
-    let r = d.request(
-        "POST",
-        "/tokens",
-        Auth::Host(HOST_TOKEN),
-        Some(r#"{"scope":"owner"}"#),
-    );
-    let owner = r.json()["token"].as_str().unwrap().to_owned();
+    let owner = d.issue_token("owner");
     let url = format!("{}{}", d.base, d.ws("mcp/x"));
     let waiting = thread::spawn(move || {
         http()

@@ -1,6 +1,6 @@
 //! The real `openworkctl` binary against the real daemon.
 
-use openworkd_tests::{Auth, Daemon, HOST_TOKEN, TOKEN};
+use openworkd_tests::{Daemon, HOST_TOKEN, TOKEN};
 use serde_json::{Value, json};
 use std::thread;
 use std::time::Duration;
@@ -149,17 +149,7 @@ fn approvals_list_allow_deny() {
     let gone = d.ctl_as_host(&["approvals", "allow", &id]);
     assert_eq!(gone.code, 6, "{gone:?}");
     // An owner token works as the host credential.
-    let owner = d
-        .request(
-            "POST",
-            "/tokens",
-            Auth::Host(HOST_TOKEN),
-            Some(r#"{"scope":"owner"}"#),
-        )
-        .json()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let owner = d.issue_token("owner");
     d.ctl(&["--token", &owner, "approvals", "list"]).ok();
 }
 

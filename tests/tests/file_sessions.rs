@@ -44,17 +44,7 @@ fn session_lifecycle_ttl_and_binding() {
     );
 
     // Bound to the token that made it.
-    let other = d
-        .request(
-            "POST",
-            "/tokens",
-            Auth::Host(HOST_TOKEN),
-            Some(r#"{"scope":"collaborator"}"#),
-        )
-        .json()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let other = d.issue_token("collaborator");
     let r = d.request(
         "GET",
         &format!("/files/sessions/{sid}/catalog/snapshot"),
@@ -74,17 +64,7 @@ fn session_lifecycle_ttl_and_binding() {
     assert_eq!((r.status, r.code()), (404, "file_session_not_found".into()));
 
     // Viewers and write:false get read-only sessions.
-    let viewer = d
-        .request(
-            "POST",
-            "/tokens",
-            Auth::Host(HOST_TOKEN),
-            Some(r#"{"scope":"viewer"}"#),
-        )
-        .json()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let viewer = d.issue_token("viewer");
     assert_eq!(open(&d, &viewer, "{}")["canWrite"], false);
     let ro = open(&d, TOKEN, r#"{"write":false}"#);
     let (status, body) = call(

@@ -130,9 +130,11 @@ pub async fn snapshot(
     let mut entries = st.blocking(move |_| Ok(files::catalog(&root))).await?;
     entries.retain(|e| {
         (include_dirs || e.kind == "file")
-            && prefix
-                .as_ref()
-                .is_none_or(|p| e.path == *p || e.path.starts_with(&format!("{p}/")))
+            && prefix.as_ref().is_none_or(|p| {
+                e.path
+                    .strip_prefix(p.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
             && after.as_ref().is_none_or(|a| e.path.as_str() > a.as_str())
     });
     let total = entries.len();
