@@ -8,7 +8,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::ReloadEvents;
 use crate::http::{JSON_BODY_LIMIT, front};
 use crate::routes::{
-    approvals, audit, commands, config, exchange, file_sessions, mcp, meta, plugins, skills,
+    approvals, audit, commands, config, exchange, file_sessions, mcp, meta, plugins, proxy, skills,
     tokens, transfer, workspaces,
 };
 use crate::tokens::TokenStore;
@@ -17,7 +17,7 @@ use crate::workspace::cache::Caches;
 use crate::workspace::files::{FileEvents, Sessions};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
+use axum::routing::{any, delete, get, post};
 use openwork_shared::ErrorCode;
 use openwork_shared::models::{Actor, AuditEntry, ReloadReason, ReloadTrigger};
 use std::collections::HashMap;
@@ -39,6 +39,7 @@ pub struct Inner {
     pub sessions: Sessions,
     pub file_events: FileEvents,
     pub started: Instant,
+    pub upstream: crate::upstream::Client,
     write_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
@@ -73,6 +74,7 @@ impl AppState {
             sessions: Sessions::default(),
             file_events: FileEvents::default(),
             started: Instant::now(),
+            upstream: crate::upstream::client(),
             write_locks: Mutex::new(HashMap::new()),
             config,
         };
@@ -264,6 +266,15 @@ pub fn router(state: AppState) -> Router {
             post(file_sessions::write_batch),
         )
         .route("/files/sessions/{sid}/ops", post(file_sessions::ops))
+        .route("/workspace/{id}/engine/reload", post(proxy::engine_reload))
+        .route("/opencode", any(proxy::opencode))
+        .route("/opencode/{*rest}", any(proxy::opencode))
+        .route("/w/{id}/opencode", any(proxy::opencode_mounted))
+        .route("/w/{id}/opencode/{*rest}", any(proxy::opencode_mounted))
+        .route("/opencode-router", any(proxy::router))
+        .route("/opencode-router/{*rest}", any(proxy::router))
+        .route("/w/{id}/opencode-router", any(proxy::router))
+        .route("/w/{id}/opencode-router/{*rest}", any(proxy::router))
         .route("/approvals", get(approvals::list))
         .route("/approvals/{id}", post(approvals::reply))
         .route("/tokens", get(tokens::list).post(tokens::create))

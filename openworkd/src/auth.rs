@@ -169,6 +169,11 @@ impl FromRequestParts<AppState> for HostWriter {
     }
 }
 
+/// Client credentials, for handlers whose policy depends on the path.
+pub fn client_from_headers(state: &AppState, headers: &HeaderMap) -> ApiResult<Actor> {
+    client_actor(state, headers)
+}
+
 /// Host credentials on top of a client's (global commands).
 pub fn host_from_headers(state: &AppState, headers: &HeaderMap) -> ApiResult<Actor> {
     host_actor(state, headers)

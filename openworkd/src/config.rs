@@ -25,6 +25,8 @@ Environment (a flag wins over its variable; empty variables count as unset):
   OPENWORK_DATA_DIR             audit logs (default ~/.openwork/openwork-server)
   OPENWORK_INBOX_ENABLED, OPENWORK_INBOX_MAX_BYTES, OPENWORK_OUTBOX_ENABLED
   OPENWORK_SANDBOX_ENABLED, OPENWORK_SANDBOX_BACKEND, OPENWORK_BROWSER_PROVIDER
+  OPENWORK_WATCH                0 turns off watching workspaces for edits on disk
+  OPENWORK_EVENTS_KEEPALIVE_MS  keep-alive interval of event streams (default 15000)
   OPENWORK_TOY_UI, OPENCODE_ROUTER_HEALTH_PORT, OPENWORK_LOG_FORMAT,
   OPENWORK_LOG_REQUESTS, OPENWORK_RUN_ID
   OPENWORKD_REPORT_VERSION      version string reported by /health and --version
@@ -246,6 +248,8 @@ pub struct Config {
     pub inbox_max_bytes: u64,
     pub outbox_enabled: bool,
     pub toy_ui: bool,
+    pub watch: bool,
+    pub events_keepalive_ms: u64,
     pub opencode_router_port: Option<u16>,
     pub sandbox_enabled: bool,
     pub sandbox_backend: String,
@@ -529,6 +533,12 @@ pub fn resolve(
         inbox_max_bytes,
         outbox_enabled: enabled_unless_off("OPENWORK_OUTBOX_ENABLED"),
         toy_ui: enabled_unless_off("OPENWORK_TOY_UI"),
+        watch: enabled_unless_off("OPENWORK_WATCH"),
+        events_keepalive_ms: env
+            .get("OPENWORK_EVENTS_KEEPALIVE_MS")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|ms| *ms > 0)
+            .unwrap_or(15_000),
         opencode_router_port,
         sandbox_enabled,
         sandbox_backend,

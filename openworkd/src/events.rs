@@ -1,19 +1,58 @@
 //! Reload events: what changed in a workspace's configuration, kept in a
-//! bounded ring with one sequence across all workspaces.
+//! bounded ring with one sequence across all workspaces. Listeners (the
+//! Server-Sent Events stream) are woken through a watch channel carrying
+//! the latest sequence.
 
+use crate::app::AppState;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
 use openwork_shared::models::{ReloadEvent, ReloadReason, ReloadTrigger};
 use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::watch;
 
 const KEPT: usize = 200;
 
-#[derive(Default)]
 pub struct ReloadEvents {
-    inner: Mutex<(u64, VecDeque<ReloadEvent>)>,
+    /// Latest sequence, and the retained events with whether each was
+    /// observed on disk (rather than recorded by an API write).
+    inner: Mutex<(u64, VecDeque<(ReloadEvent, bool)>)>,
+    latest: watch::Sender<u64>,
+}
+
+impl Default for ReloadEvents {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::default(),
+            latest: watch::Sender::new(0),
+        }
+    }
 }
 
 impl ReloadEvents {
     pub fn record(&self, workspace_id: &str, reason: ReloadReason, trigger: ReloadTrigger) {
+        self.push(workspace_id, reason, trigger, false);
+    }
+
+    /// Record a change seen on disk.
+    pub fn record_observed(
+        &self,
+        workspace_id: &str,
+        reason: ReloadReason,
+        trigger: ReloadTrigger,
+    ) {
+        self.push(workspace_id, reason, trigger, true);
+    }
+
+    fn push(
+        &self,
+        workspace_id: &str,
+        reason: ReloadReason,
+        trigger: ReloadTrigger,
+        observed: bool,
+    ) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         inner.0 += 1;
         let event = ReloadEvent {
@@ -27,7 +66,8 @@ impl ReloadEvents {
         if inner.1.len() == KEPT {
             inner.1.pop_front();
         }
-        inner.1.push_back(event);
+        inner.1.push_back((event, observed));
+        self.latest.send_replace(inner.0);
     }
 
     /// Events of `workspace_id` after `since`, and the latest sequence.
@@ -36,11 +76,100 @@ impl ReloadEvents {
         let items = inner
             .1
             .iter()
+            .map(|(e, _)| e)
             .filter(|e| e.seq > since && e.workspace_id == workspace_id)
             .cloned()
             .collect();
         (items, inner.0)
     }
+
+    /// Whether an API write recorded an event of `reason` for the workspace,
+    /// a removal or not as `removed` says, at or after `at_ms` (so a change
+    /// seen on disk is one already reported).
+    pub fn covered(
+        &self,
+        workspace_id: &str,
+        reason: ReloadReason,
+        removed: bool,
+        at_ms: u64,
+    ) -> bool {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let is_removal = |e: &ReloadEvent| {
+            e.trigger.as_ref().and_then(|t| t.action.as_deref()) == Some("removed")
+        };
+        inner
+            .1
+            .iter()
+            .rev()
+            .take_while(|(e, _)| e.timestamp >= at_ms)
+            .filter(|(_, observed)| !observed)
+            .any(|(e, _)| {
+                e.workspace_id == workspace_id && e.reason == reason && is_removal(e) == removed
+            })
+    }
+
+    /// A receiver that changes whenever an event is recorded.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.latest.subscribe()
+    }
+}
+
+/// The reload events of one workspace after `since` as Server-Sent Events:
+/// first what is retained, then each new event as it is recorded.
+pub fn stream(
+    state: AppState,
+    workspace_id: String,
+    since: u64,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let keep_alive = Duration::from_millis(state.config.events_keepalive_ms);
+    let follower = Follower {
+        changes: state.events.subscribe(),
+        state,
+        workspace_id,
+        seq: since,
+        queue: VecDeque::new(),
+    };
+    let frames = futures_util::stream::unfold(follower, |mut f| async move {
+        let event = f.next().await?;
+        Some((Ok(frame(&event)), f))
+    });
+    Sse::new(frames).keep_alive(KeepAlive::new().interval(keep_alive).text("keep-alive"))
+}
+
+/// One stream's position in the event ring.
+struct Follower {
+    state: AppState,
+    workspace_id: String,
+    seq: u64,
+    changes: watch::Receiver<u64>,
+    queue: VecDeque<ReloadEvent>,
+}
+
+impl Follower {
+    /// The next event of the workspace, waiting for one to be recorded.
+    async fn next(&mut self) -> Option<ReloadEvent> {
+        loop {
+            if let Some(event) = self.queue.pop_front() {
+                return Some(event);
+            }
+            let (items, _) = self.state.events.since(&self.workspace_id, self.seq);
+            match items.last() {
+                Some(last) => {
+                    self.seq = last.seq;
+                    self.queue.extend(items);
+                }
+                None => self.changes.changed().await.ok()?,
+            }
+        }
+    }
+}
+
+fn frame(event: &ReloadEvent) -> Event {
+    Event::default()
+        .event("reload")
+        .id(event.seq.to_string())
+        .json_data(event)
+        .unwrap_or_else(|_| Event::default().comment("unserializable event"))
 }
 
 /// A trigger naming what changed.

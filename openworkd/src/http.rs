@@ -32,7 +32,7 @@ pub async fn front(State(state): State<AppState>, req: Request, next: Next) -> R
     let auth = crate::auth::presented(req.headers());
     let mut resp = if method == Method::OPTIONS {
         StatusCode::NO_CONTENT.into_response()
-    } else if method == Method::HEAD {
+    } else if method == Method::HEAD && !is_proxied(&path) {
         ApiError::not_found().into_response()
     } else {
         match rewrite_mounted(req) {
@@ -49,6 +49,22 @@ pub async fn front(State(state): State<AppState>, req: Request, next: Next) -> R
         log_request(&method, &path, &resp, started, auth);
     }
     resp
+}
+
+/// The path without a leading `/w/<id>` mount.
+pub fn unmounted(path: &str) -> &str {
+    match path.strip_prefix("/w/") {
+        Some(mounted) => mounted.find('/').map_or("", |i| &mounted[i..]),
+        None => path,
+    }
+}
+
+/// Paths served by the engine or the router, where HEAD means what it says.
+fn is_proxied(path: &str) -> bool {
+    let path = unmounted(path);
+    ["/opencode", "/opencode-router"]
+        .iter()
+        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
 }
 
 /// `/w/<id>/workspace/<id>/...` is `/workspace/<id>/...` when both ids match.
@@ -220,6 +236,15 @@ impl QueryMap {
 
     pub fn is(&self, key: &str, value: &str) -> bool {
         self.get(key) == Some(value)
+    }
+
+    /// An event cursor such as `since`: a number, floored; anything missing,
+    /// negative or unparseable reads as 0.
+    pub fn cursor(&self, key: &str) -> u64 {
+        self.get(key)
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map_or(0, |s| s.floor() as u64)
     }
 }
 

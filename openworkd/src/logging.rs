@@ -44,6 +44,10 @@ pub fn info(message: &str) {
     log(Level::Info, message, Map::new());
 }
 
+pub fn warn(message: &str) {
+    log(Level::Warn, message, Map::new());
+}
+
 pub fn error(message: &str) {
     log(Level::Error, message, Map::new());
 }

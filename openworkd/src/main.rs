@@ -11,6 +11,8 @@ mod http;
 mod logging;
 mod routes;
 mod tokens;
+mod upstream;
+mod watch;
 mod workspace;
 
 use config::{Config, Environment, Flags, TokenSource};
@@ -90,6 +92,7 @@ async fn serve(config: Config, verbose: bool) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     print_boot(&config, addr.port(), verbose);
     let state = app::AppState::new(config);
+    watch::start(&state);
     let service = app::router(state.clone());
     axum::serve(listener, service.into_make_service())
         .with_graceful_shutdown(shutdown_signal(state))

@@ -274,7 +274,7 @@ pub struct UpdatedAt {
     pub updated_at: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReloadReason {
     Plugins,
@@ -307,6 +307,14 @@ pub struct ReloadEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<ReloadTrigger>,
     pub timestamp: u64,
+}
+
+/// `POST /workspace/:id/engine/reload`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EngineReloaded {
+    pub ok: bool,
+    pub reloaded_at: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

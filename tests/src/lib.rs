@@ -582,3 +582,103 @@ impl Daemon {
         })
     }
 }
+
+/// A real OpenCode engine (`opencode serve --pure`) in a temp project with
+/// its own HOME, password-protected, killed on drop.
+pub struct Engine {
+    child: Child,
+    pub url: String,
+    pub password: String,
+    pub project: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Engine {
+    pub const USER: &'static str = "opencode";
+
+    pub fn start() -> Engine {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let project = dir.path().join("project");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::create_dir_all(&project).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let password = "engine-password-for-tests".to_owned();
+        let mut cmd = Command::new(peer("opencode-linux-x64", "opencode"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("OPENCODE") || key.starts_with("XDG_") {
+                cmd.env_remove(key);
+            }
+        }
+        let child = cmd
+            .args([
+                "serve",
+                "--hostname",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--pure",
+            ])
+            .env("OPENCODE_SERVER_PASSWORD", &password)
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_DATA_HOME", home.join(".local/share"))
+            .env("XDG_CACHE_HOME", home.join(".cache"))
+            .env("XDG_STATE_HOME", home.join(".local/state"))
+            .current_dir(&project)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn opencode");
+        let engine = Engine {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            password,
+            project: project.canonicalize().unwrap(),
+            _dir: dir,
+        };
+        // A request that reaches the engine while it starts can hang: probe
+        // with a short timeout and retry.
+        let probe = reqwest::blocking::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        wait_for(Duration::from_secs(90), &mut || {
+            probe
+                .get(format!("{}/config", engine.url))
+                .basic_auth(Self::USER, Some(&engine.password))
+                .send()
+                .ok()
+                .filter(|r| r.status().is_success())
+                .map(|_| ())
+                .or_else(|| {
+                    std::thread::sleep(Duration::from_millis(200));
+                    None
+                })
+        });
+        engine
+    }
+
+    /// A direct request to the engine, with its credentials.
+    pub fn get(&self, path: &str) -> reqwest::blocking::Response {
+        http()
+            .get(format!("{}{}", self.url, path))
+            .basic_auth(Self::USER, Some(&self.password))
+            .header("x-opencode-directory", self.project.display().to_string())
+            .send()
+            .unwrap()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

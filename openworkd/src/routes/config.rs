@@ -6,6 +6,8 @@ use crate::http::{Body, Params, QueryMap};
 use crate::workspace::settings;
 use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
 use openwork_shared::models::{JsonObject, ReloadEvents, ReloadReason, UpdatedAt, WorkspaceConfig};
 use serde_json::Value;
 
@@ -100,27 +102,34 @@ pub async fn patch(
     }))
 }
 
+/// Reload events since `since`: a JSON page, or with `Accept:
+/// text/event-stream` a live stream of `reload` frames with keep-alives.
 pub async fn events(
     State(st): State<AppState>,
     _client: Client,
     Params(id): Params<String>,
     query: QueryMap,
-) -> ApiResult<Json<ReloadEvents>> {
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let ws = st.workspace(&id)?;
-    let since = query
-        .get("since")
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .unwrap_or(0.0);
-    let since = if since.is_finite() && since > 0.0 {
-        since as u64
-    } else {
-        0
-    };
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let since = last_event_id.unwrap_or_else(|| query.cursor("since"));
+    let wants_stream = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    if wants_stream {
+        return Ok(crate::events::stream(st.clone(), ws.id, since).into_response());
+    }
     let (items, cursor) = st.events.since(&ws.id, since);
     Ok(Json(ReloadEvents {
         items,
         cursor,
         workspace_id: ws.id,
         disabled: false,
-    }))
+    })
+    .into_response())
 }

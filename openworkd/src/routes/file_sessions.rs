@@ -81,12 +81,9 @@ pub async fn renew(
     body: Body,
 ) -> ApiResult<Json<FileSessionEnvelope>> {
     let body = body.object()?;
-    session(&st, &sid, &actor)?;
     let now = now_ms();
-    let session = st
-        .sessions
-        .renew(&sid, files::ttl_ms(body.get("ttlSeconds")), now)
-        .ok_or_else(|| ApiError::new(ErrorCode::FileSessionNotFound, "File session not found"))?;
+    let ttl = files::ttl_ms(body.get("ttlSeconds"));
+    let session = st.sessions.renew(&sid, token_hash(&actor), ttl, now)?;
     Ok(Json(FileSessionEnvelope {
         session: session.info(now),
     }))
@@ -161,12 +158,7 @@ pub async fn events(
     query: QueryMap,
 ) -> ApiResult<Json<FileEventList>> {
     let (_, ws) = session(&st, &sid, &actor)?;
-    let since = query
-        .get("since")
-        .and_then(|s| s.parse::<f64>().ok())
-        .filter(|s| *s >= 0.0)
-        .map_or(0, |s| s.floor() as u64);
-    let page = st.file_events.since(&ws.id, since);
+    let page = st.file_events.since(&ws.id, query.cursor("since"));
     Ok(Json(FileEventList {
         items: page.items,
         cursor: page.cursor,
@@ -413,14 +405,7 @@ async fn apply_all<T: Send + 'static>(
             .map(|item| {
                 let (value, change) = apply(root, item);
                 if let Some(c) = &change {
-                    st.file_events.record(
-                        &ws_id,
-                        c.kind,
-                        &c.path,
-                        c.to_path.as_deref(),
-                        c.revision.clone(),
-                        now_ms(),
-                    );
+                    st.file_events.record(&ws_id, c, now_ms());
                 }
                 (value, change)
             })

@@ -11,6 +11,7 @@ pub mod file_sessions;
 pub mod mcp;
 pub mod meta;
 pub mod plugins;
+pub mod proxy;
 pub mod skills;
 pub mod tokens;
 pub mod transfer;

@@ -88,9 +88,29 @@ impl Sessions {
 
     /// A live session owned by `token_hash`.
     pub fn get(&self, id: &str, token_hash: &str, now: u64) -> ApiResult<Session> {
+        self.with_owned(id, token_hash, now, |s| s.clone())
+    }
+
+    /// Set a live owned session to expire `ttl` ms from `now`.
+    pub fn renew(&self, id: &str, token_hash: &str, ttl: u64, now: u64) -> ApiResult<Session> {
+        self.with_owned(id, token_hash, now, |s| {
+            s.expires_at = now + ttl;
+            s.clone()
+        })
+    }
+
+    /// Run `f` on a live session owned by `token_hash`, under one lock
+    /// (expired sessions are swept first).
+    fn with_owned<T>(
+        &self,
+        id: &str,
+        token_hash: &str,
+        now: u64,
+        f: impl FnOnce(&mut Session) -> T,
+    ) -> ApiResult<T> {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|_, s| s.expires_at > now);
-        let session = map.get(id).ok_or_else(|| {
+        let session = map.get_mut(id).ok_or_else(|| {
             ApiError::new(
                 openwork_shared::ErrorCode::FileSessionNotFound,
                 "File session not found",
@@ -102,14 +122,7 @@ impl Sessions {
                 "File session does not belong to this token",
             ));
         }
-        Ok(session.clone())
-    }
-
-    pub fn renew(&self, id: &str, ttl: u64, now: u64) -> Option<Session> {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let session = map.get_mut(id)?;
-        session.expires_at = now + ttl;
-        Some(session.clone())
+        Ok(f(session))
     }
 
     pub fn remove(&self, id: &str) {
@@ -135,15 +148,7 @@ pub struct EventPage {
 }
 
 impl FileEvents {
-    pub fn record(
-        &self,
-        workspace_id: &str,
-        kind: &str,
-        path: &str,
-        to_path: Option<&str>,
-        revision: Option<String>,
-        now: u64,
-    ) -> u64 {
+    pub fn record(&self, workspace_id: &str, change: &Change, now: u64) -> u64 {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let ring = map.entry(workspace_id.to_owned()).or_default();
         ring.seq += 1;
@@ -151,16 +156,41 @@ impl FileEvents {
             id: uuid::Uuid::new_v4().to_string(),
             seq: ring.seq,
             workspace_id: workspace_id.to_owned(),
-            kind: kind.to_owned(),
-            path: path.to_owned(),
-            to_path: to_path.map(str::to_owned),
-            revision,
+            kind: change.kind.to_owned(),
+            path: change.path.clone(),
+            to_path: change.to_path.clone(),
+            revision: change.revision.clone(),
             timestamp: now,
         });
         if ring.events.len() > EVENTS_KEPT {
             ring.events.pop_front();
         }
         ring.seq
+    }
+
+    /// Whether the newest retained event touching `path` already says what
+    /// a watcher just observed, i.e. the change came through the API.
+    pub fn already_recorded(&self, workspace_id: &str, seen: &Change) -> bool {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(ring) = map.get(workspace_id) else {
+            return false;
+        };
+        let path = seen.path.as_str();
+        let Some(last) = ring
+            .events
+            .iter()
+            .rev()
+            .find(|e| e.path == path || e.to_path.as_deref() == Some(path))
+        else {
+            return false;
+        };
+        match (last.kind.as_str(), seen.kind) {
+            ("rename", "rename") => last.path == path && last.to_path == seen.to_path,
+            ("rename", kind) if last.path == path => kind == "delete",
+            ("rename", kind) => kind != "delete",
+            (kind, "write") => kind == "write" && last.revision == seen.revision,
+            (kind, seen_kind) => kind == seen_kind,
+        }
     }
 
     pub fn cursor(&self, workspace_id: &str) -> u64 {
@@ -419,7 +449,7 @@ pub struct Change {
 }
 
 impl Change {
-    fn new(kind: &'static str, path: &str) -> Self {
+    pub fn new(kind: &'static str, path: &str) -> Self {
         Change {
             kind,
             path: path.to_owned(),
@@ -522,7 +552,7 @@ mod tests {
     fn events_report_a_reset_when_the_cursor_fell_out() {
         let events = FileEvents::default();
         for i in 0..(EVENTS_KEPT + 10) {
-            events.record("ws", "write", &format!("f{i}"), None, None, 0);
+            events.record("ws", &Change::new("write", &format!("f{i}")), 0);
         }
         let page = events.since("ws", 3);
         assert!(page.reset);

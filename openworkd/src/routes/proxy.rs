@@ -1,0 +1,229 @@
+//! `/opencode/*` and `/opencode-router/*` (plain and mounted under
+//! `/w/:id`): the policy checks, then a streamed pass-through.
+
+use crate::app::{AppState, Audit};
+use crate::auth::{self, Client, require_scope};
+use crate::error::{ApiError, ApiResult};
+use crate::http::Params;
+use crate::upstream::{self, DIRECTORY_HEADER};
+use crate::workspace::WorkspaceEntry;
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::http::header::{AUTHORIZATION, HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use openwork_shared::models::{Actor, EngineReloaded};
+use openwork_shared::{ErrorCode, Scope};
+use serde_json::json;
+use std::collections::HashMap;
+
+const OPENCODE: &str = "/opencode";
+const ROUTER: &str = "/opencode-router";
+
+fn read_only_method(method: &Method) -> bool {
+    method == Method::GET || method == Method::HEAD
+}
+
+/// What follows `prefix` in the request path, after an optional `/w/<id>`.
+fn rest_after(req: &Request, prefix: &str) -> String {
+    crate::http::unmounted(req.uri().path())
+        .strip_prefix(prefix)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Viewers only read; only owners answer the engine's permission prompts.
+fn opencode_policy(actor: &Actor, method: &Method, rest: &str) -> ApiResult<()> {
+    if read_only_method(method) {
+        return Ok(());
+    }
+    if actor.scope < Some(Scope::Collaborator) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "Viewer tokens are read-only",
+        ));
+    }
+    let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    let replies = matches!(segments.as_slice(), [.., "permission", id, "reply"] if !id.is_empty());
+    if replies && actor.scope < Some(Scope::Owner) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "Only owner tokens can reply to permission requests",
+        ));
+    }
+    Ok(())
+}
+
+fn unconfigured() -> ApiError {
+    ApiError::new(
+        ErrorCode::OpencodeUnconfigured,
+        "OpenCode base URL is missing for this workspace",
+    )
+}
+
+/// The base URL of a workspace's engine.
+fn base_url(ws: &WorkspaceEntry) -> ApiResult<&str> {
+    ws.base_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .ok_or_else(unconfigured)
+}
+
+/// Directory and credentials the engine expects with every request.
+fn engine_headers(ws: &WorkspaceEntry) -> Vec<(HeaderName, HeaderValue)> {
+    let mut extra = Vec::new();
+    if let Some(dir) = upstream::opencode_directory(ws)
+        && let Ok(value) = HeaderValue::from_str(&dir)
+    {
+        extra.push((HeaderName::from_static(DIRECTORY_HEADER), value));
+    }
+    if let Some(auth) = upstream::basic_auth(ws) {
+        extra.push((AUTHORIZATION, auth));
+    }
+    extra
+}
+
+async fn to_engine(st: AppState, ws: WorkspaceEntry, rest: String, req: Request) -> Response {
+    let base = match base_url(&ws) {
+        Ok(base) => base,
+        Err(e) => return e.into_response(),
+    };
+    let target = match upstream::target(base, &rest, req.uri().query()) {
+        Ok(target) => target,
+        Err(e) => return e.into_response(),
+    };
+    match upstream::forward(&st.upstream, req, target, engine_headers(&ws)).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `ANY /opencode[/*]`: the active workspace's engine.
+pub async fn opencode(State(st): State<AppState>, Client(actor): Client, req: Request) -> Response {
+    let rest = rest_after(&req, OPENCODE);
+    if let Err(e) = opencode_policy(&actor, req.method(), &rest) {
+        return e.into_response();
+    }
+    let active = st.workspace_list().into_iter().next();
+    let ws = match active.map(|w| st.workspace(&w.id)) {
+        Some(Ok(ws)) => ws,
+        Some(Err(e)) => return e.into_response(),
+        None => return unconfigured().into_response(),
+    };
+    to_engine(st, ws, rest, req).await
+}
+
+/// `ANY /w/:id/opencode[/*]`.
+pub async fn opencode_mounted(
+    State(st): State<AppState>,
+    Client(actor): Client,
+    Params(params): Params<HashMap<String, String>>,
+    req: Request,
+) -> Response {
+    let rest = rest_after(&req, OPENCODE);
+    if let Err(e) = opencode_policy(&actor, req.method(), &rest) {
+        return e.into_response();
+    }
+    let id = params.get("id").map_or("", String::as_str);
+    match st.workspace(id) {
+        Ok(ws) => to_engine(st, ws, rest, req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `ANY /opencode-router[/*]` and `/w/:id/opencode-router[/*]`: the local
+/// router's health and bindings for clients, everything else for the host.
+pub async fn router(State(st): State<AppState>, req: Request) -> Response {
+    match router_checked(&st, req).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn router_checked(st: &AppState, req: Request) -> ApiResult<Response> {
+    let rest = rest_after(&req, ROUTER);
+    let policy_path = rest.strip_suffix('/').unwrap_or(&rest);
+    let get = req.method() == Method::GET;
+    match policy_path {
+        "" | "/health" if get => {
+            auth::client_from_headers(st, req.headers())?;
+        }
+        "/bindings" | "/identities/telegram" | "/identities/slack" if get => {
+            let actor = auth::client_from_headers(st, req.headers())?;
+            require_scope(&actor, Scope::Collaborator)?;
+        }
+        _ => {
+            auth::host_from_headers(st, req.headers())?;
+        }
+    }
+    let port = st.config.opencode_router_port.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::OpencodeRouterUnconfigured,
+            "OpenCodeRouter is not configured on this host",
+        )
+    })?;
+    let base = format!("http://127.0.0.1:{port}");
+    let target =
+        upstream::target(&base, &rest, req.uri().query()).map_err(|_| ApiError::not_found())?;
+    let target_text = target.to_string();
+    match upstream::forward(&st.upstream, req, target, Vec::new()).await {
+        Ok(resp) => Ok(resp),
+        Err(failure) => Err(ApiError::new(
+            ErrorCode::OpencodeRouterUnreachable,
+            "OpenCodeRouter is not reachable on this host",
+        )
+        .with_details(json!({
+            "baseUrl": base,
+            "port": port,
+            "targetUrl": target_text,
+            "error": failure.to_string(),
+        }))),
+    }
+}
+
+/// `POST /workspace/:id/engine/reload`: ask the engine to dispose of the
+/// workspace's instance so it reads its configuration again.
+pub async fn engine_reload(
+    State(st): State<AppState>,
+    Client(actor): Client,
+    Params(id): Params<String>,
+) -> ApiResult<Json<EngineReloaded>> {
+    require_scope(&actor, Scope::Collaborator)?;
+    let ws = st.workspace(&id)?;
+    let base = base_url(&ws)?.to_owned();
+    let query = upstream::opencode_directory(&ws).map(|dir| {
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("directory", &dir)
+            .finish()
+    });
+    let target = upstream::target(&base, "/instance/dispose", query.as_deref()).map_err(|_| {
+        ApiError::new(
+            ErrorCode::OpencodeUrlInvalid,
+            "OpenCode base URL is invalid",
+        )
+    })?;
+    let req = Request::builder()
+        .method(Method::POST)
+        .body(axum::body::Body::empty())
+        .map_err(ApiError::internal)?;
+    let auth = upstream::basic_auth(&ws).map(|value| (AUTHORIZATION, value));
+    let resp = upstream::forward(&st.upstream, req, target, auth.into_iter().collect()).await?;
+    if !resp.status().is_success() {
+        let (status, body) = upstream::read_answer(resp).await;
+        return Err(
+            ApiError::new(ErrorCode::OpencodeReloadFailed, "OpenCode reload failed")
+                .with_details(json!({"status": status.as_u16(), "body": body})),
+        );
+    }
+    let audit = Audit {
+        action: "engine.reload",
+        target: base,
+        summary: "Reloaded the OpenCode engine".into(),
+    };
+    st.record(&actor, &ws, audit, None).await;
+    Ok(Json(EngineReloaded {
+        ok: true,
+        reloaded_at: crate::now_ms(),
+    }))
+}

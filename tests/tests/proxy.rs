@@ -1,0 +1,296 @@
+//! The OpenCode proxy and engine reload against a real `opencode serve`,
+//! and the opencode-router proxy against a real HTTP server.
+
+use openworkd_tests::{Auth, Daemon, Engine, HOST_TOKEN, TOKEN, http};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::sync::mpsc;
+use std::time::Duration;
+
+fn engine_daemon(engine: &Engine) -> Daemon {
+    Daemon::builder()
+        .env("OPENWORK_WATCH", "0")
+        .args(&[
+            "--workspace",
+            &engine.project.display().to_string(),
+            "--opencode-base-url",
+            &format!("{}/ignored/prefix", engine.url),
+            "--opencode-username",
+            Engine::USER,
+            "--opencode-password",
+            &engine.password,
+        ])
+        .start()
+}
+
+fn json(resp: reqwest::blocking::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    (status, resp.json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn the_engine_answers_through_the_proxy() {
+    let engine = Engine::start();
+    let d = engine_daemon(&engine);
+    let ws = openworkd_tests::workspace_id(&engine.project);
+
+    // Same answer as asking the engine directly; no credentials needed by
+    // the client, none of ours reach the engine.
+    let direct: Value = engine.get("/config").json().unwrap();
+    for path in [
+        "/opencode/config".to_owned(),
+        format!("/w/{ws}/opencode/config"),
+    ] {
+        let r = d.get(&path);
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        assert_eq!(r.json(), direct, "{path}");
+    }
+
+    // The event stream arrives event by event: the greeting first, then a
+    // session created while the stream is open.
+    let (tx, rx) = mpsc::channel();
+    let url = format!("{}/w/{ws}/opencode/event", d.base);
+    std::thread::spawn(move || {
+        let resp = http().get(url).bearer_auth(TOKEN).send().unwrap();
+        let _ = tx.send(format!("status {}", resp.status().as_u16()));
+        for line in BufReader::new(resp).lines().map_while(Result::ok) {
+            if let Some(data) = line.strip_prefix("data: ")
+                && tx.send(data.to_owned()).is_err()
+            {
+                return;
+            }
+        }
+    });
+    let recv = || rx.recv_timeout(Duration::from_secs(30)).expect("an event");
+    assert_eq!(recv(), "status 200");
+    let greeting: Value = serde_json::from_str(&recv()).unwrap();
+    assert_eq!(greeting["type"], "server.connected");
+
+    let r = d.post(
+        &format!("/w/{ws}/opencode/session"),
+        r#"{"title":"through the proxy"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let session = r.json();
+    let sid = session["id"].as_str().unwrap().to_owned();
+    assert_eq!(session["directory"], engine.project.display().to_string());
+    let announced = (0..20).find_map(|_| {
+        let event: Value = serde_json::from_str(&recv()).unwrap();
+        let id = &event["properties"]["info"]["id"];
+        (event["type"].as_str().unwrap_or("").starts_with("session.") && id == sid.as_str())
+            .then_some(event)
+    });
+    assert!(announced.is_some(), "the stream carried the new session");
+
+    let listed = d.get("/opencode/session").json();
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == sid.as_str()),
+        "{listed}"
+    );
+
+    // Engine reload disposes of the instance and is audited.
+    let r = d.post(&d_ws(&ws, "engine/reload"), "");
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["ok"], true);
+    let audit = d.get(&d_ws(&ws, "audit")).json();
+    assert_eq!(audit["items"][0]["action"], "engine.reload");
+    assert_eq!(
+        d.get("/opencode/config").json(),
+        direct,
+        "engine still answers"
+    );
+
+    // Viewers read only; only owners answer permission prompts.
+    let viewer = d.issue_token("viewer");
+    let r = d.request("GET", "/opencode/config", Auth::Bearer(&viewer), None);
+    assert_eq!(r.status, 200);
+    let r = d.request(
+        "POST",
+        "/opencode/session",
+        Auth::Bearer(&viewer),
+        Some("{}"),
+    );
+    assert_eq!(
+        (r.status, r.json()["message"].as_str()),
+        (403, Some("Viewer tokens are read-only"))
+    );
+    let permission = "/opencode/permission/perm_1/reply";
+    let r = d.post(permission, r#"{"reply":"once"}"#);
+    assert_eq!(
+        (r.status, r.json()["message"].as_str()),
+        (
+            403,
+            Some("Only owner tokens can reply to permission requests")
+        )
+    );
+    let owner = d.issue_token("owner");
+    let r = d.request(
+        "POST",
+        permission,
+        Auth::Bearer(&owner),
+        Some(r#"{"reply":"once"}"#),
+    );
+    assert_ne!(
+        r.json()["code"],
+        "forbidden",
+        "owners reach the engine: {}",
+        r.text
+    );
+
+    // Without a bearer token nothing reaches the engine.
+    let r = d.request("GET", "/opencode/config", Auth::None, None);
+    assert_eq!((r.status, r.code()), (401, "unauthorized".into()));
+}
+
+fn d_ws(ws: &str, rest: &str) -> String {
+    format!("/workspace/{ws}/{rest}")
+}
+
+#[test]
+fn engine_failures_are_clear_errors() {
+    // No engine configured.
+    let d = Daemon::builder()
+        .with_workspace()
+        .env("OPENWORK_WATCH", "0")
+        .start();
+    let r = d.get("/opencode/config");
+    assert_eq!((r.status, r.code()), (400, "opencode_unconfigured".into()));
+    let r = d.post(&d.ws("engine/reload"), "");
+    assert_eq!((r.status, r.code()), (400, "opencode_unconfigured".into()));
+
+    // An engine that is down: a 502 at once, not a hang.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let d = Daemon::builder()
+        .with_workspace()
+        .env("OPENWORK_WATCH", "0")
+        .args(&["--opencode-base-url", &format!("http://127.0.0.1:{port}")])
+        .start();
+    let r = d.get("/opencode/config");
+    assert_eq!(
+        (r.status, r.code()),
+        (502, "opencode_request_failed".into()),
+        "{}",
+        r.text
+    );
+    let r = d.post(&d.ws("engine/reload"), "");
+    assert_eq!(
+        (r.status, r.code()),
+        (502, "opencode_request_failed".into()),
+        "{}",
+        r.text
+    );
+
+    let d = Daemon::builder()
+        .with_workspace()
+        .env("OPENWORK_WATCH", "0")
+        .args(&["--opencode-base-url", "not a url"])
+        .start();
+    let r = d.post(&d.ws("engine/reload"), "");
+    assert_eq!((r.status, r.code()), (400, "opencode_url_invalid".into()));
+}
+
+#[test]
+fn the_router_proxy_applies_its_auth_policy() {
+    // Not configured.
+    let d = Daemon::builder()
+        .with_workspace()
+        .env("OPENWORK_WATCH", "0")
+        .start();
+    let r = d.get("/opencode-router/health");
+    assert_eq!(
+        (r.status, r.code()),
+        (404, "opencodeRouter_unconfigured".into())
+    );
+
+    // Configured but nothing listens.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let d = Daemon::builder()
+        .with_workspace()
+        .env("OPENWORK_WATCH", "0")
+        .env("OPENCODE_ROUTER_HEALTH_PORT", &port.to_string())
+        .start();
+    let r = d.get("/opencode-router/health");
+    assert_eq!(
+        (r.status, r.code()),
+        (503, "opencodeRouter_unreachable".into())
+    );
+    assert_eq!(r.json()["details"]["port"], port);
+
+    // A real HTTP service on the router port: another openworkd.
+    let upstream = Daemon::builder().env("OPENWORK_WATCH", "0").start();
+    let upstream_port = upstream.base.rsplit(':').next().unwrap().to_owned();
+    let d = Daemon::builder()
+        .with_workspace()
+        .env("OPENWORK_WATCH", "0")
+        .env("OPENCODE_ROUTER_HEALTH_PORT", &upstream_port)
+        .start();
+    let viewer = d.issue_token("viewer");
+    let r = d.request(
+        "GET",
+        "/opencode-router/health",
+        Auth::Bearer(&viewer),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["ok"], true, "the upstream's own answer");
+    let r = d.request(
+        "GET",
+        "/opencode-router/bindings",
+        Auth::Bearer(&viewer),
+        None,
+    );
+    assert_eq!((r.status, r.code()), (403, "forbidden".into()));
+    assert_eq!(r.json()["details"]["required"], "collaborator");
+    let r = d.get(&format!("/w/{}/opencode-router/bindings", d.ws_id));
+    assert_eq!(
+        r.status, 404,
+        "collaborator passes; the upstream has no such route"
+    );
+    let r = d.post("/opencode-router/send", "{}");
+    assert_eq!(
+        (r.status, r.code()),
+        (401, "unauthorized".into()),
+        "host only"
+    );
+    let r = d.request(
+        "GET",
+        "/opencode-router/w/any/health",
+        Auth::Host(HOST_TOKEN),
+        None,
+    );
+    assert_eq!(r.status, 200, "host reaches everything: {}", r.text);
+}
+
+#[test]
+fn hop_by_hop_and_our_credentials_stay_here() {
+    // The router proxy forwards to another openworkd, which reports whether
+    // it saw credentials: it must see none of ours.
+    let upstream = Daemon::builder().env("OPENWORK_WATCH", "0").start();
+    let upstream_port = upstream.base.rsplit(':').next().unwrap().to_owned();
+    let d = Daemon::builder()
+        .with_workspace()
+        .env("OPENWORK_WATCH", "0")
+        .env("OPENCODE_ROUTER_HEALTH_PORT", &upstream_port)
+        .start();
+    // `/whoami` upstream needs a bearer token: ours is removed on the way.
+    let r = http()
+        .get(format!("{}/opencode-router/whoami", d.base))
+        .header("X-OpenWork-Host-Token", HOST_TOKEN)
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap();
+    let (status, body) = json(r);
+    assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
+}
