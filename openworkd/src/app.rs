@@ -9,7 +9,7 @@ use crate::events::ReloadEvents;
 use crate::http::{JSON_BODY_LIMIT, front};
 use crate::routes::{
     approvals, audit, commands, config, exchange, file_sessions, mcp, meta, plugins, proxy, skills,
-    tokens, transfer, workspaces,
+    tokens, transfer, ui, workspaces,
 };
 use crate::tokens::TokenStore;
 use crate::workspace::WorkspaceEntry;
@@ -275,6 +275,9 @@ pub fn router(state: AppState) -> Router {
         .route("/opencode-router/{*rest}", any(proxy::router))
         .route("/w/{id}/opencode-router", any(proxy::router))
         .route("/w/{id}/opencode-router/{*rest}", any(proxy::router))
+        .route("/ui", get(ui::page))
+        .route("/w/{id}/ui", get(ui::page))
+        .route("/ui/assets/{name}", get(ui::asset))
         .route("/approvals", get(approvals::list))
         .route("/approvals/{id}", post(approvals::reply))
         .route("/tokens", get(tokens::list).post(tokens::create))

@@ -516,9 +516,9 @@ impl Daemon {
     }
 }
 
-/// A binary of an npm test peer installed by `scripts/test`
-/// (`$OPENWORKD_PEERS`, default `<repo>/.peers/node_modules`).
-pub fn peer(package: &str, binary: &str) -> PathBuf {
+/// An npm test peer installed by `scripts/test` (`$OPENWORKD_PEERS`,
+/// default `<repo>/.peers/node_modules`).
+pub fn peer_package(package: &str) -> PathBuf {
     let base = std::env::var_os("OPENWORKD_PEERS")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -527,13 +527,18 @@ pub fn peer(package: &str, binary: &str) -> PathBuf {
                 .unwrap()
                 .join(".peers/node_modules")
         });
-    let path = base.join(package).join("bin").join(binary);
+    let path = base.join(package);
     assert!(
-        path.exists(),
+        path.join("package.json").exists(),
         "{} is missing: run ./scripts/test, which installs the npm package {package}",
         path.display()
     );
     path
+}
+
+/// A binary of an npm test peer.
+pub fn peer(package: &str, binary: &str) -> PathBuf {
+    peer_package(package).join("bin").join(binary)
 }
 
 impl Daemon {

@@ -15,6 +15,7 @@ pub mod proxy;
 pub mod skills;
 pub mod tokens;
 pub mod transfer;
+pub mod ui;
 pub mod workspaces;
 
 use openwork_shared::Scope;
