@@ -294,3 +294,52 @@ fn hop_by_hop_and_our_credentials_stay_here() {
     let (status, body) = json(r);
     assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
 }
+
+#[test]
+fn the_engine_terminal_websocket_goes_through() {
+    use tungstenite::client::IntoClientRequest;
+    let engine = Engine::start();
+    let d = engine_daemon(&engine);
+    let ws = openworkd_tests::workspace_id(&engine.project);
+    let r = d.post(&format!("/w/{ws}/opencode/pty"), r#"{"command":"/bin/sh"}"#);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let pty = r.json()["id"].as_str().unwrap().to_owned();
+
+    let url = format!(
+        "{}/w/{ws}/opencode/pty/{pty}/connect",
+        d.base.replacen("http", "ws", 1)
+    );
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    let (mut socket, response) =
+        tungstenite::connect(request).expect("websocket through the proxy");
+    assert_eq!(response.status(), 101);
+    if let tungstenite::stream::MaybeTlsStream::Plain(tcp) = socket.get_mut() {
+        tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    }
+    socket
+        .send(tungstenite::Message::text("echo proxied-$((6*7))\n"))
+        .unwrap();
+    let mut seen = String::new();
+    while !seen.contains("proxied-42") {
+        match socket.read().expect("terminal output") {
+            tungstenite::Message::Text(text) => seen.push_str(&text),
+            tungstenite::Message::Binary(bytes) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+            _ => {}
+        }
+        assert!(seen.len() < 1_000_000, "no echo in {seen}");
+    }
+    let _ = socket.close(None);
+
+    // Viewers cannot open a terminal.
+    let viewer = d.issue_token("viewer");
+    let r = d.request(
+        "POST",
+        &format!("/w/{ws}/opencode/pty"),
+        Auth::Bearer(&viewer),
+        Some("{}"),
+    );
+    assert_eq!(r.status, 403);
+}

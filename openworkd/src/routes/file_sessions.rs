@@ -8,7 +8,7 @@ use crate::http::{Body, Params, QueryMap};
 use crate::now_ms;
 use crate::workspace::WorkspaceEntry;
 use crate::workspace::files::{self, Change, MAX_BATCH, Op, Session};
-use crate::workspace::paths::{normalize_relative, resolve_in_workspace};
+use crate::workspace::paths::{Root, normalize_relative, resolve_in_workspace};
 use axum::Json;
 use axum::extract::State;
 use openwork_shared::models::{
@@ -124,7 +124,14 @@ pub async fn snapshot(
         .map_or(2000, |l| (l.floor() as usize).min(10_000));
     let cursor = st.file_events.cursor(&ws.id);
     let root = ws.path.clone();
-    let mut entries = st.blocking(move |_| Ok(files::catalog(&root))).await?;
+    let under = prefix.clone();
+    let mut entries = st
+        .blocking(move |_| {
+            // Only the prefix's subtree is walked; it must stay inside.
+            let under = under.map(|p| Root::new(&root)?.resolve(&p)).transpose()?;
+            Ok(files::catalog(&root, under.as_deref()))
+        })
+        .await?;
     entries.retain(|e| {
         (include_dirs || e.kind == "file")
             && prefix.as_ref().is_none_or(|p| {
@@ -198,6 +205,7 @@ pub async fn read_batch(
     let root = ws.path.clone();
     let items = st
         .blocking(move |_| {
+            let root = Root::new(&root)?;
             Ok(paths
                 .iter()
                 .map(|p| files::read_item(&root, p))
@@ -246,6 +254,7 @@ pub async fn write_batch(
     let root = ws.path.clone();
     let (failures, planned) = st
         .blocking(move |_| {
+            let root = Root::new(&root)?;
             let (mut failures, mut planned) = (Vec::new(), Vec::new());
             for (path, content, if_match, force) in requested {
                 match files::plan_write(&root, &path, &content, if_match, force) {
@@ -396,14 +405,15 @@ async fn apply_all<T: Send + 'static>(
     st: &AppState,
     ws: &WorkspaceEntry,
     items: Vec<T>,
-    apply: fn(&std::path::Path, &T) -> (Value, Option<Change>),
+    apply: fn(&Root, &T) -> (Value, Option<Change>),
 ) -> ApiResult<Vec<(Value, Option<Change>)>> {
     let ws_id = ws.id.clone();
     st.write(ws, move |st, root| {
+        let root = Root::new(root)?;
         Ok(items
             .iter()
             .map(|item| {
-                let (value, change) = apply(root, item);
+                let (value, change) = apply(&root, item);
                 if let Some(c) = &change {
                     st.file_events.record(&ws_id, c, now_ms());
                 }

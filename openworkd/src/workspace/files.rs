@@ -1,7 +1,7 @@
 //! File sessions: the token-bound session store, the workspace catalog,
 //! per-workspace file events, and batch reads, writes and operations.
 
-use super::paths::{normalize_relative, resolve_in_workspace, write_atomic};
+use super::paths::{Root, normalize_relative, write_atomic};
 use crate::error::{ApiError, ApiResult};
 use openwork_shared::models::{CatalogEntry, FileEvent, FileSessionInfo};
 use serde_json::{Value, json};
@@ -244,12 +244,14 @@ fn current_revision(path: &Path) -> Option<String> {
         .map(|m| revision(&m))
 }
 
-/// Every file and folder of the workspace (symlinks and special files
-/// skipped, never followed), sorted by path byte-wise.
-pub fn catalog(root: &Path) -> Vec<CatalogEntry> {
-    let mut entries: Vec<CatalogEntry> = walkdir::WalkDir::new(root)
-        .min_depth(1)
+/// Every file and folder of the workspace, or of `under` (a path inside it,
+/// included itself), sorted by path byte-wise. Symlinks and special files
+/// are skipped, never followed.
+pub fn catalog(root: &Path, under: Option<&Path>) -> Vec<CatalogEntry> {
+    let mut entries: Vec<CatalogEntry> = walkdir::WalkDir::new(under.unwrap_or(root))
+        .min_depth(if under.is_some() { 0 } else { 1 })
         .follow_links(false)
+        .follow_root_links(false)
         .into_iter()
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file() || e.file_type().is_dir())
@@ -284,9 +286,9 @@ fn item_error(path: &str, code: &str, message: impl Into<String>) -> Value {
 }
 
 /// One read-batch item.
-pub fn read_item(root: &Path, path: &str) -> Value {
+pub fn read_item(root: &Root, path: &str) -> Value {
     use base64::Engine;
-    let target = match resolve_in_workspace(root, path) {
+    let target = match root.resolve(path) {
         Ok(t) => t,
         Err(e) => return item_error(path, "invalid_path", e.message),
     };
@@ -321,7 +323,7 @@ pub struct PlannedWrite {
 
 /// Phase 1 of a write-batch entry: decode, size, kind and precondition.
 pub fn plan_write(
-    root: &Path,
+    root: &Root,
     path: &str,
     content: &str,
     if_match: Option<String>,
@@ -341,7 +343,8 @@ pub fn plan_write(
         item["size"] = bytes.len().into();
         return Err(item);
     }
-    let target = resolve_in_workspace(root, path)
+    let target = root
+        .resolve(path)
         .map_err(|e| item_error(path, "invalid_path", e.message))?;
     if std::fs::symlink_metadata(&target).is_ok_and(|m| !m.is_file()) {
         return Err(item_error(
@@ -378,10 +381,10 @@ fn conflict(path: &str, expected: &str, current: Option<String>, message: &str) 
 }
 
 /// Phase 2: re-check, then write atomically.
-pub fn apply_write(root: &Path, plan: &PlannedWrite) -> (Value, Option<Change>) {
+pub fn apply_write(root: &Root, plan: &PlannedWrite) -> (Value, Option<Change>) {
     let path = plan.path.as_str();
     // Resolve again: folders may have changed while the approval waited.
-    let target = match resolve_in_workspace(root, path) {
+    let target = match root.resolve(path) {
         Ok(t) => t,
         Err(e) => return (item_error(path, "invalid_path", e.message), None),
     };
@@ -459,10 +462,11 @@ impl Change {
     }
 }
 
-pub fn apply_op(root: &Path, op: &Op) -> (Value, Option<Change>) {
+pub fn apply_op(root: &Root, op: &Op) -> (Value, Option<Change>) {
     let failed = |kind: &str, e: &dyn std::fmt::Display| json!({"ok": false, "type": kind, "code": "operation_failed", "message": e.to_string()});
     match op {
-        Op::Mkdir { path } => match resolve_in_workspace(root, path)
+        Op::Mkdir { path } => match root
+            .resolve(path)
             .and_then(|t| std::fs::create_dir_all(t).map_err(ApiError::from))
         {
             Ok(()) => (
@@ -472,7 +476,7 @@ pub fn apply_op(root: &Path, op: &Op) -> (Value, Option<Change>) {
             Err(e) => (failed("mkdir", &e.message), None),
         },
         Op::Delete { path, recursive } => {
-            let target = match resolve_in_workspace(root, path) {
+            let target = match root.resolve(path) {
                 Ok(t) => t,
                 Err(e) => return (failed("delete", &e.message), None),
             };
@@ -496,10 +500,7 @@ pub fn apply_op(root: &Path, op: &Op) -> (Value, Option<Change>) {
             }
         }
         Op::Rename { from, to } => {
-            let (source, dest) = match (
-                resolve_in_workspace(root, from),
-                resolve_in_workspace(root, to),
-            ) {
+            let (source, dest) = match (root.resolve(from), root.resolve(to)) {
                 (Ok(s), Ok(d)) => (s, d),
                 (Err(e), _) | (_, Err(e)) => return (failed("rename", &e.message), None),
             };

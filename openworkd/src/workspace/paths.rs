@@ -31,32 +31,52 @@ pub fn normalize_relative(input: &str) -> ApiResult<String> {
     Ok(segments.join("/"))
 }
 
-/// Resolve a relative path under `root`, refusing anything whose real
-/// (symlink-resolved) location would leave `root`: the deepest existing
-/// ancestor of the target, and the target itself when it exists, must lie
-/// inside the canonical root.
-pub fn resolve_in_workspace(root: &Path, relative: &str) -> ApiResult<PathBuf> {
-    let relative = normalize_relative(relative)?;
-    let target = root.join(&relative);
-    let canonical_root = root.canonicalize().map_err(ApiError::internal)?;
-    let mut probe = target.as_path();
-    let real = loop {
-        match probe.canonicalize() {
-            Ok(real) => break real,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => match probe.parent() {
-                Some(parent) => probe = parent,
-                None => return Err(ApiError::internal(e)),
-            },
-            Err(e) => return Err(ApiError::internal(e)),
+/// A workspace folder and its real (symlink-resolved) location, found once
+/// so a batch of paths does not resolve the root again for each.
+pub struct Root {
+    path: PathBuf,
+    real: PathBuf,
+}
+
+impl Root {
+    pub fn new(path: &Path) -> ApiResult<Root> {
+        Ok(Root {
+            path: path.to_path_buf(),
+            real: path.canonicalize().map_err(ApiError::internal)?,
+        })
+    }
+
+    /// Resolve a relative path under the root, refusing anything whose real
+    /// (symlink-resolved) location would leave it: the deepest existing
+    /// ancestor of the target, and the target itself when it exists, must
+    /// lie inside the real root.
+    pub fn resolve(&self, relative: &str) -> ApiResult<PathBuf> {
+        let relative = normalize_relative(relative)?;
+        let target = self.path.join(&relative);
+        let mut probe = target.as_path();
+        let real = loop {
+            match probe.canonicalize() {
+                Ok(real) => break real,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => match probe.parent() {
+                    Some(parent) => probe = parent,
+                    None => return Err(ApiError::internal(e)),
+                },
+                Err(e) => return Err(ApiError::internal(e)),
+            }
+        };
+        if real == self.real && probe == target {
+            return Err(ApiError::invalid_path("Path must point to a file"));
         }
-    };
-    if real == canonical_root && probe == target {
-        return Err(ApiError::invalid_path("Path must point to a file"));
+        if !real.starts_with(&self.real) {
+            return Err(ApiError::invalid_path("Path escapes the workspace"));
+        }
+        Ok(target)
     }
-    if !real.starts_with(&canonical_root) {
-        return Err(ApiError::invalid_path("Path escapes the workspace"));
-    }
-    Ok(target)
+}
+
+/// [`Root::resolve`] for a single path.
+pub fn resolve_in_workspace(root: &Path, relative: &str) -> ApiResult<PathBuf> {
+    Root::new(root)?.resolve(relative)
 }
 
 /// Replace `path` with `bytes` atomically: a temp file in the same folder,
