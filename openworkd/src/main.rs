@@ -17,6 +17,7 @@ mod workspace;
 
 use config::{Config, Environment, Flags, TokenSource};
 use std::process::ExitCode;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
@@ -94,8 +95,19 @@ async fn serve(config: Config, verbose: bool) -> std::io::Result<()> {
     let state = app::AppState::new(config);
     watch::start(&state);
     let service = app::router(state.clone());
+    // Signals are taken over before readiness is announced.
+    let signals = (
+        signal(SignalKind::terminate())?,
+        signal(SignalKind::hangup())?,
+    );
+    // Under systemd (Type=notify) the unit is started once we accept.
+    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+        logging::warn(&format!(
+            "cannot tell the service manager we are ready: {e}"
+        ));
+    }
     axum::serve(listener, service.into_make_service())
-        .with_graceful_shutdown(shutdown_signal(state))
+        .with_graceful_shutdown(shutdown_signal(state, signals))
         .await
 }
 
@@ -158,23 +170,27 @@ fn print_boot(config: &Config, port: u16, verbose: bool) {
 }
 
 /// Resolves on SIGINT or SIGTERM; pending approvals are denied so their
-/// requests finish before the server stops.
-async fn shutdown_signal(state: app::AppState) {
+/// requests finish before the server stops. SIGHUP does not stop the
+/// daemon (its default action would): the configuration is read once, so a
+/// changed one needs a restart, which the log says.
+async fn shutdown_signal(state: app::AppState, (mut term, mut hangup): (Signal, Signal)) {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let term = term.recv();
+    let hangup = async {
+        while hangup.recv().await.is_some() {
+            logging::warn(
+                "SIGHUP received: the configuration is read at start only; restart openworkd to apply changes",
+            );
         }
     };
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+        _ = hangup => {},
     }
     logging::info("Shutting down");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     state.approvals.deny_all();
 }
