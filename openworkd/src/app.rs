@@ -40,6 +40,7 @@ pub struct Inner {
     pub file_events: FileEvents,
     pub started: Instant,
     pub upstream: crate::upstream::Client,
+    pub metrics: crate::metrics::Metrics,
     write_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
@@ -75,6 +76,7 @@ impl AppState {
             file_events: FileEvents::default(),
             started: Instant::now(),
             upstream: crate::upstream::client(),
+            metrics: crate::metrics::Metrics::default(),
             write_locks: Mutex::new(HashMap::new()),
             config,
         };
@@ -278,10 +280,12 @@ pub fn router(state: AppState) -> Router {
         .route("/ui", get(ui::page))
         .route("/w/{id}/ui", get(ui::page))
         .route("/ui/assets/{name}", get(ui::asset))
+        .route("/metrics", get(meta::metrics))
         .route("/approvals", get(approvals::list))
         .route("/approvals/{id}", post(approvals::reply))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::revoke))
+        .route_layer(axum::middleware::from_fn(crate::metrics::tag_route))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))

@@ -27,6 +27,7 @@ Environment (a flag wins over its variable; empty variables count as unset):
   OPENWORK_SANDBOX_ENABLED, OPENWORK_SANDBOX_BACKEND, OPENWORK_BROWSER_PROVIDER
   OPENWORK_WATCH                0 turns off watching workspaces for edits on disk
   OPENWORK_EVENTS_KEEPALIVE_MS  keep-alive interval of event streams (default 15000)
+  OPENWORK_METRICS_PUBLIC       1 serves /metrics without the host token
   OPENWORK_TOY_UI, OPENCODE_ROUTER_HEALTH_PORT, OPENWORK_LOG_FORMAT,
   OPENWORK_LOG_REQUESTS, OPENWORK_RUN_ID
   OPENWORKD_REPORT_VERSION      version string reported by /health and --version
@@ -250,6 +251,7 @@ pub struct Config {
     pub toy_ui: bool,
     pub watch: bool,
     pub events_keepalive_ms: u64,
+    pub metrics_public: bool,
     pub opencode_router_port: Option<u16>,
     pub sandbox_enabled: bool,
     pub sandbox_backend: String,
@@ -534,6 +536,9 @@ pub fn resolve(
         outbox_enabled: enabled_unless_off("OPENWORK_OUTBOX_ENABLED"),
         toy_ui: enabled_unless_off("OPENWORK_TOY_UI"),
         watch: enabled_unless_off("OPENWORK_WATCH"),
+        metrics_public: env
+            .get("OPENWORK_METRICS_PUBLIC")
+            .is_some_and(|v| parse_bool(&v).unwrap_or(false)),
         events_keepalive_ms: env
             .get("OPENWORK_EVENTS_KEEPALIVE_MS")
             .and_then(|v| v.trim().parse::<u64>().ok())

@@ -45,6 +45,17 @@ pub async fn front(State(state): State<AppState>, req: Request, next: Next) -> R
         origin.as_ref(),
         resp.headers_mut(),
     );
+    let route = resp
+        .extensions()
+        .get::<crate::metrics::Route>()
+        .map_or("unmatched", |r| r.0.as_str());
+    let status = resp.status().as_u16();
+    state.metrics.observe(
+        method.as_str(),
+        route,
+        status,
+        started.elapsed().as_secs_f64(),
+    );
     if state.config.log_requests {
         log_request(&method, &path, &resp, started, auth);
     }

@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod http;
 mod logging;
+mod metrics;
 mod routes;
 mod tokens;
 mod upstream;

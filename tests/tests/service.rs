@@ -40,3 +40,52 @@ fn readiness_and_signals_as_a_service_manager_sees_them() {
         .expect("STOPPING=1 on the notify socket");
     assert_eq!(std::str::from_utf8(&buf[..n]).unwrap().trim(), "STOPPING=1");
 }
+
+#[test]
+fn metrics_count_requests_by_route_template() {
+    use openworkd_tests::HOST_TOKEN;
+    let d = Daemon::builder()
+        .with_workspace()
+        .env("OPENWORK_WATCH", "0")
+        .start();
+    for _ in 0..3 {
+        assert_eq!(d.get(&d.ws("config")).status, 200);
+    }
+    assert_eq!(d.get("/nowhere").status, 404);
+    let r = d.get("/metrics");
+    assert_eq!(
+        (r.status, r.code()),
+        (401, "unauthorized".into()),
+        "host only"
+    );
+    let r = d.request("GET", "/metrics", Auth::Host(HOST_TOKEN), None);
+    assert_eq!(r.status, 200);
+    assert!(
+        r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = r.text;
+    assert!(
+        text.contains(r#"openworkd_http_requests_total{method="GET",route="/workspace/{id}/config",status="200"} 3"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="unmatched",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains("openworkd_http_request_duration_seconds_bucket"));
+    assert!(text.contains("openworkd_pending_approvals 0"));
+    assert!(text.contains("openworkd_file_sessions 0"));
+    assert!(!text.contains(&d.ws_id), "no raw ids in labels");
+
+    let public = Daemon::builder()
+        .env("OPENWORK_METRICS_PUBLIC", "1")
+        .env("OPENWORK_WATCH", "0")
+        .start();
+    assert_eq!(
+        public.request("GET", "/metrics", Auth::None, None).status,
+        200
+    );
+}

@@ -139,3 +139,25 @@ pub async fn capabilities(State(st): State<AppState>, _client: Client) -> Json<C
 pub async fn whoami(Client(actor): Client) -> Json<Whoami> {
     Json(Whoami { ok: true, actor })
 }
+
+/// `GET /metrics`: host token or owner token, unless made public.
+pub async fn metrics(
+    State(st): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    if !st.config.metrics_public {
+        crate::auth::host_from_headers(&st, &headers)?;
+    }
+    let text = st
+        .metrics
+        .render(st.approvals.list().len(), st.sessions.live(crate::now_ms()));
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        )],
+        text,
+    )
+        .into_response())
+}

@@ -95,7 +95,10 @@ async fn to_engine(st: AppState, ws: WorkspaceEntry, rest: String, req: Request)
     };
     match upstream::forward(&st.upstream, req, target, engine_headers(&ws)).await {
         Ok(resp) => resp,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            st.metrics.upstream_error("opencode");
+            e.into_response()
+        }
     }
 }
 
@@ -169,16 +172,19 @@ async fn router_checked(st: &AppState, req: Request) -> ApiResult<Response> {
     let target_text = target.to_string();
     match upstream::forward(&st.upstream, req, target, Vec::new()).await {
         Ok(resp) => Ok(resp),
-        Err(failure) => Err(ApiError::new(
-            ErrorCode::OpencodeRouterUnreachable,
-            "OpenCodeRouter is not reachable on this host",
-        )
-        .with_details(json!({
-            "baseUrl": base,
-            "port": port,
-            "targetUrl": target_text,
-            "error": failure.to_string(),
-        }))),
+        Err(failure) => {
+            st.metrics.upstream_error("opencode-router");
+            Err(ApiError::new(
+                ErrorCode::OpencodeRouterUnreachable,
+                "OpenCodeRouter is not reachable on this host",
+            )
+            .with_details(json!({
+                "baseUrl": base,
+                "port": port,
+                "targetUrl": target_text,
+                "error": failure.to_string(),
+            })))
+        }
     }
 }
 
@@ -208,7 +214,9 @@ pub async fn engine_reload(
         .body(axum::body::Body::empty())
         .map_err(ApiError::internal)?;
     let auth = upstream::basic_auth(&ws).map(|value| (AUTHORIZATION, value));
-    let resp = upstream::forward(&st.upstream, req, target, auth.into_iter().collect()).await?;
+    let resp = upstream::forward(&st.upstream, req, target, auth.into_iter().collect())
+        .await
+        .inspect_err(|_| st.metrics.upstream_error("opencode"))?;
     if !resp.status().is_success() {
         let (status, body) = upstream::read_answer(resp).await;
         return Err(

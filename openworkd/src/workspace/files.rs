@@ -125,6 +125,12 @@ impl Sessions {
         Ok(f(session))
     }
 
+    /// Sessions that have not expired at `now`.
+    pub fn live(&self, now: u64) -> usize {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.values().filter(|s| s.expires_at > now).count()
+    }
+
     pub fn remove(&self, id: &str) {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
     }

@@ -1,0 +1,143 @@
+//! Prometheus metrics: requests by route template and status, request
+//! latency, pending approvals, open file sessions and upstream failures.
+//! Served at `GET /metrics` in the OpenMetrics text format.
+
+use axum::extract::MatchedPath;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    upstream: String,
+}
+
+type LatencyFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+/// 0.25 ms to ~8 s, doubling.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: LatencyFamily,
+    upstream_errors: Family<UpstreamLabels, Counter>,
+    pending_approvals: Gauge,
+    file_sessions: Gauge,
+}
+
+/// The route template a request matched, carried on its response.
+#[derive(Clone)]
+pub struct Route(pub String);
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("openworkd");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method, route template and status",
+            requests.clone(),
+        );
+        let latency = LatencyFamily::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to the response head, by route template",
+            latency.clone(),
+        );
+        let upstream_errors = Family::<UpstreamLabels, Counter>::default();
+        registry.register(
+            "upstream_errors",
+            "Requests to the OpenCode engine or opencode-router that failed to connect",
+            upstream_errors.clone(),
+        );
+        let pending_approvals = Gauge::default();
+        registry.register(
+            "pending_approvals",
+            "Writes waiting for the host's approval",
+            pending_approvals.clone(),
+        );
+        let file_sessions = Gauge::default();
+        registry.register("file_sessions", "Open file sessions", file_sessions.clone());
+        Self {
+            registry,
+            requests,
+            latency,
+            upstream_errors,
+            pending_approvals,
+            file_sessions,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    pub fn upstream_error(&self, upstream: &str) {
+        self.upstream_errors
+            .get_or_create(&UpstreamLabels {
+                upstream: upstream.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The text exposition, with the gauges set to the given values.
+    pub fn render(&self, pending_approvals: usize, file_sessions: usize) -> String {
+        self.pending_approvals.set(pending_approvals as i64);
+        self.file_sessions.set(file_sessions as i64);
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Inner-router middleware: tag each response with the route template it
+/// matched, so the outer layer can count it without the raw path (whose
+/// ids would make the label set unbounded).
+pub async fn tag_route(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let mut resp = next.run(req).await;
+    if let Some(route) = route {
+        resp.extensions_mut().insert(Route(route));
+    }
+    resp
+}
