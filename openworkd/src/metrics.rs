@@ -23,26 +23,14 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RouteLabels {
-    route: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct UpstreamLabels {
     upstream: String,
-}
-
-type LatencyFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
-
-/// 0.25 ms to ~8 s, doubling.
-fn latency_histogram() -> Histogram {
-    Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
 }
 
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
-    latency: LatencyFamily,
+    latency: Histogram,
     upstream_errors: Family<UpstreamLabels, Counter>,
     pending_approvals: Gauge,
     file_sessions: Gauge,
@@ -61,10 +49,11 @@ impl Default for Metrics {
             "HTTP requests answered, by method, route template and status",
             requests.clone(),
         );
-        let latency = LatencyFamily::new_with_constructor(latency_histogram);
+        // 0.25 ms to ~8 s, doubling.
+        let latency = Histogram::new(exponential_buckets(0.000_25, 2.0, 16));
         registry.register(
             "http_request_duration_seconds",
-            "Time to the response head, by route template",
+            "Time to the response head",
             latency.clone(),
         );
         let upstream_errors = Family::<UpstreamLabels, Counter>::default();
@@ -101,11 +90,7 @@ impl Metrics {
                 status,
             })
             .inc();
-        self.latency
-            .get_or_create(&RouteLabels {
-                route: route.to_owned(),
-            })
-            .observe(seconds);
+        self.latency.observe(seconds);
     }
 
     pub fn upstream_error(&self, upstream: &str) {

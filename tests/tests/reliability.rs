@@ -1,0 +1,142 @@
+//! Crash safety: `kill -9` in the middle of a storm of config, token and
+//! file writes leaves every file either the old or the new version, the
+//! audit log and token store parse, and a restarted daemon serves them.
+
+use openworkd_tests::{Auth, Daemon, HOST_TOKEN, TOKEN, http};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+const ROUNDS: u64 = 20;
+const FILE_BYTES: usize = 256 * 1024;
+
+/// The content of version `n` of the data file: recognisable at both ends.
+fn version(n: u64) -> String {
+    let head = format!("version-{n:06}|");
+    let tail = format!("|end-{n:06}");
+    format!(
+        "{head}{}{tail}",
+        "x".repeat(FILE_BYTES - head.len() - tail.len())
+    )
+}
+
+fn storm(d: &Daemon, sid: &str, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<()>> {
+    let base = d.base.clone();
+    let ws = d.ws_id.clone();
+    let sid = sid.to_owned();
+    let mut threads = Vec::new();
+    let config_url = format!("{base}/workspace/{ws}/config");
+    let s = stop.clone();
+    threads.push(std::thread::spawn(move || {
+        for n in 0.. {
+            if s.load(Ordering::Relaxed) {
+                return;
+            }
+            let body = json!({"opencode": {"n": n, "pad": "p".repeat(4096)}});
+            let _ = http()
+                .patch(&config_url)
+                .bearer_auth(TOKEN)
+                .json(&body)
+                .send();
+        }
+    }));
+    let tokens_url = format!("{base}/tokens");
+    let s = stop.clone();
+    threads.push(std::thread::spawn(move || {
+        while !s.load(Ordering::Relaxed) {
+            let _ = http()
+                .post(&tokens_url)
+                .header("X-OpenWork-Host-Token", HOST_TOKEN)
+                .json(&json!({"scope": "viewer"}))
+                .send();
+        }
+    }));
+    let write_url = format!("{base}/files/sessions/{sid}/write-batch");
+    threads.push(std::thread::spawn(move || {
+        use base64::Engine;
+        for n in 1.. {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let content = base64::engine::general_purpose::STANDARD.encode(version(n));
+            let body = json!({"writes": [{"path": "data/f.txt", "contentBase64": content, "force": true}]});
+            let _ = http().post(&write_url).bearer_auth(TOKEN).json(&body).send();
+        }
+    }));
+    threads
+}
+
+fn check_on_disk(ws: &Path, data: &Path, tokens: &Path) {
+    let config = std::fs::read_to_string(ws.join("opencode.jsonc")).expect("config exists");
+    let config: Value = serde_json::from_str(&config).expect("config is whole JSON");
+    assert!(config["n"].is_u64(), "{config}");
+
+    let data_file = std::fs::read_to_string(ws.join("data/f.txt")).expect("data file exists");
+    assert_eq!(data_file.len(), FILE_BYTES);
+    let n: u64 = data_file[8..14].parse().expect("a version header");
+    assert_eq!(data_file, version(n), "version {n} is whole");
+
+    let store: Value = serde_json::from_str(&std::fs::read_to_string(tokens).unwrap())
+        .expect("token store is whole JSON");
+    assert!(store["tokens"].is_array());
+
+    for entry in std::fs::read_dir(data.join("audit")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for line in text.lines() {
+            serde_json::from_str::<Value>(line)
+                .unwrap_or_else(|e| panic!("audit line does not parse ({e}): {line}"));
+        }
+    }
+}
+
+#[test]
+fn kill_9_during_a_write_storm_loses_nothing() {
+    for round in 0..ROUNDS {
+        let d = Daemon::builder()
+            .with_workspace()
+            .env("OPENWORK_WATCH", "0")
+            .start();
+        // Old versions exist before the storm.
+        assert_eq!(
+            d.patch(&d.ws("config"), r#"{"opencode":{"n":0}}"#).status,
+            200
+        );
+        let r = d.post(&d.ws("files/sessions"), "{}");
+        let sid = r.json()["session"]["id"].as_str().unwrap().to_owned();
+        d.write_file("data/f.txt", &version(0));
+        d.issue_token("viewer");
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = storm(&d, &sid, stop.clone());
+        std::thread::sleep(Duration::from_millis(150 + 17 * round));
+        Command::new("kill")
+            .args(["-KILL", &d.pid().to_string()])
+            .status()
+            .unwrap();
+        stop.store(true, Ordering::Relaxed);
+        for t in threads {
+            t.join().unwrap();
+        }
+
+        let root = d.root().to_path_buf();
+        let (data, tokens) = (root.join("data"), root.join("config/openwork/tokens.json"));
+        check_on_disk(&d.workspace, &data, &tokens);
+
+        // A restarted daemon serves what survived.
+        let again = Daemon::builder()
+            .env("OPENWORK_WATCH", "0")
+            .env("OPENWORK_DATA_DIR", &data.display().to_string())
+            .env("OPENWORK_TOKEN_STORE", &tokens.display().to_string())
+            .args(&["--workspace", &d.workspace.display().to_string()])
+            .start();
+        let ws = format!("/workspace/{}", d.ws_id);
+        assert_eq!(again.get(&format!("{ws}/config")).status, 200);
+        let audit = again.get(&format!("{ws}/audit?limit=5"));
+        assert_eq!(audit.status, 200, "{}", audit.text);
+        let listed = again.request("GET", "/tokens", Auth::Host(HOST_TOKEN), None);
+        assert_eq!(listed.status, 200, "{}", listed.text);
+    }
+}
