@@ -588,6 +588,15 @@ impl Daemon {
     }
 }
 
+/// A loopback port nothing listens on (just now).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A real OpenCode engine (`opencode serve --pure`) in a temp project with
 /// its own HOME, password-protected, killed on drop.
 pub struct Engine {
@@ -607,11 +616,7 @@ impl Engine {
         let project = dir.path().join("project");
         std::fs::create_dir_all(&home).unwrap();
         std::fs::create_dir_all(&project).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let password = "engine-password-for-tests".to_owned();
         let mut cmd = Command::new(peer("opencode-linux-x64", "opencode"));
         for (key, _) in std::env::vars() {

@@ -1,11 +1,27 @@
 //! The OpenCode proxy and engine reload against a real `opencode serve`,
 //! and the opencode-router proxy against a real HTTP server.
 
-use openworkd_tests::{Auth, Daemon, Engine, HOST_TOKEN, TOKEN, http};
+use openworkd_tests::{Auth, Builder, Daemon, Engine, HOST_TOKEN, TOKEN, free_port, http};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::sync::mpsc;
 use std::time::Duration;
+
+/// A daemon with a workspace and no watcher (these tests do not need it).
+fn quiet() -> Builder {
+    Daemon::builder()
+        .with_workspace()
+        .env("OPENWORK_WATCH", "0")
+}
+
+/// A daemon whose opencode-router port is served by another openworkd (a
+/// real HTTP service): (that upstream, the daemon).
+fn behind_router() -> (Daemon, Daemon) {
+    let upstream = Daemon::builder().env("OPENWORK_WATCH", "0").start();
+    let port = upstream.base.rsplit(':').next().unwrap().to_owned();
+    let d = quiet().env("OPENCODE_ROUTER_HEALTH_PORT", &port).start();
+    (upstream, d)
+}
 
 fn engine_daemon(engine: &Engine) -> Daemon {
     Daemon::builder()
@@ -153,24 +169,15 @@ fn d_ws(ws: &str, rest: &str) -> String {
 #[test]
 fn engine_failures_are_clear_errors() {
     // No engine configured.
-    let d = Daemon::builder()
-        .with_workspace()
-        .env("OPENWORK_WATCH", "0")
-        .start();
+    let d = quiet().start();
     let r = d.get("/opencode/config");
     assert_eq!((r.status, r.code()), (400, "opencode_unconfigured".into()));
     let r = d.post(&d.ws("engine/reload"), "");
     assert_eq!((r.status, r.code()), (400, "opencode_unconfigured".into()));
 
     // An engine that is down: a 502 at once, not a hang.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let d = Daemon::builder()
-        .with_workspace()
-        .env("OPENWORK_WATCH", "0")
+    let port = free_port();
+    let d = quiet()
         .args(&["--opencode-base-url", &format!("http://127.0.0.1:{port}")])
         .start();
     let r = d.get("/opencode/config");
@@ -188,11 +195,7 @@ fn engine_failures_are_clear_errors() {
         r.text
     );
 
-    let d = Daemon::builder()
-        .with_workspace()
-        .env("OPENWORK_WATCH", "0")
-        .args(&["--opencode-base-url", "not a url"])
-        .start();
+    let d = quiet().args(&["--opencode-base-url", "not a url"]).start();
     let r = d.post(&d.ws("engine/reload"), "");
     assert_eq!((r.status, r.code()), (400, "opencode_url_invalid".into()));
 }
@@ -200,10 +203,7 @@ fn engine_failures_are_clear_errors() {
 #[test]
 fn the_router_proxy_applies_its_auth_policy() {
     // Not configured.
-    let d = Daemon::builder()
-        .with_workspace()
-        .env("OPENWORK_WATCH", "0")
-        .start();
+    let d = quiet().start();
     let r = d.get("/opencode-router/health");
     assert_eq!(
         (r.status, r.code()),
@@ -211,14 +211,8 @@ fn the_router_proxy_applies_its_auth_policy() {
     );
 
     // Configured but nothing listens.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let d = Daemon::builder()
-        .with_workspace()
-        .env("OPENWORK_WATCH", "0")
+    let port = free_port();
+    let d = quiet()
         .env("OPENCODE_ROUTER_HEALTH_PORT", &port.to_string())
         .start();
     let r = d.get("/opencode-router/health");
@@ -229,13 +223,7 @@ fn the_router_proxy_applies_its_auth_policy() {
     assert_eq!(r.json()["details"]["port"], port);
 
     // A real HTTP service on the router port: another openworkd.
-    let upstream = Daemon::builder().env("OPENWORK_WATCH", "0").start();
-    let upstream_port = upstream.base.rsplit(':').next().unwrap().to_owned();
-    let d = Daemon::builder()
-        .with_workspace()
-        .env("OPENWORK_WATCH", "0")
-        .env("OPENCODE_ROUTER_HEALTH_PORT", &upstream_port)
-        .start();
+    let (_upstream, d) = behind_router();
     let viewer = d.issue_token("viewer");
     let r = d.request(
         "GET",
@@ -277,13 +265,7 @@ fn the_router_proxy_applies_its_auth_policy() {
 fn hop_by_hop_and_our_credentials_stay_here() {
     // The router proxy forwards to another openworkd, which reports whether
     // it saw credentials: it must see none of ours.
-    let upstream = Daemon::builder().env("OPENWORK_WATCH", "0").start();
-    let upstream_port = upstream.base.rsplit(':').next().unwrap().to_owned();
-    let d = Daemon::builder()
-        .with_workspace()
-        .env("OPENWORK_WATCH", "0")
-        .env("OPENCODE_ROUTER_HEALTH_PORT", &upstream_port)
-        .start();
+    let (_upstream, d) = behind_router();
     // `/whoami` upstream needs a bearer token: ours is removed on the way.
     let r = http()
         .get(format!("{}/opencode-router/whoami", d.base))

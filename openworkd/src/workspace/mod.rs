@@ -14,6 +14,9 @@ pub mod settings;
 pub mod skills;
 pub mod transfer;
 
+#[cfg(test)]
+mod properties;
+
 use crate::config::FileWorkspace;
 use openwork_shared::models::{OpencodeConnection, WorkspaceInfo, WorkspaceType};
 use sha2::{Digest, Sha256};
