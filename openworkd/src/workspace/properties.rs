@@ -62,8 +62,9 @@ proptest! {
             prop_assert!(!path.starts_with('/'));
             prop_assert!(!path.contains('\\') && !path.contains('\0'));
             prop_assert!(path.split('/').all(|s| !s.is_empty() && s != "." && s != ".."));
-            // Stable, except that one leading `workspace/` is always cut.
-            if !path.starts_with("workspace/") {
+            // Stable, except that one leading `workspace/` is always cut
+            // and surrounding whitespace is always trimmed.
+            if !path.starts_with("workspace/") && path.trim() == path {
                 prop_assert_eq!(normalize_relative(&path).ok(), Some(path.clone()));
             }
         }
@@ -119,6 +120,9 @@ proptest! {
         description in "[^\\x00-\\x1f]{1,60}",
         body in "\\PC{0,80}",
     ) {
+        // Values with surrounding (Unicode) whitespace are not kept
+        // exactly by the YAML emitter/parser pair: see docs/decisions.md.
+        prop_assume!(description.trim() == description);
         let mut fields = Map::new();
         fields.insert("name".into(), json!(name));
         fields.insert("description".into(), json!(description));
