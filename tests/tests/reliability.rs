@@ -140,3 +140,109 @@ fn kill_9_during_a_write_storm_loses_nothing() {
         assert_eq!(listed.status, 200, "{}", listed.text);
     }
 }
+
+/// Seconds of saturation for the soak test (`OPENWORKD_SOAK_SECS`, default 60).
+fn soak_seconds() -> u64 {
+    std::env::var("OPENWORKD_SOAK_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60)
+}
+
+#[test]
+fn a_minute_at_saturation_has_no_server_errors_and_flat_memory() {
+    use std::sync::atomic::AtomicU64;
+    let d = Daemon::builder()
+        .with_workspace()
+        .env("OPENWORK_LOG_REQUESTS", "0")
+        .start();
+    d.write_file(
+        ".opencode/skills/soak/SKILL.md",
+        "---\nname: soak\ndescription: Soak test\n---\nBody",
+    );
+    for i in 0..16 {
+        d.write_file(&format!("files/f{i}.txt"), &"data".repeat(1024));
+    }
+    let sid = d.post(&d.ws("files/sessions"), "{}").json()["session"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let base = d.base.clone();
+    let ws = format!("{base}/workspace/{}", d.ws_id);
+    let reads = [
+        format!("{base}/health"),
+        format!("{base}/workspaces"),
+        format!("{ws}/config"),
+        format!("{ws}/skills"),
+        format!("{ws}/audit"),
+    ];
+    let read_batch = format!("{base}/files/sessions/{sid}/read-batch");
+    let paths: Vec<String> = (0..16).map(|i| format!("files/f{i}.txt")).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (requests, failures) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let (stop, requests, failures) = (stop.clone(), requests.clone(), failures.clone());
+            let (reads, read_batch, ws, paths) =
+                (reads.clone(), read_batch.clone(), ws.clone(), paths.clone());
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let resp = match (w, n % 8) {
+                        (0, 0) => http()
+                            .patch(format!("{ws}/config"))
+                            .bearer_auth(TOKEN)
+                            .json(&json!({"openwork": {"n": n}}))
+                            .send(),
+                        (1, 0) => http()
+                            .post(&read_batch)
+                            .bearer_auth(TOKEN)
+                            .json(&json!({"paths": paths}))
+                            .send(),
+                        _ => http()
+                            .get(&reads[(n as usize + w) % reads.len()])
+                            .bearer_auth(TOKEN)
+                            .send(),
+                    };
+                    requests.fetch_add(1, Ordering::Relaxed);
+                    match resp {
+                        Ok(r) if r.status().is_server_error() => {
+                            failures.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(r) => {
+                            let _ = r.bytes();
+                        }
+                        Err(_) => {
+                            failures.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let total = Duration::from_secs(soak_seconds());
+    let warm = total / 6;
+    std::thread::sleep(warm);
+    let rss_warm = d.rss_kib();
+    std::thread::sleep(total - warm);
+    let rss_end = d.rss_kib();
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    let (requests, failures) = (
+        requests.load(Ordering::Relaxed),
+        failures.load(Ordering::Relaxed),
+    );
+    assert!(requests > 1000, "only {requests} requests");
+    assert_eq!(
+        failures, 0,
+        "server errors or dropped connections out of {requests}"
+    );
+    assert!(
+        rss_end <= rss_warm * 3 / 2 + 4096,
+        "RSS grew from {rss_warm} KiB to {rss_end} KiB"
+    );
+    assert_eq!(d.get("/health").status, 200);
+}
