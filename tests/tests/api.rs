@@ -648,3 +648,22 @@ fn body_size_is_limited() {
     let r = d.post(&d.ws("plugins"), &huge);
     assert_eq!((r.status, r.code()), (413, "body_too_large".into()));
 }
+
+#[test]
+fn a_cached_config_swapped_for_a_symlink_is_checked_again() {
+    let d = Daemon::start();
+    d.write_file("opencode.jsonc", r#"{"inside": true}"#);
+    assert_eq!(d.get(&d.ws("config")).json()["opencode"]["inside"], true);
+    let target = d.root().join("secret.jsonc");
+    std::fs::write(&target, r#"{"secret": "outside"}"#).unwrap();
+    std::fs::remove_file(d.workspace.join("opencode.jsonc")).unwrap();
+    std::os::unix::fs::symlink(&target, d.workspace.join("opencode.jsonc")).unwrap();
+    let r = d.get(&d.ws("config"));
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "invalid_path".into()),
+        "{}",
+        r.text
+    );
+    assert!(!r.text.contains("outside"));
+}

@@ -42,23 +42,41 @@ impl<T: Clone> StampCache<T> {
     /// The cached value for `path`, or `load(contents)` (None when the file
     /// does not exist) when the file changed since it was cached.
     pub fn get(&self, path: &Path, load: impl FnOnce(Option<&[u8]>) -> T) -> io::Result<T> {
+        self.get_checked(path, || Ok::<(), io::Error>(()), load)
+            .map_err(|e| match e {
+                Miss::Io(e) | Miss::Check(e) => e,
+            })
+    }
+
+    /// [`get`](Self::get) where a cache miss first runs `check` (e.g. the
+    /// workspace path resolver) and gives up with its error. A hit needs
+    /// the same device, inode, size and mtime as the checked file had, so a
+    /// file swapped for a symlink elsewhere is checked again.
+    pub fn get_checked<E>(
+        &self,
+        path: &Path,
+        check: impl FnOnce() -> Result<(), E>,
+        load: impl FnOnce(Option<&[u8]>) -> T,
+    ) -> Result<T, Miss<E>> {
+        // One stat answers a hit.
+        let seen = match std::fs::metadata(path) {
+            Ok(meta) => Some(Stamp::of(&meta)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Miss::Io(e)),
+        };
+        if let Some(hit) = self.lookup(path, seen) {
+            return Ok(hit);
+        }
+        check().map_err(Miss::Check)?;
         let (stamp, bytes) = match std::fs::File::open(path) {
             Ok(mut file) => {
-                let stamp = Stamp::of(&file.metadata()?);
-                if let Some(hit) = self.lookup(path, Some(stamp)) {
-                    return Ok(hit);
-                }
+                let stamp = Stamp::of(&file.metadata().map_err(Miss::Io)?);
                 let mut bytes = Vec::with_capacity(stamp.len as usize);
-                file.read_to_end(&mut bytes)?;
+                file.read_to_end(&mut bytes).map_err(Miss::Io)?;
                 (Some(stamp), Some(bytes))
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if let Some(hit) = self.lookup(path, None) {
-                    return Ok(hit);
-                }
-                (None, None)
-            }
-            Err(e) => return Err(e),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (None, None),
+            Err(e) => return Err(Miss::Io(e)),
         };
         let value = load(bytes.as_deref());
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
@@ -73,6 +91,13 @@ impl<T: Clone> StampCache<T> {
             _ => None,
         }
     }
+}
+
+/// Why [`StampCache::get_checked`] could not answer.
+#[derive(Debug)]
+pub enum Miss<E> {
+    Io(io::Error),
+    Check(E),
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The two workspace config files: OpenCode's `opencode.jsonc`/`.json`
 //! (edited key by key, comments kept) and `.opencode/openwork.json`.
 
-use super::cache::Caches;
+use super::cache::{Caches, Miss};
 use super::jsonc;
 use super::paths::{resolve_in_workspace, write_atomic};
 use crate::error::{ApiError, ApiResult};
@@ -37,17 +37,37 @@ pub fn openwork_path(root: &Path) -> PathBuf {
 
 /// The parsed OpenCode config, `{}` when the file does not exist.
 pub fn read_opencode(caches: &Caches, root: &Path) -> ApiResult<Arc<Value>> {
-    let path = resolve_in_workspace(root, &opencode_relative(root))?;
-    caches.json.get(&path, |bytes| match bytes {
-        None => Ok(Arc::new(json!({}))),
-        Some(bytes) => jsonc::parse(&String::from_utf8_lossy(bytes)).map(Arc::new),
-    })?
+    read_cached(
+        caches,
+        root,
+        &opencode_relative(root),
+        |bytes| match bytes {
+            None => Ok(Arc::new(json!({}))),
+            Some(bytes) => jsonc::parse(&String::from_utf8_lossy(bytes)).map(Arc::new),
+        },
+    )
+}
+
+/// A parsed workspace file from the cache; the path is resolved (symlink
+/// escapes refused) whenever the file is not the one already checked.
+fn read_cached(
+    caches: &Caches,
+    root: &Path,
+    relative: &str,
+    load: impl FnOnce(Option<&[u8]>) -> ApiResult<Arc<Value>>,
+) -> ApiResult<Arc<Value>> {
+    let path = root.join(relative);
+    let checked = || resolve_in_workspace(root, relative).map(drop);
+    match caches.json.get_checked(&path, checked, load) {
+        Ok(value) => value,
+        Err(Miss::Check(e)) => Err(e),
+        Err(Miss::Io(e)) => Err(e.into()),
+    }
 }
 
 /// The parsed `.opencode/openwork.json`, `{}` when missing.
 pub fn read_openwork(caches: &Caches, root: &Path) -> ApiResult<Arc<Value>> {
-    let path = resolve_in_workspace(root, OPENWORK_JSON)?;
-    caches.json.get(&path, |bytes| {
+    read_cached(caches, root, OPENWORK_JSON, |bytes| {
         let bad = || {
             ApiError::new(ErrorCode::InvalidJson, "Failed to parse openwork.json").with_status(422)
         };
@@ -59,7 +79,7 @@ pub fn read_openwork(caches: &Caches, root: &Path) -> ApiResult<Arc<Value>> {
                 _ => Err(bad()),
             },
         }
-    })?
+    })
 }
 
 /// Set top-level keys of the OpenCode config, keeping the rest of the file
