@@ -4,7 +4,6 @@
 
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, LoggedError};
-use crate::logging::{self, Level};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
@@ -147,24 +146,34 @@ fn apply_cors(origins: &[String], origin: Option<&HeaderValue>, headers: &mut He
     headers.append(header::VARY, HeaderValue::from_static("Origin"));
 }
 
+/// One line per request: method, path, status, duration and which kind of
+/// credential was presented (never the credential itself).
 fn log_request(method: &Method, path: &str, resp: &Response, started: Instant, auth: &str) {
     let status = resp.status().as_u16();
     let ms = started.elapsed().as_millis() as u64;
-    let level = match status {
-        500.. => Level::Error,
-        400.. => Level::Warn,
-        _ => Level::Info,
-    };
-    let mut attrs = JsonObject::new();
-    attrs.insert("method".into(), json!(method.as_str()));
-    attrs.insert("path".into(), json!(path));
-    attrs.insert("status".into(), json!(status));
-    attrs.insert("durationMs".into(), json!(ms));
-    attrs.insert("auth".into(), json!(auth));
-    if let Some(LoggedError(message)) = resp.extensions().get::<LoggedError>() {
-        attrs.insert("error".into(), json!(message));
+    let error = resp
+        .extensions()
+        .get::<LoggedError>()
+        .map(|LoggedError(message)| message.as_str());
+    macro_rules! request_event {
+        ($level:expr) => {
+            tracing::event!(
+                $level,
+                method = method.as_str(),
+                path,
+                status,
+                durationMs = ms,
+                auth,
+                error,
+                "{method} {path} {status} {ms}ms"
+            )
+        };
     }
-    logging::log(level, &format!("{method} {path} {status} {ms}ms"), attrs);
+    match status {
+        500.. => request_event!(tracing::Level::ERROR),
+        400.. => request_event!(tracing::Level::WARN),
+        _ => request_event!(tracing::Level::INFO),
+    }
 }
 
 /// A request body, parsed on demand so that auth and workspace checks

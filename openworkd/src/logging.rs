@@ -1,85 +1,132 @@
-//! Log records, in the reference's two formats: `pretty` (the message
-//! alone on stdout) and `json` (one structured record a line).
+//! Logging through `tracing`, written in the reference's two formats:
+//! `pretty` (the message alone on stdout) and `json` (one OpenTelemetry-
+//! style record a line, the event's fields as attributes). Code logs with
+//! the `tracing` macros; `info`/`warn`/`error` are shorthands for a message.
 
 use crate::config::LogFormat;
 use serde_json::{Map, Value, json};
+use std::fmt;
 use std::io::Write;
-use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::{Context, SubscriberExt};
 
-struct Logger {
+/// Writes each event as one line on stdout.
+struct Lines {
     format: LogFormat,
     run_id: String,
     version: String,
 }
 
-static LOGGER: OnceLock<Logger> = OnceLock::new();
-
-pub fn init(format: LogFormat, run_id: String, version: String) {
-    let _ = LOGGER.set(Logger {
-        format,
-        run_id,
-        version,
-    });
+/// The event's message and its other fields.
+#[derive(Default)]
+struct Fields {
+    message: String,
+    attributes: Map<String, Value>,
 }
 
-#[derive(Debug, Clone, Copy)]
-pub enum Level {
-    Info,
-    Warn,
-    Error,
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field, json!(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, json!(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, json!(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, json!(value));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.put(field, json!(format!("{value:?}")));
+    }
 }
 
-impl Level {
-    fn text_and_number(self) -> (&'static str, u8) {
-        match self {
-            Level::Info => ("INFO", 9),
-            Level::Warn => ("WARN", 13),
-            Level::Error => ("ERROR", 17),
+impl Fields {
+    fn put(&mut self, field: &Field, value: Value) {
+        if field.name() == "message" {
+            self.message = match value {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+        } else {
+            self.attributes.insert(field.name().to_owned(), value);
         }
     }
 }
 
+fn severity(level: &Level) -> (&'static str, u8) {
+    match *level {
+        Level::ERROR => ("ERROR", 17),
+        Level::WARN => ("WARN", 13),
+        Level::INFO => ("INFO", 9),
+        Level::DEBUG => ("DEBUG", 5),
+        Level::TRACE => ("TRACE", 1),
+    }
+}
+
+impl<S: Subscriber> Layer<S> for Lines {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let line = match self.format {
+            LogFormat::Json => {
+                let (text, number) = severity(event.metadata().level());
+                let nanos = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_millis()
+                    * 1_000_000;
+                let mut attributes = fields.attributes;
+                attributes.insert("run.id".into(), json!(self.run_id));
+                attributes.insert("process.pid".into(), json!(std::process::id()));
+                json!({
+                    "timeUnixNano": nanos.to_string(),
+                    "severityText": text,
+                    "severityNumber": number,
+                    "body": fields.message,
+                    "attributes": attributes,
+                    "resource": {
+                        "service.name": "openwork-server",
+                        "service.version": self.version,
+                        "service.instance.id": self.run_id,
+                    },
+                })
+                .to_string()
+            }
+            _ => fields.message,
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+}
+
+/// Install the process-wide subscriber (once; later calls are ignored).
+pub fn init(format: LogFormat, run_id: String, version: String) {
+    let subscriber = tracing_subscriber::registry().with(Lines {
+        format,
+        run_id,
+        version,
+    });
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
 pub fn info(message: &str) {
-    log(Level::Info, message, Map::new());
+    tracing::info!("{message}");
 }
 
 pub fn warn(message: &str) {
-    log(Level::Warn, message, Map::new());
+    tracing::warn!("{message}");
 }
 
 pub fn error(message: &str) {
-    log(Level::Error, message, Map::new());
-}
-
-pub fn log(level: Level, message: &str, mut attributes: Map<String, Value>) {
-    let line = match LOGGER.get() {
-        Some(logger) if logger.format == LogFormat::Json => {
-            let (text, number) = level.text_and_number();
-            let nanos = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis()
-                * 1_000_000;
-            attributes.insert("run.id".into(), json!(logger.run_id));
-            attributes.insert("process.pid".into(), json!(std::process::id()));
-            json!({
-                "timeUnixNano": nanos.to_string(),
-                "severityText": text,
-                "severityNumber": number,
-                "body": message,
-                "attributes": attributes,
-                "resource": {
-                    "service.name": "openwork-server",
-                    "service.version": logger.version,
-                    "service.instance.id": logger.run_id,
-                },
-            })
-            .to_string()
-        }
-        _ => message.to_owned(),
-    };
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
+    tracing::error!("{message}");
 }

@@ -89,3 +89,43 @@ fn metrics_count_requests_by_route_template() {
         200
     );
 }
+
+#[test]
+fn request_logs_name_the_auth_mode_never_the_token() {
+    use openworkd_tests::{HOST_TOKEN, TOKEN};
+    let d = Daemon::builder()
+        .with_workspace()
+        .env("OPENWORK_WATCH", "0")
+        .args(&["--log-format", "json"])
+        .start();
+    let scoped = d.issue_token("viewer");
+    assert_eq!(d.get("/workspaces").status, 200);
+    let r = d.request("GET", "/workspaces", Auth::Bearer(&scoped), None);
+    assert_eq!(r.status, 200);
+    let r = d.request(
+        "GET",
+        "/workspaces",
+        Auth::Bearer("wrong-token-value"),
+        None,
+    );
+    assert_eq!(r.status, 401);
+    let log = d.wait_for(Duration::from_secs(10), || {
+        let out = d.output();
+        (out.matches("GET /workspaces").count() >= 3).then_some(out)
+    });
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .collect();
+    let requests: Vec<_> = lines
+        .iter()
+        .filter(|l| l["body"].as_str().unwrap().starts_with("GET /workspaces"))
+        .collect();
+    assert_eq!(requests[0]["attributes"]["auth"], "client");
+    assert_eq!(requests[0]["attributes"]["status"], 200);
+    assert!(requests[0]["attributes"]["durationMs"].is_u64());
+    assert_eq!(requests[2]["severityText"], "WARN");
+    for secret in [TOKEN, HOST_TOKEN, scoped.as_str(), "wrong-token-value"] {
+        assert!(!log.contains(secret), "a token reached the log");
+    }
+}
