@@ -46,8 +46,8 @@ pub async fn front(State(state): State<AppState>, req: Request, next: Next) -> R
     );
     let route = resp
         .extensions()
-        .get::<crate::metrics::Route>()
-        .map_or("unmatched", |r| r.0.as_str());
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |r| r.as_str());
     let status = resp.status().as_u16();
     state.metrics.observe(
         method.as_str(),

@@ -36,10 +36,6 @@ pub struct Metrics {
     file_sessions: Gauge,
 }
 
-/// The route template a request matched, carried on its response.
-#[derive(Clone)]
-pub struct Route(pub String);
-
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("openworkd");
@@ -116,13 +112,10 @@ impl Metrics {
 /// matched, so the outer layer can count it without the raw path (whose
 /// ids would make the label set unbounded).
 pub async fn tag_route(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned());
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let mut resp = next.run(req).await;
     if let Some(route) = route {
-        resp.extensions_mut().insert(Route(route));
+        resp.extensions_mut().insert(route);
     }
     resp
 }

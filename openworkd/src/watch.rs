@@ -89,25 +89,10 @@ impl<'a> Observer<'a> {
 
     fn apply(&self, events: &[DebouncedEvent]) {
         let mut touched = BTreeSet::new();
-        let mut changes = Vec::new();
-        for event in events {
-            let Some(change) = self.change(event) else {
-                continue;
-            };
-            // What was made inside a new folder before it was watched too.
-            if change.kind == "mkdir" {
-                let inside = walkdir::WalkDir::new(self.root.join(&change.path))
-                    .min_depth(1)
-                    .into_iter()
-                    .filter_map(Result::ok)
-                    .filter_map(|e| self.relative(e.path()))
-                    .filter_map(|p| self.current(&p, true));
-                changes.push(change);
-                changes.extend(inside);
-            } else {
-                changes.push(change);
-            }
-        }
+        let changes = events
+            .iter()
+            .filter_map(|event| self.change(event))
+            .flat_map(|change| self.with_contents(change));
         for change in changes {
             for path in [Some(&change.path), change.to_path.as_ref()]
                 .into_iter()
@@ -117,15 +102,9 @@ impl<'a> Observer<'a> {
                     touched.insert((topic, path.clone()));
                 }
             }
-            if !self
-                .state
+            self.state
                 .file_events
-                .already_recorded(self.workspace_id, &change)
-            {
-                self.state
-                    .file_events
-                    .record(self.workspace_id, &change, crate::now_ms());
-            }
+                .record_observed(self.workspace_id, &change, crate::now_ms());
         }
         // One event per named item; a folder-wide one only when nothing
         // more precise of that kind changed.
@@ -142,6 +121,24 @@ impl<'a> Observer<'a> {
                 self.reload(reason, kind, name, &path);
             }
         }
+    }
+
+    /// A change, and for a new folder also what is already inside it (made
+    /// before the folder's own watch was registered).
+    fn with_contents(&self, change: Change) -> Vec<Change> {
+        let mut all = Vec::new();
+        if change.kind == "mkdir" {
+            all.extend(
+                walkdir::WalkDir::new(self.root.join(&change.path))
+                    .min_depth(1)
+                    .into_iter()
+                    .filter_map(Result::ok)
+                    .filter_map(|e| self.relative(e.path()))
+                    .filter_map(|p| self.current(&p, true)),
+            );
+        }
+        all.insert(0, change);
+        all
     }
 
     /// The file event a debounced notification stands for, if any.

@@ -146,21 +146,12 @@ struct Ring {
     events: VecDeque<FileEvent>,
 }
 
-pub struct EventPage {
-    pub items: Vec<FileEvent>,
-    pub cursor: u64,
-    /// The caller's cursor fell out of the ring: it must take a new snapshot.
-    pub reset: bool,
-}
-
-impl FileEvents {
-    pub fn record(&self, workspace_id: &str, change: &Change, now: u64) -> u64 {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let ring = map.entry(workspace_id.to_owned()).or_default();
-        ring.seq += 1;
-        ring.events.push_back(FileEvent {
+impl Ring {
+    fn push(&mut self, workspace_id: &str, change: &Change, now: u64) -> u64 {
+        self.seq += 1;
+        self.events.push_back(FileEvent {
             id: uuid::Uuid::new_v4().to_string(),
-            seq: ring.seq,
+            seq: self.seq,
             workspace_id: workspace_id.to_owned(),
             kind: change.kind.to_owned(),
             path: change.path.clone(),
@@ -168,21 +159,16 @@ impl FileEvents {
             revision: change.revision.clone(),
             timestamp: now,
         });
-        if ring.events.len() > EVENTS_KEPT {
-            ring.events.pop_front();
+        if self.events.len() > EVENTS_KEPT {
+            self.events.pop_front();
         }
-        ring.seq
+        self.seq
     }
 
-    /// Whether the newest retained event touching `path` already says what
-    /// a watcher just observed, i.e. the change came through the API.
-    pub fn already_recorded(&self, workspace_id: &str, seen: &Change) -> bool {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(ring) = map.get(workspace_id) else {
-            return false;
-        };
+    /// Whether the newest event touching `seen`'s path already says it.
+    fn already_says(&self, seen: &Change) -> bool {
         let path = seen.path.as_str();
-        let Some(last) = ring
+        let Some(last) = self
             .events
             .iter()
             .rev()
@@ -196,6 +182,33 @@ impl FileEvents {
             ("rename", kind) => kind != "delete",
             (kind, "write") => kind == "write" && last.revision == seen.revision,
             (kind, seen_kind) => kind == seen_kind,
+        }
+    }
+}
+
+pub struct EventPage {
+    pub items: Vec<FileEvent>,
+    pub cursor: u64,
+    /// The caller's cursor fell out of the ring: it must take a new snapshot.
+    pub reset: bool,
+}
+
+impl FileEvents {
+    pub fn record(&self, workspace_id: &str, change: &Change, now: u64) -> u64 {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(workspace_id.to_owned())
+            .or_default()
+            .push(workspace_id, change, now)
+    }
+
+    /// Record a change seen on disk unless the newest retained event
+    /// touching its path already says the same (the change came through
+    /// the API). Checked and recorded under one lock.
+    pub fn record_observed(&self, workspace_id: &str, seen: &Change, now: u64) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let ring = map.entry(workspace_id.to_owned()).or_default();
+        if !ring.already_says(seen) {
+            ring.push(workspace_id, seen, now);
         }
     }
 
