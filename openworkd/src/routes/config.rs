@@ -17,14 +17,11 @@ pub async fn get(
     Params(id): Params<String>,
 ) -> ApiResult<Json<WorkspaceConfig>> {
     let ws = st.workspace(&id)?;
-    st.blocking(move |st| {
-        Ok(Json(WorkspaceConfig {
-            opencode: (*settings::read_opencode(&st.caches, &ws.path)?).clone(),
-            openwork: (*settings::read_openwork(&st.caches, &ws.path)?).clone(),
-            updated_at: st.audit.last_timestamp(&st.caches, &ws),
-        }))
-    })
-    .await
+    Ok(Json(WorkspaceConfig {
+        opencode: (*settings::read_opencode(&st.caches, &ws.path)?).clone(),
+        openwork: (*settings::read_openwork(&st.caches, &ws.path)?).clone(),
+        updated_at: st.audit.last_timestamp(&st.caches, &ws),
+    }))
 }
 
 /// `opencode` / `openwork` of a patch body: absent, null or false means not given.

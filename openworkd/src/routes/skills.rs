@@ -19,13 +19,10 @@ pub async fn list(
 ) -> ApiResult<Json<SkillList>> {
     let ws = st.workspace(&id)?;
     let global = query.is("includeGlobal", "true");
-    st.blocking(move |st| {
-        let home = global.then_some(st.config.home_dir.as_path());
-        Ok(Json(SkillList {
-            items: skills::list(&st.caches, &ws.path, home),
-        }))
-    })
-    .await
+    let home = global.then_some(st.config.home_dir.as_path());
+    Ok(Json(SkillList {
+        items: skills::list(&st.caches, &ws.path, home),
+    }))
 }
 
 pub async fn get(
