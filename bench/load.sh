@@ -44,9 +44,10 @@ PY
 # Engine.
 engine_port=$(free_port)
 mkdir -p "$work/home"
+# `exec` so that the recorded pid is the engine itself and the trap stops it.
 (cd "$ws" && HOME="$work/home" XDG_DATA_HOME="$work/home/share" XDG_CONFIG_HOME="$work/home/config" \
   XDG_CACHE_HOME="$work/home/cache" XDG_STATE_HOME="$work/home/state" OPENCODE_SERVER_PASSWORD=bench \
-  "$OPENCODE_BIN" serve --hostname 127.0.0.1 --port "$engine_port" --pure >"$work/engine.log" 2>&1) &
+  exec "$OPENCODE_BIN" serve --hostname 127.0.0.1 --port "$engine_port" --pure >"$work/engine.log" 2>&1) &
 pids+=($!)
 engine="http://127.0.0.1:$engine_port"
 
