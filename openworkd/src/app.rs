@@ -281,6 +281,7 @@ pub fn router(state: AppState) -> Router {
         .route("/w/{id}/ui", get(ui::page))
         .route("/ui/assets/{name}", get(ui::asset))
         .route("/metrics", get(meta::metrics))
+        .route("/openapi.json", get(meta::openapi))
         .route("/approvals", get(approvals::list))
         .route("/approvals/{id}", post(approvals::reply))
         .route("/tokens", get(tokens::list).post(tokens::create))

@@ -10,6 +10,7 @@ mod events;
 mod http;
 mod logging;
 mod metrics;
+mod openapi;
 mod routes;
 mod tokens;
 mod upstream;

@@ -6,6 +6,7 @@ use std::fmt;
 /// reference server's; the HTTP status of each lives here too so the daemon
 /// maps errors to HTTP in exactly one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ErrorCode {
     #[serde(rename = "invalid_json")]
     InvalidJson,
@@ -160,6 +161,7 @@ impl fmt::Display for ErrorCode {
 
 /// The error envelope every non-2xx JSON answer carries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub code: ErrorCode,
     pub message: String,

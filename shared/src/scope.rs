@@ -4,6 +4,7 @@ use std::str::FromStr;
 
 /// What a bearer token may do. Ordered: viewer < collaborator < owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     Viewer,

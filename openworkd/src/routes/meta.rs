@@ -161,3 +161,8 @@ pub async fn metrics(
     )
         .into_response())
 }
+
+/// `GET /openapi.json`: the API description, no auth.
+pub async fn openapi() -> Json<serde_json::Value> {
+    Json(crate::openapi::document().clone())
+}
