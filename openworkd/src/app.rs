@@ -97,9 +97,12 @@ impl AppState {
     /// Find a workspace by id and check it lies under an authorized root.
     pub fn workspace(&self, id: &str) -> ApiResult<WorkspaceEntry> {
         let ws = self
-            .workspace_list()
-            .into_iter()
+            .workspaces
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
             .find(|w| w.id == id)
+            .cloned()
             .ok_or_else(|| ApiError::new(ErrorCode::WorkspaceNotFound, "Workspace not found"))?;
         let roots = self
             .authorized_roots

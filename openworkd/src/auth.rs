@@ -72,16 +72,20 @@ fn client_actor(state: &AppState, headers: &HeaderMap) -> ApiResult<Actor> {
     let invalid = || ApiError::new(ErrorCode::Unauthorized, "Invalid bearer token");
     let raw = bearer(headers).ok_or_else(invalid)?;
     let token = raw.trim();
-    let scope = if bool::from(digest(token).ct_eq(&state.secrets.client_hash)) {
+    // One hash serves the comparisons and, usually, the actor's tokenHash.
+    let hashed = digest(token);
+    let hex = hex::encode(hashed);
+    let scope = if bool::from(hashed.ct_eq(&state.secrets.client_hash)) {
         Some(Scope::Collaborator)
     } else {
-        state.tokens.scope_of(token)
+        state.tokens.scope_of_hash(&hex)
     };
     let scope = scope.ok_or_else(invalid)?;
+    let token_hash = if raw == token { hex } else { sha256_hex(raw) };
     Ok(Actor {
         kind: ActorType::Remote,
         client_id: client_id(headers),
-        token_hash: Some(sha256_hex(raw)),
+        token_hash: Some(token_hash),
         scope: Some(scope),
     })
 }

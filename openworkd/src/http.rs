@@ -72,9 +72,10 @@ pub fn unmounted(path: &str) -> &str {
 /// Paths served by the engine or the router, where HEAD means what it says.
 fn is_proxied(path: &str) -> bool {
     let path = unmounted(path);
-    ["/opencode", "/opencode-router"]
-        .iter()
-        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+    ["/opencode", "/opencode-router"].iter().any(|p| {
+        path.strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
 }
 
 /// `/w/<id>/workspace/<id>/...` is `/workspace/<id>/...` when both ids match.

@@ -77,8 +77,13 @@ impl TokenStore {
     }
 
     /// The scope of a presented token, comparing hashes in constant time.
+    #[cfg(test)]
     pub fn scope_of(&self, token: &str) -> Option<Scope> {
-        let hash = sha256_hex(token);
+        self.scope_of_hash(&sha256_hex(token))
+    }
+
+    /// The scope of the token whose SHA-256 hex is `hash`.
+    pub fn scope_of_hash(&self, hash: &str) -> Option<Scope> {
         let mut found = None;
         for stored in self.tokens().iter() {
             if bool::from(stored.hash.as_bytes().ct_eq(hash.as_bytes())) {

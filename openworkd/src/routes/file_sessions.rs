@@ -69,9 +69,13 @@ pub async fn create(
     let session = st
         .sessions
         .create(&ws.id, token_hash(&actor), can_write, ttl, now);
-    Ok(Json(FileSessionEnvelope {
+    Ok(envelope(&session, now))
+}
+
+fn envelope(session: &Session, now: u64) -> Json<FileSessionEnvelope> {
+    Json(FileSessionEnvelope {
         session: session.info(now),
-    }))
+    })
 }
 
 pub async fn renew(
@@ -84,9 +88,7 @@ pub async fn renew(
     let now = now_ms();
     let ttl = files::ttl_ms(body.get("ttlSeconds"));
     let session = st.sessions.renew(&sid, token_hash(&actor), ttl, now)?;
-    Ok(Json(FileSessionEnvelope {
-        session: session.info(now),
-    }))
+    Ok(envelope(&session, now))
 }
 
 pub async fn close(

@@ -108,8 +108,13 @@ pub async fn opencode(State(st): State<AppState>, Client(actor): Client, req: Re
     if let Err(e) = opencode_policy(&actor, req.method(), &rest) {
         return e.into_response();
     }
-    let active = st.workspace_list().into_iter().next();
-    let ws = match active.map(|w| st.workspace(&w.id)) {
+    let active = st
+        .workspaces
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .first()
+        .map(|w| w.id.clone());
+    let ws = match active.map(|id| st.workspace(&id)) {
         Some(Ok(ws)) => ws,
         Some(Err(e)) => return e.into_response(),
         None => return unconfigured().into_response(),
