@@ -26,11 +26,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
+/// A reload event: why clients should reload, and what changed.
+pub type Reload = (ReloadReason, ReloadTrigger);
+
 pub struct Inner {
+    /// The configuration as resolved at start. Workspaces, authorized
+    /// roots, CORS origins and the approval policy live in their own fields
+    /// below, which a reload (SIGHUP) replaces.
     pub config: Config,
     pub secrets: Secrets,
     pub workspaces: RwLock<Vec<WorkspaceEntry>>,
     pub authorized_roots: RwLock<Vec<PathBuf>>,
+    pub cors_origins: RwLock<Vec<String>>,
     pub tokens: TokenStore,
     pub approvals: Approvals,
     pub audit: AuditLog,
@@ -67,6 +74,7 @@ impl AppState {
             secrets: Secrets::new(&config.client_token, &config.host_token),
             workspaces: RwLock::new(config.workspaces.clone()),
             authorized_roots: RwLock::new(config.authorized_roots.clone()),
+            cors_origins: RwLock::new(config.cors_origins.clone()),
             tokens: TokenStore::new(config.token_store_path.clone()),
             approvals: Approvals::new(config.approval_mode, config.approval_timeout_ms),
             audit: AuditLog::new(&config.data_dir),
@@ -81,6 +89,31 @@ impl AppState {
             config,
         };
         AppState(Arc::new(inner))
+    }
+
+    /// Take the workspaces, authorized roots, CORS origins and approval
+    /// policy of a freshly resolved configuration. The active workspace
+    /// stays active when it is still configured.
+    pub fn reload(&self, new: &Config) {
+        {
+            let mut all = self.workspaces.write().unwrap_or_else(|p| p.into_inner());
+            let mut next = new.workspaces.clone();
+            let active = all
+                .first()
+                .and_then(|a| next.iter().position(|w| w.id == a.id));
+            if let Some(index) = active {
+                let entry = next.remove(index);
+                next.insert(0, entry);
+            }
+            *all = next;
+        }
+        *self
+            .authorized_roots
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = new.authorized_roots.clone();
+        *self.cors_origins.write().unwrap_or_else(|p| p.into_inner()) = new.cors_origins.clone();
+        self.approvals
+            .set_policy(new.approval_mode, new.approval_timeout_ms);
     }
 
     pub fn uptime_ms(&self) -> u64 {
@@ -144,6 +177,39 @@ impl AppState {
         .await
     }
 
+    /// [`write`](Self::write) for a change clients reload on: the reload
+    /// event `work` returns is recorded before the write lock is released,
+    /// so the watcher, which waits for that lock, knows the change on disk
+    /// as one the API made.
+    pub async fn write_reported<T: Send + 'static>(
+        &self,
+        ws: &WorkspaceEntry,
+        work: impl FnOnce(&AppState, &Path) -> ApiResult<(T, Option<Reload>)> + Send + 'static,
+    ) -> ApiResult<T> {
+        let id = ws.id.clone();
+        self.write(ws, move |state, root| {
+            let (value, reload) = work(state, root)?;
+            if let Some((reason, trigger)) = reload {
+                state.events.record(&id, reason, trigger);
+            }
+            Ok(value)
+        })
+        .await
+    }
+
+    /// Wait until no API write to workspace `id` is in progress.
+    pub fn wait_for_writes(&self, id: &str) {
+        let lock = self
+            .write_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned();
+        if let Some(lock) = lock {
+            drop(lock.lock().unwrap_or_else(|p| p.into_inner()));
+        }
+    }
+
     /// The approval gate every write passes.
     pub async fn approve(
         &self,
@@ -164,17 +230,8 @@ impl AppState {
             .await
     }
 
-    /// After a successful write: the audit line, and the reload event if any.
-    pub async fn record(
-        &self,
-        actor: &Actor,
-        ws: &WorkspaceEntry,
-        audit: Audit,
-        reload: Option<(ReloadReason, ReloadTrigger)>,
-    ) {
-        if let Some((reason, trigger)) = reload {
-            self.events.record(&ws.id, reason, trigger);
-        }
+    /// After a successful write: the audit line.
+    pub async fn record(&self, actor: &Actor, ws: &WorkspaceEntry, audit: Audit) {
         let entry = AuditEntry {
             id: uuid::Uuid::new_v4().to_string(),
             workspace_id: ws.id.clone(),

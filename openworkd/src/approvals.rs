@@ -15,8 +15,8 @@ struct Pending {
 }
 
 pub struct Approvals {
-    mode: ApprovalMode,
-    timeout: Duration,
+    /// Mode and timeout; replaced when the configuration is reloaded.
+    policy: Mutex<(ApprovalMode, Duration)>,
     pending: Mutex<Vec<Pending>>,
 }
 
@@ -45,27 +45,36 @@ impl Drop for Cleanup<'_> {
 impl Approvals {
     pub fn new(mode: ApprovalMode, timeout_ms: u64) -> Self {
         Self {
-            mode,
-            timeout: Duration::from_millis(timeout_ms),
+            policy: Mutex::new((mode, Duration::from_millis(timeout_ms))),
             pending: Mutex::new(Vec::new()),
         }
     }
 
+    /// Change mode and timeout for requests made from now on.
+    pub fn set_policy(&self, mode: ApprovalMode, timeout_ms: u64) {
+        *self.policy() = (mode, Duration::from_millis(timeout_ms));
+    }
+
+    fn policy(&self) -> std::sync::MutexGuard<'_, (ApprovalMode, Duration)> {
+        self.policy.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn mode(&self) -> ApprovalMode {
-        self.mode
+        self.policy().0
     }
 
     pub fn timeout_ms(&self) -> u64 {
-        self.timeout.as_millis() as u64
+        self.policy().1.as_millis() as u64
     }
 
     /// Wait for the host's decision. Ok means the write may proceed.
     pub async fn require(&self, request: Request) -> ApiResult<()> {
-        if self.mode == ApprovalMode::Auto {
+        let (mode, timeout) = *self.policy();
+        if mode == ApprovalMode::Auto {
             return Ok(());
         }
         let id = uuid::Uuid::new_v4().to_string();
-        if self.timeout.is_zero() {
+        if timeout.is_zero() {
             return Err(denied(&id, "timeout"));
         }
         let item = ApprovalItem {
@@ -83,7 +92,7 @@ impl Approvals {
             approvals: self,
             id: id.clone(),
         };
-        match tokio::time::timeout(self.timeout, rx).await {
+        match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(true)) => Ok(()),
             Ok(_) => Err(denied(&id, "denied")),
             Err(_) => Err(denied(&id, "timeout")),

@@ -33,7 +33,7 @@ impl AuditLog {
         if primary.exists() {
             primary
         } else {
-            ws.path.join(".opencode/openwork/audit.jsonl")
+            legacy(ws)
         }
     }
 
@@ -66,19 +66,33 @@ impl AuditLog {
 
     /// The timestamp of the newest entry (cached until the log changes).
     pub fn last_timestamp(&self, caches: &Caches, ws: &WorkspaceEntry) -> Option<u64> {
-        caches
-            .audit_tail
-            .get(&self.readable(ws), |bytes| {
-                let text = String::from_utf8_lossy(bytes?);
-                let last = text.lines().rev().find(|l| !l.trim().is_empty())?;
-                serde_json::from_str::<serde_json::Value>(last)
-                    .ok()?
-                    .get("timestamp")?
-                    .as_u64()
-            })
-            .ok()
-            .flatten()
+        // None when the file does not exist.
+        let newest = |path: &Path| {
+            caches
+                .audit_tail
+                .get(path, |bytes| bytes.map(newest_timestamp))
+                .ok()
+                .flatten()
+        };
+        match newest(&self.primary(&ws.id)) {
+            Some(found) => found,
+            None => newest(&legacy(ws)).flatten(),
+        }
     }
+}
+
+/// The log kept inside the workspace by older servers.
+fn legacy(ws: &WorkspaceEntry) -> PathBuf {
+    ws.path.join(".opencode/openwork/audit.jsonl")
+}
+
+fn newest_timestamp(bytes: &[u8]) -> Option<u64> {
+    let text = String::from_utf8_lossy(bytes);
+    let last = text.lines().rev().find(|l| !l.trim().is_empty())?;
+    serde_json::from_str::<serde_json::Value>(last)
+        .ok()?
+        .get("timestamp")?
+        .as_u64()
 }
 
 fn read_tail(path: &Path) -> io::Result<String> {

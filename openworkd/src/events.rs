@@ -181,3 +181,15 @@ pub fn trigger(kind: &str, name: &str, action: &str, path: Option<String>) -> Re
         path,
     }
 }
+
+/// The reload event for a write to the OpenCode config file at `path`.
+pub fn config_reload(path: &std::path::Path) -> crate::app::Reload {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    (
+        ReloadReason::Config,
+        trigger("config", &name, "updated", Some(path.display().to_string())),
+    )
+}

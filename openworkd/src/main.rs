@@ -18,6 +18,7 @@ mod watch;
 mod workspace;
 
 use config::{Config, Environment, Flags, TokenSource};
+use std::os::fd::FromRawFd;
 use std::process::ExitCode;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -55,7 +56,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config, flags.verbose)) {
+    match runtime.block_on(serve(config, flags)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("openworkd: {e}");
@@ -78,30 +79,22 @@ fn load_config(flags: &Flags) -> Result<Config, config::ConfigError> {
     })
 }
 
-async fn serve(config: Config, verbose: bool) -> std::io::Result<()> {
+async fn serve(config: Config, flags: Flags) -> std::io::Result<()> {
     logging::init(
         config.log_format,
         config.run_id.clone(),
         config.reported_version.clone(),
     );
-    let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port))
-        .await
-        .map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!("cannot listen on {}:{}: {e}", config.host, config.port),
-            )
-        })?;
+    let listener = listen(&config).await?;
     let addr = listener.local_addr()?;
-    print_boot(&config, addr.port(), verbose);
+    print_boot(&config, addr, flags.verbose);
     let state = app::AppState::new(config);
-    watch::start(&state);
+    let watcher = watch::start(&state);
     let service = app::router(state.clone());
     // Signals are taken over before readiness is announced.
-    let signals = (
-        signal(SignalKind::terminate())?,
-        signal(SignalKind::hangup())?,
-    );
+    let terminate = signal(SignalKind::terminate())?;
+    let hangup = signal(SignalKind::hangup())?;
+    tokio::spawn(reload_on_hangup(state.clone(), flags, watcher, hangup));
     // Under systemd (Type=notify) the unit is started once we accept.
     if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
         logging::warn(&format!(
@@ -109,19 +102,40 @@ async fn serve(config: Config, verbose: bool) -> std::io::Result<()> {
         ));
     }
     axum::serve(listener, service.into_make_service())
-        .with_graceful_shutdown(shutdown_signal(state, signals))
+        .with_graceful_shutdown(shutdown_signal(state, terminate))
         .await
 }
 
-fn print_boot(config: &Config, port: u16, verbose: bool) {
-    let host = if config.host.contains(':') {
-        format!("[{}]", config.host)
-    } else {
-        config.host.clone()
-    };
-    logging::info(&format!(
-        "OpenWork server listening on http://{host}:{port}"
-    ));
+/// The socket passed by the service manager (systemd socket activation:
+/// `LISTEN_FDS`/`LISTEN_PID`), else one bound to the configured address.
+async fn listen(config: &Config) -> std::io::Result<tokio::net::TcpListener> {
+    if let Some(fd) = sd_notify::listen_fds()?.next() {
+        // SAFETY: the service manager handed this descriptor to this very
+        // process (LISTEN_PID matched) to own; nothing else refers to it.
+        let socket = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+        if socket.local_addr().is_err() {
+            return Err(std::io::Error::other(
+                "the socket passed by the service manager is not a TCP socket",
+            ));
+        }
+        socket.set_nonblocking(true)?;
+        logging::info(
+            "Using the socket passed by the service manager; --host and --port are not used",
+        );
+        return tokio::net::TcpListener::from_std(socket);
+    }
+    tokio::net::TcpListener::bind((config.host.as_str(), config.port))
+        .await
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot listen on {}:{}: {e}", config.host, config.port),
+            )
+        })
+}
+
+fn print_boot(config: &Config, addr: std::net::SocketAddr, verbose: bool) {
+    logging::info(&format!("OpenWork server listening on http://{addr}"));
     if config.client_token_source == TokenSource::Generated {
         logging::info(&format!("Client token: {}", config.client_token));
     }
@@ -135,10 +149,7 @@ fn print_boot(config: &Config, port: u16, verbose: bool) {
     }
     if verbose {
         let join = |items: Vec<String>| items.join(", ");
-        let mode = match config.approval_mode {
-            openwork_shared::models::ApprovalMode::Auto => "auto",
-            openwork_shared::models::ApprovalMode::Manual => "manual",
-        };
+        let mode = config.approval_mode.as_str();
         logging::info(&format!("Config path: {}", config.config_path.display()));
         logging::info(&format!("Read-only: {}", config.read_only));
         logging::info(&format!(
@@ -171,26 +182,50 @@ fn print_boot(config: &Config, port: u16, verbose: bool) {
     }
 }
 
+/// On each SIGHUP, resolve the configuration again (the same flags, the
+/// environment, `server.json`) and apply the settings that can change while
+/// running; open connections are not touched. A configuration that no
+/// longer resolves is reported and the running one kept.
+async fn reload_on_hangup(
+    state: app::AppState,
+    flags: Flags,
+    watcher: Option<std::thread::Thread>,
+    mut hangup: Signal,
+) {
+    while hangup.recv().await.is_some() {
+        let config = match load_config(&flags) {
+            Ok(config) => config,
+            Err(e) => {
+                logging::error(&format!(
+                    "SIGHUP: configuration not reloaded, keeping the running one: {e}"
+                ));
+                continue;
+            }
+        };
+        state.reload(&config);
+        if let Some(watcher) = &watcher {
+            watcher.unpark();
+        }
+        logging::info(&format!(
+            "SIGHUP: configuration reloaded: {} workspace(s), approval {} ({} ms), CORS origins: {}. \
+             Listen address, tokens, read-only mode, data directory and proxy settings apply at the next start.",
+            config.workspaces.len(),
+            config.approval_mode.as_str(),
+            config.approval_timeout_ms,
+            config.cors_origins.join(", ")
+        ));
+    }
+}
+
 /// Resolves on SIGINT or SIGTERM; pending approvals are denied so their
-/// requests finish before the server stops. SIGHUP does not stop the
-/// daemon (its default action would): the configuration is read once, so a
-/// changed one needs a restart, which the log says.
-async fn shutdown_signal(state: app::AppState, (mut term, mut hangup): (Signal, Signal)) {
+/// requests finish before the server stops.
+async fn shutdown_signal(state: app::AppState, mut term: Signal) {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    let term = term.recv();
-    let hangup = async {
-        while hangup.recv().await.is_some() {
-            logging::warn(
-                "SIGHUP received: the configuration is read at start only; restart openworkd to apply changes",
-            );
-        }
-    };
     tokio::select! {
         _ = ctrl_c => {},
-        _ = term => {},
-        _ = hangup => {},
+        _ = term.recv() => {},
     }
     logging::info("Shutting down");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);

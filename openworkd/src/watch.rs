@@ -10,7 +10,7 @@ use notify_debouncer_full::notify::event::{ModifyKind, RenameMode};
 use notify_debouncer_full::notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, DebouncedEvent, new_debouncer};
 use openwork_shared::models::{ReloadReason, ReloadTrigger};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::Metadata;
 use std::path::Path;
 use std::time::Duration;
@@ -22,50 +22,74 @@ const DEBOUNCE: Duration = Duration::from_millis(200);
 const REMOVAL_WINDOW_MS: u64 = 3_000;
 
 /// Watch every workspace on a background thread, so start-up never waits
-/// for a large tree to be registered. The watchers live as long as the process.
-pub fn start(state: &AppState) {
+/// for a large tree to be registered. Unparking the returned thread makes
+/// it watch the workspaces configured now (after a reload): new ones are
+/// added, removed ones dropped.
+pub fn start(state: &AppState) -> Option<std::thread::Thread> {
     if !state.config.watch {
-        return;
+        return None;
     }
     let state = state.clone();
     let spawned = std::thread::Builder::new()
         .name("watch".into())
         .spawn(move || {
-            let mut keep = Vec::new();
-            for ws in state.workspace_list() {
-                let Ok(root) = ws.path.canonicalize() else {
-                    continue;
-                };
-                let handler_state = state.clone();
-                let (id, handler_root) = (ws.id.clone(), root.clone());
-                let handler = move |result: DebounceEventResult| {
-                    if let Ok(events) = result {
-                        Observer::new(&handler_state, &id, &handler_root).apply(&events);
-                    }
-                };
-                let watched = new_debouncer(DEBOUNCE, None, handler).and_then(|mut d| {
-                    d.watch(&root, RecursiveMode::Recursive)?;
-                    Ok(d)
-                });
-                match watched {
-                    Ok(d) => keep.push(d),
-                    Err(e) => crate::logging::warn(&format!(
-                        "Not watching {} for changes on disk: {e}",
-                        root.display()
-                    )),
-                }
-            }
-            crate::logging::info(&format!(
-                "Watching {} workspace(s) for changes on disk",
-                keep.len()
-            ));
+            let mut watching = HashMap::new();
             loop {
+                sync(&state, &mut watching);
                 std::thread::park();
             }
         });
-    if let Err(e) = spawned {
-        crate::logging::warn(&format!("Not watching workspaces: {e}"));
+    match spawned {
+        Ok(handle) => Some(handle.thread().clone()),
+        Err(e) => {
+            crate::logging::warn(&format!("Not watching workspaces: {e}"));
+            None
+        }
     }
+}
+
+type Watcher = notify_debouncer_full::Debouncer<
+    notify_debouncer_full::notify::RecommendedWatcher,
+    notify_debouncer_full::RecommendedCache,
+>;
+
+/// Watch each configured workspace not watched yet; stop watching the
+/// ones no longer configured.
+fn sync(state: &AppState, watching: &mut HashMap<String, Watcher>) {
+    let workspaces = state.workspace_list();
+    watching.retain(|id, _| workspaces.iter().any(|w| &w.id == id));
+    for ws in workspaces {
+        if watching.contains_key(&ws.id) {
+            continue;
+        }
+        let Ok(root) = ws.path.canonicalize() else {
+            continue;
+        };
+        let handler_state = state.clone();
+        let (id, handler_root) = (ws.id.clone(), root.clone());
+        let handler = move |result: DebounceEventResult| {
+            if let Ok(events) = result {
+                Observer::new(&handler_state, &id, &handler_root).apply(&events);
+            }
+        };
+        let watched = new_debouncer(DEBOUNCE, None, handler).and_then(|mut d| {
+            d.watch(&root, RecursiveMode::Recursive)?;
+            Ok(d)
+        });
+        match watched {
+            Ok(d) => {
+                watching.insert(ws.id.clone(), d);
+            }
+            Err(e) => crate::logging::warn(&format!(
+                "Not watching {} for changes on disk: {e}",
+                root.display()
+            )),
+        }
+    }
+    crate::logging::info(&format!(
+        "Watching {} workspace(s) for changes on disk",
+        watching.len()
+    ));
 }
 
 struct Observer<'a> {
@@ -88,6 +112,9 @@ impl<'a> Observer<'a> {
     }
 
     fn apply(&self, events: &[DebouncedEvent]) {
+        // A write the API is making is recorded by the API when it ends;
+        // judging its changes before that would report them twice.
+        self.state.wait_for_writes(self.workspace_id);
         let mut touched = BTreeSet::new();
         let changes = events
             .iter()

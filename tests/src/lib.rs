@@ -42,6 +42,7 @@ pub enum Auth<'a> {
 }
 
 pub struct Builder {
+    launcher: Vec<String>,
     args: Vec<String>,
     env: Vec<(String, String)>,
     config: Option<String>,
@@ -88,6 +89,20 @@ impl Builder {
         self
     }
 
+    /// Start the daemon through this program: it is run with these
+    /// arguments followed by the daemon's path and arguments.
+    pub fn launched_by(mut self, command: &[&str]) -> Self {
+        self.launcher = command.iter().map(|a| a.to_string()).collect();
+        self
+    }
+
+    /// Do not pass --approval: the mode comes from the config file or the
+    /// environment.
+    pub fn approval_from_config(mut self) -> Self {
+        self.approval = "";
+        self
+    }
+
     /// Do not pass --token/--host-token (let the daemon generate them).
     pub fn without_tokens(mut self) -> Self {
         self.tokens = false;
@@ -117,7 +132,14 @@ impl Builder {
         if let Some(text) = &self.config {
             std::fs::write(&config_path, text).unwrap();
         }
-        let mut cmd = Command::new(bin("openworkd"));
+        let mut cmd = match self.launcher.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(bin("openworkd"));
+                cmd
+            }
+            None => Command::new(bin("openworkd")),
+        };
         for (key, _) in std::env::vars() {
             if key.starts_with("OPENWORK") || key.starts_with("OPENCODE") {
                 cmd.env_remove(key);
@@ -126,14 +148,10 @@ impl Builder {
         cmd.env("HOME", root.join("home"))
             .env("XDG_CONFIG_HOME", root.join("config"))
             .env("OPENWORK_DATA_DIR", root.join("data"))
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--approval",
-                self.approval,
-            ]);
+            .args(["--host", "127.0.0.1", "--port", "0"]);
+        if !self.approval.is_empty() {
+            cmd.args(["--approval", self.approval]);
+        }
         if self.tokens {
             cmd.args(["--token", TOKEN, "--host-token", HOST_TOKEN]);
         }
@@ -270,6 +288,7 @@ impl Daemon {
 
     pub fn builder() -> Builder {
         Builder {
+            launcher: Vec::new(),
             args: Vec::new(),
             env: Vec::new(),
             config: None,
@@ -581,6 +600,37 @@ impl Daemon {
         let r = self.request("POST", "/tokens", Auth::Host(HOST_TOKEN), Some(&body));
         assert_eq!(r.status, 201, "{}", r.text);
         r.json()["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Open `path` as a server-sent event stream (client token); checks the
+    /// status and content type, returns the response to read lines from.
+    pub fn event_stream(&self, path: &str) -> reqwest::blocking::Response {
+        let stream = reqwest::blocking::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
+            .get(format!("{}{}", self.base, path))
+            .bearer_auth(TOKEN)
+            .header("Accept", "text/event-stream")
+            .send()
+            .unwrap();
+        assert_eq!(stream.status(), 200);
+        let kind = stream.headers()["content-type"].to_str().unwrap();
+        assert!(kind.starts_with("text/event-stream"), "{kind}");
+        stream
+    }
+
+    /// Answer the only pending approval with `reply` (host token).
+    pub fn reply_to_pending(&self, reply: &str) -> Response {
+        let id = self.pending(1)[0]["id"].as_str().unwrap().to_owned();
+        let body = serde_json::json!({ "reply": reply }).to_string();
+        self.request(
+            "POST",
+            &format!("/approvals/{id}"),
+            Auth::Host(HOST_TOKEN),
+            Some(&body),
+        )
     }
 
     /// Wait until exactly `count` approvals are pending; returns them.

@@ -295,6 +295,76 @@ fn skills_crud() {
     );
 }
 
+/// Set the modification time of `dir` and everything in it a minute back,
+/// so the daemon may cache what it reads there.
+fn backdate_tree(dir: &std::path::Path) {
+    let then = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        if entry.file_type().unwrap().is_dir() {
+            backdate_tree(&entry.path());
+        } else {
+            std::fs::File::open(entry.path())
+                .unwrap()
+                .set_modified(then)
+                .unwrap();
+        }
+    }
+    std::fs::File::open(dir)
+        .unwrap()
+        .set_modified(then)
+        .unwrap();
+}
+
+#[test]
+fn skills_changed_on_disk_are_listed_at_once() {
+    let d = Daemon::start();
+    let doc = |name: &str, description: &str| {
+        format!("---\nname: {name}\ndescription: {description}\n---\nbody\n")
+    };
+    let listed = || -> Vec<(String, String)> {
+        let list = d.get(&d.ws("skills")).json();
+        let mut items: Vec<(String, String)> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap().into(),
+                    s["description"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        items.sort();
+        items
+    };
+    let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+    std::fs::create_dir(d.workspace.join(".git")).unwrap();
+    d.write_file(".opencode/skills/one/SKILL.md", &doc("one", "first"));
+    // Each change lands right after a listing the daemon could keep.
+    let settle = || {
+        backdate_tree(&d.workspace);
+        listed();
+    };
+    settle();
+    assert_eq!(listed(), vec![pair("one", "first")]);
+
+    d.write_file(".claude/skills/two/SKILL.md", &doc("two", "second"));
+    assert_eq!(listed(), vec![pair("one", "first"), pair("two", "second")]);
+    settle();
+    d.write_file(
+        ".opencode/skills/team/three/SKILL.md",
+        &doc("three", "third"),
+    );
+    assert_eq!(listed().len(), 3);
+    settle();
+    // Same file, same size: only the modification time changes.
+    d.write_file(".opencode/skills/one/SKILL.md", &doc("one", "fresh"));
+    assert!(listed().contains(&pair("one", "fresh")));
+    settle();
+    std::fs::remove_dir_all(d.workspace.join(".claude/skills/two")).unwrap();
+    assert_eq!(listed(), vec![pair("one", "fresh"), pair("three", "third")]);
+}
+
 #[test]
 fn mcp_add_list_remove() {
     let d = Daemon::start();

@@ -2,7 +2,7 @@
 //! reload events; the reload events also stream as Server-Sent Events;
 //! file sessions expire.
 
-use openworkd_tests::{Daemon, TOKEN};
+use openworkd_tests::Daemon;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::time::Duration;
@@ -143,23 +143,7 @@ fn workspace_events_stream_as_server_sent_events() {
     let r = d.patch(&d.ws("config"), r#"{"opencode":{"theme":"dark"}}"#);
     assert_eq!(r.status, 200, "{}", r.text);
 
-    let stream = reqwest::blocking::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
-        .get(format!("{}{}", d.base, d.ws("events")))
-        .bearer_auth(TOKEN)
-        .header("Accept", "text/event-stream")
-        .send()
-        .unwrap();
-    assert_eq!(stream.status(), 200);
-    assert!(
-        stream.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream")
-    );
+    let stream = d.event_stream(&d.ws("events"));
     let mut lines = BufReader::new(stream).lines().map_while(Result::ok);
     let next_data = |lines: &mut dyn Iterator<Item = String>, keepalives: &mut usize| {
         let mut event = None;

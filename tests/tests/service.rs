@@ -1,7 +1,9 @@
 //! Running under a service manager: readiness over the notify socket,
-//! SIGHUP does not stop the daemon, SIGTERM stops it cleanly.
+//! SIGHUP reloads the configuration, SIGTERM stops the daemon cleanly.
 
-use openworkd_tests::{Auth, Daemon};
+use openworkd_tests::{Auth, Daemon, free_port};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixDatagram;
 use std::process::Command;
 use std::time::Duration;
@@ -24,13 +26,7 @@ fn readiness_and_signals_as_a_service_manager_sees_them() {
     // Ready means serving.
     assert_eq!(d.request("GET", "/health", Auth::None, None).status, 200);
 
-    Command::new("kill")
-        .args(["-HUP", &d.pid().to_string()])
-        .status()
-        .unwrap();
-    d.wait_for(Duration::from_secs(10), || {
-        d.output().contains("SIGHUP received").then_some(())
-    });
+    hangup(&d, 1);
     assert_eq!(d.request("GET", "/health", Auth::None, None).status, 200);
 
     let status = d.terminate();
@@ -184,4 +180,171 @@ fn the_openapi_document_describes_the_routes_that_exist() {
             "{method} {template} is not routed"
         );
     }
+}
+
+/// Send SIGHUP and wait for the `nth` reload (or refusal) to be logged.
+fn hangup(d: &Daemon, nth: usize) {
+    Command::new("kill")
+        .args(["-HUP", &d.pid().to_string()])
+        .status()
+        .unwrap();
+    d.wait_for(Duration::from_secs(10), || {
+        (d.output().matches("SIGHUP: configuration").count() >= nth).then_some(())
+    });
+}
+
+#[test]
+fn sighup_reloads_workspaces_cors_and_approval_without_dropping_connections() {
+    let first = json!({
+        "workspaces": [{"path": "../../ws"}],
+        "approval": {"mode": "auto"},
+        "corsOrigins": ["http://a.example"]
+    });
+    let d = Daemon::builder()
+        .approval_from_config()
+        .config(&first.to_string())
+        .env("OPENWORK_EVENTS_KEEPALIVE_MS", "200")
+        .start();
+    let config_path = d.root().join("config/openwork/server.json");
+    let two = d.root().join("two");
+    std::fs::create_dir(&two).unwrap();
+    let cors = |origin: &str| {
+        let r = d.request_with("GET", "/health", &[("Origin", origin)], None);
+        r.headers
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        cors("http://a.example").as_deref(),
+        Some("http://a.example")
+    );
+    assert_eq!(
+        d.get("/workspaces").json()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // A live event stream, opened before the reload.
+    let stream = d.event_stream(&d.ws("events"));
+    let mut lines = BufReader::new(stream).lines().map_while(Result::ok);
+
+    let second = json!({
+        "workspaces": [{"path": "../../ws"}, {"path": "../../two", "name": "Two"}],
+        "approval": {"mode": "manual", "timeoutMs": 60000},
+        "corsOrigins": ["http://b.example"]
+    });
+    std::fs::write(&config_path, second.to_string()).unwrap();
+    hangup(&d, 1);
+    assert!(
+        d.output()
+            .contains("configuration reloaded: 2 workspace(s)"),
+        "{}",
+        d.output()
+    );
+
+    let list = d.get("/workspaces").json();
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ws", "Two"]);
+    assert_eq!(list["activeId"], d.ws_id.as_str());
+    assert_eq!(
+        cors("http://b.example").as_deref(),
+        Some("http://b.example")
+    );
+    assert_eq!(cors("http://a.example"), None);
+    // The new workspace is watched: an edit on disk becomes a reload event.
+    d.wait_for(Duration::from_secs(10), || {
+        d.output().contains("Watching 2 workspace(s)").then_some(())
+    });
+    std::fs::write(two.join("opencode.json"), "{}").unwrap();
+    let two_events = format!(
+        "/workspace/{}/events",
+        list["items"][1]["id"].as_str().unwrap()
+    );
+    d.wait_for(Duration::from_secs(10), || {
+        let items = d.get(&two_events).json()["items"].clone();
+        (items.as_array()?.iter().any(|e| e["reason"] == "config")).then_some(())
+    });
+    let status = d.get("/status").json();
+    assert_eq!(
+        status["approval"],
+        json!({"mode": "manual", "timeoutMs": 60000})
+    );
+    assert_eq!(status["corsOrigins"], json!(["http://b.example"]));
+
+    // Writes now wait for the host.
+    let write = d.write_in_background("PATCH", &d.ws("config"), r#"{"opencode":{"theme":"dark"}}"#);
+    let reply = d.reply_to_pending("allow");
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let (status, body) = write.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+
+    // The stream opened before the reload carries the write's event.
+    let reason = lines
+        .find_map(|l| l.strip_prefix("data: ").map(str::to_owned))
+        .expect("an event on the stream opened before the reload");
+    assert_eq!(
+        serde_json::from_str::<Value>(&reason).unwrap()["reason"],
+        "config"
+    );
+
+    // A configuration that no longer parses is refused; the running one stays.
+    std::fs::write(&config_path, "{ not json").unwrap();
+    hangup(&d, 2);
+    assert!(
+        d.output().contains("configuration not reloaded"),
+        "{}",
+        d.output()
+    );
+    assert_eq!(
+        d.get("/workspaces").json()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(d.get("/status").json()["approval"]["mode"], "manual");
+}
+
+/// Binds the port given first, passes the socket as fd 3 the way systemd
+/// does (LISTEN_FDS, LISTEN_PID of the process that then becomes the
+/// daemon), and executes the rest of the command line.
+const SOCKET_ACTIVATE: &str = r#"
+import os, socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(64)
+if s.fileno() != 3:
+    os.dup2(s.fileno(), 3)
+os.set_inheritable(3, True)
+os.environ["LISTEN_FDS"] = "1"
+os.environ["LISTEN_PID"] = str(os.getpid())
+os.execv(sys.argv[2], sys.argv[2:])
+"#;
+
+#[test]
+fn serves_on_a_socket_passed_by_the_service_manager() {
+    let port = free_port().to_string();
+    // The daemon is told `--port 0` (any free port): serving on `port`
+    // shows it took the socket it was given.
+    let d = Daemon::builder()
+        .with_workspace()
+        .launched_by(&["python3", "-c", SOCKET_ACTIVATE, &port])
+        .start();
+    assert_eq!(d.base, format!("http://127.0.0.1:{port}"));
+    assert!(
+        d.output().contains("socket passed by the service manager"),
+        "{}",
+        d.output()
+    );
+    let r = d.request("GET", "/health", Auth::None, None);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(d.get("/workspaces").json()["activeId"], d.ws_id.as_str());
 }

@@ -79,26 +79,24 @@ pub async fn upsert(
         vec![prepared.path.clone()],
     )
     .await?;
-    let (items, prepared) = st
-        .write(&ws, move |_, root| {
-            commands::write(&prepared)?;
-            Ok((
-                commands::list(&root.join(commands::DIR), "workspace"),
-                prepared,
-            ))
-        })
-        .await?;
     let path = prepared.path.display().to_string();
-    let reload = (
-        ReloadReason::Commands,
-        trigger("command", &prepared.name, "updated", Some(path.clone())),
-    );
     let audit = Audit {
         action: "commands.upsert",
-        target: path,
+        target: path.clone(),
         summary: format!("Upserted command {}", prepared.name),
     };
-    st.record(&actor, &ws, audit, Some(reload)).await;
+    let items = st
+        .write_reported(&ws, move |_, root| {
+            commands::write(&prepared)?;
+            let reload = (
+                ReloadReason::Commands,
+                trigger("command", &prepared.name, "updated", Some(path)),
+            );
+            let items = commands::list(&root.join(commands::DIR), "workspace");
+            Ok((items, Some(reload)))
+        })
+        .await?;
+    st.record(&actor, &ws, audit).await;
     Ok(Json(CommandList { items }))
 }
 
@@ -113,11 +111,6 @@ pub async fn delete(
     let summary = format!("Delete command {sanitized}");
     st.approve(&actor, &ws, "commands.delete", summary, vec![path.clone()])
         .await?;
-    let file = path.clone();
-    st.write(&ws, move |_, _| {
-        Ok(crate::workspace::paths::remove_if_exists(&file)?)
-    })
-    .await?;
     let reload = (
         ReloadReason::Commands,
         trigger(
@@ -127,12 +120,17 @@ pub async fn delete(
             Some(path.display().to_string()),
         ),
     );
+    st.write_reported(&ws, move |_, _| {
+        crate::workspace::paths::remove_if_exists(&path)?;
+        Ok(((), Some(reload)))
+    })
+    .await?;
     let dir = ws.path.join(commands::DIR).display().to_string();
     let audit = Audit {
         action: "commands.delete",
         target: dir,
         summary: format!("Deleted command {sanitized}"),
     };
-    st.record(&actor, &ws, audit, Some(reload)).await;
+    st.record(&actor, &ws, audit).await;
     Ok(Json(OkBody { ok: true }))
 }

@@ -1,14 +1,14 @@
 use crate::app::{AppState, Audit};
 use crate::auth::{Client, Writer};
 use crate::error::{ApiError, ApiResult};
-use crate::events::trigger;
+use crate::events::config_reload;
 use crate::http::{Body, Params, QueryMap};
 use crate::workspace::settings;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use openwork_shared::models::{JsonObject, ReloadEvents, ReloadReason, UpdatedAt, WorkspaceConfig};
+use openwork_shared::models::{JsonObject, ReloadEvents, UpdatedAt, WorkspaceConfig};
 use serde_json::Value;
 
 pub async fn get(
@@ -65,35 +65,23 @@ pub async fn patch(
         paths,
     )
     .await?;
-    let touched_opencode = opencode.is_some();
-    let written = st
-        .write(&ws, move |st, root| {
-            let written = match &opencode {
-                Some(edits) => Some(settings::set_opencode_keys(root, edits)?),
-                None => None,
-            };
-            if let Some(patch) = &openwork {
-                settings::write_openwork(&st.caches, root, patch, false)?;
-            }
-            Ok(written)
-        })
-        .await?;
-    let reload = written.filter(|_| touched_opencode).map(|path| {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        (
-            ReloadReason::Config,
-            trigger("config", &name, "updated", Some(path.display().to_string())),
-        )
-    });
+    st.write_reported(&ws, move |st, root| {
+        let written = match &opencode {
+            Some(edits) => Some(settings::set_opencode_keys(root, edits)?),
+            None => None,
+        };
+        if let Some(patch) = &openwork {
+            settings::write_openwork(&st.caches, root, patch, false)?;
+        }
+        Ok(((), written.map(|path| config_reload(&path))))
+    })
+    .await?;
     let audit = Audit {
         action: "config.patch",
         target: "opencode.json".into(),
         summary: "Patched workspace config".into(),
     };
-    st.record(&actor, &ws, audit, reload).await;
+    st.record(&actor, &ws, audit).await;
     Ok(Json(UpdatedAt {
         updated_at: crate::now_ms(),
     }))

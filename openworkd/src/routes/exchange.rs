@@ -229,7 +229,6 @@ pub async fn upload(
             target: target.display().to_string(),
             summary: format!("Uploaded {relative} to inbox"),
         },
-        None,
     )
     .await;
     Ok(Json(InboxUploaded {

@@ -287,7 +287,7 @@ pub async fn write_batch(
                     target: ws.path.join(&change.path).display().to_string(),
                     summary: format!("Wrote {} via file session", change.path),
                 };
-                st.record(&actor, &ws, audit, None).await;
+                st.record(&actor, &ws, audit).await;
             }
             items.push(item);
         }

@@ -48,20 +48,20 @@ pub async fn add(
     st.approve(&actor, &ws, "mcp.add", format!("Add MCP {name}"), paths)
         .await?;
     let write_name = name.clone();
-    let (existed, items) = st
-        .write(&ws, move |st, root| {
+    let items = st
+        .write_reported(&ws, move |st, root| {
             let existed = mcp::set(&st.caches, root, &write_name, &config)?;
-            Ok((existed, mcp::list(&st.caches, root)?))
+            let action = if existed { "updated" } else { "added" };
+            let reload = (ReloadReason::Mcp, trigger("mcp", &write_name, action, None));
+            Ok((mcp::list(&st.caches, root)?, Some(reload)))
         })
         .await?;
-    let action = if existed { "updated" } else { "added" };
-    let reload = (ReloadReason::Mcp, trigger("mcp", &name, action, None));
     let audit = Audit {
         action: "mcp.add",
         target: "opencode.json".into(),
         summary: format!("Added MCP {name}"),
     };
-    st.record(&actor, &ws, audit, Some(reload)).await;
+    st.record(&actor, &ws, audit).await;
     Ok(Json(McpList { items }))
 }
 
@@ -81,18 +81,23 @@ pub async fn remove(
     )
     .await?;
     let write_name = name.clone();
-    let (removed, items) = st
-        .write(&ws, move |st, root| {
+    let items = st
+        .write_reported(&ws, move |st, root| {
             let removed = mcp::remove(&st.caches, root, &write_name)?;
-            Ok((removed, mcp::list(&st.caches, root)?))
+            let reload = removed.then(|| {
+                (
+                    ReloadReason::Mcp,
+                    trigger("mcp", &write_name, "removed", None),
+                )
+            });
+            Ok((mcp::list(&st.caches, root)?, reload))
         })
         .await?;
-    let reload = removed.then(|| (ReloadReason::Mcp, trigger("mcp", &name, "removed", None)));
     let audit = Audit {
         action: "mcp.remove",
         target: "opencode.json".into(),
         summary: format!("Removed MCP {name}"),
     };
-    st.record(&actor, &ws, audit, reload).await;
+    st.record(&actor, &ws, audit).await;
     Ok(Json(McpList { items }))
 }

@@ -30,7 +30,11 @@ fn status_of(st: &AppState, actor: &Actor, workspaces: &[WorkspaceEntry]) -> Sta
         uptime_ms: st.uptime_ms(),
         read_only: c.read_only,
         approval: approval_config(st),
-        cors_origins: c.cors_origins.clone(),
+        cors_origins: st
+            .cors_origins
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone(),
         workspace_count: workspaces.len(),
         active_workspace_id: active.map(|w| w.id.clone()),
         workspace: active.map(|w| w.info(sees_secrets(actor))),

@@ -54,25 +54,25 @@ pub async fn add(
     )
     .await?;
     let spec_for_write = spec.clone();
-    let (changed, list) = st
-        .write(&ws, move |st, root| {
+    let list = st
+        .write_reported(&ws, move |st, root| {
             let changed = plugins::add(&st.caches, root, &spec_for_write)?;
-            Ok((changed, plugins::list(&st.caches, root, None)?))
+            let name = plugins::normalize_spec(&spec_for_write);
+            let reload = changed.then(|| {
+                (
+                    ReloadReason::Plugins,
+                    trigger("plugin", &name, "added", None),
+                )
+            });
+            Ok((plugins::list(&st.caches, root, None)?, reload))
         })
         .await?;
-    let name = plugins::normalize_spec(&spec);
-    let reload = changed.then(|| {
-        (
-            ReloadReason::Plugins,
-            trigger("plugin", &name, "added", None),
-        )
-    });
     let audit = Audit {
         action: "plugins.add",
         target: "opencode.json".into(),
         summary: format!("Added {spec}"),
     };
-    st.record(&actor, &ws, audit, reload).await;
+    st.record(&actor, &ws, audit).await;
     Ok(Json(list))
 }
 
@@ -92,24 +92,24 @@ pub async fn remove(
     )
     .await?;
     let name_for_write = name.clone();
-    let (changed, list) = st
-        .write(&ws, move |st, root| {
+    let list = st
+        .write_reported(&ws, move |st, root| {
             let changed = plugins::remove(&st.caches, root, &name_for_write)?;
-            Ok((changed, plugins::list(&st.caches, root, None)?))
+            let normalized = plugins::normalize_spec(&name_for_write);
+            let reload = changed.then(|| {
+                (
+                    ReloadReason::Plugins,
+                    trigger("plugin", &normalized, "removed", None),
+                )
+            });
+            Ok((plugins::list(&st.caches, root, None)?, reload))
         })
         .await?;
-    let normalized = plugins::normalize_spec(&name);
-    let reload = changed.then(|| {
-        (
-            ReloadReason::Plugins,
-            trigger("plugin", &normalized, "removed", None),
-        )
-    });
     let audit = Audit {
         action: "plugins.remove",
         target: "opencode.json".into(),
         summary: format!("Removed {name}"),
     };
-    st.record(&actor, &ws, audit, reload).await;
+    st.record(&actor, &ws, audit).await;
     Ok(Json(list))
 }

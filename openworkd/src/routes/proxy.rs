@@ -234,7 +234,7 @@ pub async fn engine_reload(
         target: base,
         summary: "Reloaded the OpenCode engine".into(),
     };
-    st.record(&actor, &ws, audit, None).await;
+    st.record(&actor, &ws, audit).await;
     Ok(Json(EngineReloaded {
         ok: true,
         reloaded_at: crate::now_ms(),

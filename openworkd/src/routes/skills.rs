@@ -67,21 +67,25 @@ pub async fn upsert(
         vec![prepared.path.clone()],
     )
     .await?;
-    let (existed, prepared) = st
-        .write(&ws, move |_, _| Ok((skills::write(&prepared)?, prepared)))
+    let prepared = st
+        .write_reported(&ws, move |_, _| {
+            let existed = skills::write(&prepared)?;
+            let action = if existed { "updated" } else { "added" };
+            let path = Some(prepared.path.display().to_string());
+            let reload = (
+                ReloadReason::Skills,
+                trigger("skill", &prepared.name, action, path),
+            );
+            Ok((prepared, Some(reload)))
+        })
         .await?;
     let path = prepared.path.display().to_string();
-    let action = if existed { "updated" } else { "added" };
-    let reload = (
-        ReloadReason::Skills,
-        trigger("skill", &prepared.name, action, Some(path.clone())),
-    );
     let audit = Audit {
         action: "skills.upsert",
         target: path,
         summary: format!("Upserted skill {}", prepared.name),
     };
-    st.record(&actor, &ws, audit, Some(reload)).await;
+    st.record(&actor, &ws, audit).await;
     Ok(Json(prepared.item))
 }
 
@@ -104,20 +108,22 @@ pub async fn delete(
         vec![dir.clone()],
     )
     .await?;
-    let target = dir.clone();
-    st.write(&ws, move |_, _| Ok(paths::remove_if_exists(&target)?))
-        .await?;
     let path = dir.display().to_string();
     let reload = (
         ReloadReason::Skills,
         trigger("skill", &name, "removed", Some(path.clone())),
     );
+    st.write_reported(&ws, move |_, _| {
+        paths::remove_if_exists(&dir)?;
+        Ok(((), Some(reload)))
+    })
+    .await?;
     let audit = Audit {
         action: "skills.delete",
         target: path.clone(),
         summary: format!("Deleted skill {name}"),
     };
-    st.record(&actor, &ws, audit, Some(reload)).await;
+    st.record(&actor, &ws, audit).await;
     Ok(Json(SkillDeleted {
         ok: true,
         name,

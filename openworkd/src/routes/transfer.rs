@@ -1,12 +1,12 @@
 use crate::app::{AppState, Audit};
 use crate::auth::{Client, Writer};
 use crate::error::ApiResult;
-use crate::events::trigger;
+use crate::events::config_reload;
 use crate::http::{Body, Params};
 use crate::workspace::{settings, transfer};
 use axum::Json;
 use axum::extract::State;
-use openwork_shared::models::{Ok as OkBody, ReloadReason, WorkspaceExport};
+use openwork_shared::models::{Ok as OkBody, WorkspaceExport};
 
 pub async fn export(
     State(st): State<AppState>,
@@ -38,30 +38,16 @@ pub async fn import(
     )
     .await?;
     let touches_opencode = plan.touches_opencode();
-    st.write(&ws, move |st, root| {
-        transfer::apply_import(&st.caches, root, &plan)
+    st.write_reported(&ws, move |st, root| {
+        transfer::apply_import(&st.caches, root, &plan)?;
+        Ok(((), touches_opencode.then(|| config_reload(&opencode_path))))
     })
     .await?;
-    let reload = touches_opencode.then(|| {
-        let name = opencode_path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        (
-            ReloadReason::Config,
-            trigger(
-                "config",
-                &name,
-                "updated",
-                Some(opencode_path.display().to_string()),
-            ),
-        )
-    });
     let audit = Audit {
         action: "config.import",
         target: "workspace".into(),
         summary: "Imported workspace config".into(),
     };
-    st.record(&actor, &ws, audit, reload).await;
+    st.record(&actor, &ws, audit).await;
     Ok(Json(OkBody { ok: true }))
 }

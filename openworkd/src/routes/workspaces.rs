@@ -50,7 +50,6 @@ pub async fn activate(
             target: ws.id.clone(),
             summary,
         },
-        None,
     )
     .await;
     Ok(Json(WorkspaceActivated {

@@ -1,11 +1,20 @@
 //! Parsed files cached until the file changes: an entry is reused while the
-//! file's inode, size and modification time are unchanged.
+//! file's inode, size and modification time are unchanged. Values computed
+//! from several files and folders (a skill listing) are cached on the stamps
+//! of everything they looked at.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// File systems stamp changes with a coarse clock (a kernel tick, up to two
+/// seconds on FAT): a stamp younger than this could be repeated by a change
+/// made right after it was read, so it is not trusted for caching.
+const STAMP_GRANULARITY_NS: i128 = 2_000_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Stamp {
@@ -23,6 +32,27 @@ impl Stamp {
             len: meta.len(),
             mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
         }
+    }
+
+    /// Whether any later change is bound to give a different stamp.
+    fn settled(&self, now_ns: i128) -> bool {
+        self.mtime_ns < now_ns - STAMP_GRANULARITY_NS
+    }
+}
+
+fn now_ns() -> i128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128)
+}
+
+/// The stamp of whatever `path` names now (symlinks followed), None when
+/// nothing is there.
+fn stamp_at(path: &Path) -> io::Result<Option<Stamp>> {
+    match std::fs::metadata(path) {
+        Ok(meta) => Ok(Some(Stamp::of(&meta))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -59,11 +89,7 @@ impl<T: Clone> StampCache<T> {
         load: impl FnOnce(Option<&[u8]>) -> T,
     ) -> Result<T, Miss<E>> {
         // One stat answers a hit.
-        let seen = match std::fs::metadata(path) {
-            Ok(meta) => Some(Stamp::of(&meta)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Miss::Io(e)),
-        };
+        let seen = stamp_at(path).map_err(Miss::Io)?;
         if let Some(hit) = self.lookup(path, seen) {
             return Ok(hit);
         }
@@ -80,7 +106,11 @@ impl<T: Clone> StampCache<T> {
         };
         let value = load(bytes.as_deref());
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.insert(path.to_path_buf(), (stamp, value.clone()));
+        if stamp.is_none_or(|s| s.settled(now_ns())) {
+            entries.insert(path.to_path_buf(), (stamp, value.clone()));
+        } else {
+            entries.remove(path);
+        }
         Ok(value)
     }
 
@@ -90,6 +120,145 @@ impl<T: Clone> StampCache<T> {
             Some((cached, value)) if *cached == stamp => Some(value.clone()),
             _ => None,
         }
+    }
+}
+
+/// What a computed value looked at, each check taken before the value read
+/// what it covers.
+#[derive(Debug, Default)]
+pub struct Observed {
+    seen: Vec<(PathBuf, Seen)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    /// The path had this stamp, or nothing was there (None).
+    Stamp(Option<Stamp>),
+    /// Something was there; what it was does not matter.
+    Present,
+}
+
+impl Observed {
+    /// Stat `path` (symlinks followed) and remember what was there. A
+    /// missing path is remembered through the folder that lacks its first
+    /// missing part: one stamp then covers every path missing from it.
+    pub fn stat(&mut self, path: &Path) -> Option<std::fs::Metadata> {
+        let found = std::fs::metadata(path);
+        self.note(path, &found, false);
+        found.ok()
+    }
+
+    /// Whether `path` exists, remembered by presence only (a folder whose
+    /// content churns, like `.git`, stays "unchanged" while it exists).
+    pub fn exists(&mut self, path: &Path) -> bool {
+        let found = std::fs::metadata(path);
+        self.note(path, &found, true);
+        found.is_ok()
+    }
+
+    fn note(&mut self, path: &Path, found: &io::Result<std::fs::Metadata>, presence_only: bool) {
+        let (at, seen) = match found {
+            Ok(_) if presence_only => (path, Seen::Present),
+            Ok(meta) => (path, Seen::Stamp(Some(Stamp::of(meta)))),
+            Err(e) if is_absent(e) => {
+                let (at, stamp) = absence_witness(path);
+                (at, Seen::Stamp(stamp))
+            }
+            Err(_) => (path, Seen::Stamp(None)),
+        };
+        self.record(at, seen);
+    }
+
+    fn record(&mut self, path: &Path, seen: Seen) {
+        // The first check of a path is the earliest, so the one to keep.
+        if !self.seen.iter().any(|(p, _)| p == path) {
+            self.seen.push((path.to_path_buf(), seen));
+        }
+    }
+
+    /// Whether everything looked at is as it was.
+    fn unchanged(&self) -> bool {
+        self.seen.iter().all(|(path, seen)| match seen {
+            Seen::Present => std::fs::metadata(path).is_ok(),
+            Seen::Stamp(stamp) => stamp_at(path).is_ok_and(|now| now == *stamp),
+        })
+    }
+
+    fn settled(&self) -> bool {
+        let now = now_ns();
+        self.seen.iter().all(|(_, seen)| match seen {
+            Seen::Stamp(Some(stamp)) => stamp.settled(now),
+            Seen::Stamp(None) | Seen::Present => true,
+        })
+    }
+}
+
+/// Whether a failed stat means "nothing there" (a missing part, or a part
+/// that is a file).
+fn is_absent(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    )
+}
+
+/// What proves `path` missing, and its stamp: the nearest ancestor that
+/// exists (no entry can appear in it without changing its stamp), or the
+/// path itself when a part of it is a dangling symlink (its target can
+/// appear anywhere).
+fn absence_witness(path: &Path) -> (&Path, Option<Stamp>) {
+    let mut missing = path;
+    loop {
+        if std::fs::symlink_metadata(missing).is_ok() {
+            return (path, None);
+        }
+        let Some(parent) = missing.parent() else {
+            return (path, None);
+        };
+        match std::fs::metadata(parent) {
+            Ok(meta) => return (parent, Some(Stamp::of(&meta))),
+            Err(e) if is_absent(&e) => missing = parent,
+            Err(_) => return (path, None),
+        }
+    }
+}
+
+/// Values computed from many paths, reused while every path they looked at
+/// keeps its stamp.
+pub struct ObservedCache<K, V> {
+    entries: Mutex<HashMap<K, (std::sync::Arc<Observed>, V)>>,
+}
+
+impl<K, V> Default for ObservedCache<K, V> {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: Hash + Eq, V: Clone> ObservedCache<K, V> {
+    /// The cached value for `key` when nothing it looked at changed, else
+    /// `compute`'s, which records what it looks at.
+    pub fn get(&self, key: K, compute: impl FnOnce(&mut Observed) -> V) -> V {
+        let cached = {
+            let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            entries.get(&key).map(|(seen, v)| (seen.clone(), v.clone()))
+        };
+        if let Some((seen, value)) = cached
+            && seen.unchanged()
+        {
+            return value;
+        }
+        let mut seen = Observed::default();
+        let value = compute(&mut seen);
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.settled() {
+            entries.insert(key, (std::sync::Arc::new(seen), value.clone()));
+        } else {
+            entries.remove(&key);
+        }
+        value
     }
 }
 
@@ -105,6 +274,15 @@ mod tests {
     use super::*;
     use std::cell::Cell;
 
+    /// Set `path`'s modification time a minute back, out of the racy window.
+    fn backdate(path: &Path) {
+        let then = SystemTime::now() - std::time::Duration::from_secs(60);
+        std::fs::File::open(path)
+            .unwrap()
+            .set_modified(then)
+            .unwrap();
+    }
+
     #[test]
     fn reloads_only_on_change() {
         let dir = tempfile::tempdir().unwrap();
@@ -119,16 +297,115 @@ mod tests {
         assert_eq!(cache.get(&path, load).unwrap(), "-");
         assert_eq!(loads.get(), 1);
         crate::workspace::paths::write_atomic(&path, b"abc").unwrap();
+        backdate(&path);
         assert_eq!(cache.get(&path, load).unwrap(), "abc");
         assert_eq!(cache.get(&path, load).unwrap(), "abc");
         assert_eq!(loads.get(), 2);
+        // Same inode, same size: only the modification time tells.
+        std::fs::write(&path, b"xyz").unwrap();
+        assert_eq!(cache.get(&path, load).unwrap(), "xyz");
+        assert_eq!(loads.get(), 3);
+    }
+
+    #[test]
+    fn a_freshly_written_file_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"abc").unwrap();
+        let cache = StampCache::<usize>::default();
+        let loads = Cell::new(0);
+        let load = |_: Option<&[u8]>| {
+            loads.set(loads.get() + 1);
+            loads.get()
+        };
+        // A second write within the clock tick could keep the stamp, so a
+        // young stamp is never trusted.
+        cache.get(&path, load).unwrap();
+        cache.get(&path, load).unwrap();
+        assert_eq!(loads.get(), 2);
+    }
+
+    /// A cache over "does `probe` exist", counting computations.
+    fn probe_cache(probe: &Path) -> impl Fn() -> (bool, usize) + '_ {
+        let cache = ObservedCache::<(), bool>::default();
+        let runs = Cell::new(0);
+        move || {
+            let found = cache.get((), |seen| {
+                runs.set(runs.get() + 1);
+                seen.stat(probe).is_some()
+            });
+            (found, runs.get())
+        }
+    }
+
+    #[test]
+    fn observed_value_notices_a_path_appearing_below_a_missing_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let probe = dir.path().join("a/b/SKILL.md");
+        backdate(dir.path());
+        let get = probe_cache(&probe);
+        assert_eq!(get(), (false, 1));
+        assert_eq!(get(), (false, 1), "reused while nothing changed");
+        std::fs::create_dir_all(probe.parent().unwrap()).unwrap();
+        std::fs::write(&probe, b"x").unwrap();
+        assert_eq!(get(), (true, 2));
+    }
+
+    #[test]
+    fn observed_value_notices_a_dangling_symlink_target_appearing() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let target = elsewhere.path().join("skills");
+        std::os::unix::fs::symlink(&target, dir.path().join("link")).unwrap();
+        backdate(dir.path());
+        let probe = dir.path().join("link/one");
+        let get = probe_cache(&probe);
+        assert_eq!(get(), (false, 1));
+        assert_eq!(get(), (false, 1));
+        // The folder holding the link does not change; the target appears.
+        std::fs::create_dir_all(target.join("one")).unwrap();
+        assert_eq!(get(), (true, 2));
+    }
+
+    #[test]
+    fn observed_value_is_not_kept_while_a_stamp_is_young() {
+        let dir = tempfile::tempdir().unwrap();
+        let probe = dir.path().join("missing");
+        let get = probe_cache(&probe);
+        assert_eq!(get(), (false, 1));
+        assert_eq!(get(), (false, 2));
+    }
+
+    #[test]
+    fn presence_only_ignores_churn_inside() {
+        let dir = tempfile::tempdir().unwrap();
+        let git = dir.path().join(".git");
+        std::fs::create_dir(&git).unwrap();
+        backdate(dir.path());
+        let cache = ObservedCache::<(), bool>::default();
+        let runs = Cell::new(0);
+        let get = || {
+            cache.get((), |seen| {
+                runs.set(runs.get() + 1);
+                seen.exists(&git)
+            })
+        };
+        assert!(get());
+        std::fs::write(git.join("index"), b"x").unwrap();
+        assert!(get());
+        assert_eq!(runs.get(), 1);
+        std::fs::remove_dir_all(&git).unwrap();
+        assert!(!get());
+        assert_eq!(runs.get(), 2);
     }
 }
 
 /// The parsed-file caches the daemon keeps.
 #[derive(Default)]
 pub struct Caches {
-    pub json: StampCache<crate::error::ApiResult<std::sync::Arc<serde_json::Value>>>,
+    pub json: StampCache<crate::error::ApiResult<Option<std::sync::Arc<serde_json::Value>>>>,
     pub skills: StampCache<Option<super::skills::SkillDoc>>,
-    pub audit_tail: StampCache<Option<u64>>,
+    pub skill_lists:
+        ObservedCache<(PathBuf, Option<PathBuf>), Vec<openwork_shared::models::SkillItem>>,
+    pub audit_tail: StampCache<Option<Option<u64>>>,
 }

@@ -35,29 +35,32 @@ pub fn openwork_path(root: &Path) -> PathBuf {
     root.join(OPENWORK_JSON)
 }
 
-/// The parsed OpenCode config, `{}` when the file does not exist.
+/// The parsed OpenCode config (`opencode.jsonc`, else `opencode.json`),
+/// `{}` when neither exists.
 pub fn read_opencode(caches: &Caches, root: &Path) -> ApiResult<Arc<Value>> {
-    read_cached(
-        caches,
-        root,
-        &opencode_relative(root),
-        |bytes| match bytes {
-            None => Ok(Arc::new(json!({}))),
-            Some(bytes) => jsonc::parse(&String::from_utf8_lossy(bytes)).map(Arc::new),
-        },
-    )
+    for name in ["opencode.jsonc", "opencode.json"] {
+        let parsed = read_cached(caches, root, name, |bytes| {
+            jsonc::parse(&String::from_utf8_lossy(bytes))
+        })?;
+        if let Some(value) = parsed {
+            return Ok(value);
+        }
+    }
+    Ok(Arc::new(json!({})))
 }
 
-/// A parsed workspace file from the cache; the path is resolved (symlink
-/// escapes refused) whenever the file is not the one already checked.
+/// A parsed workspace file from the cache, None when it does not exist; the
+/// path is resolved (symlink escapes refused) whenever the file is not the
+/// one already checked.
 fn read_cached(
     caches: &Caches,
     root: &Path,
     relative: &str,
-    load: impl FnOnce(Option<&[u8]>) -> ApiResult<Arc<Value>>,
-) -> ApiResult<Arc<Value>> {
+    parse: impl FnOnce(&[u8]) -> ApiResult<Value>,
+) -> ApiResult<Option<Arc<Value>>> {
     let path = root.join(relative);
     let checked = || resolve_in_workspace(root, relative).map(drop);
+    let load = |bytes: Option<&[u8]>| bytes.map(|b| parse(b).map(Arc::new)).transpose();
     match caches.json.get_checked(&path, checked, load) {
         Ok(value) => value,
         Err(Miss::Check(e)) => Err(e),
@@ -65,21 +68,21 @@ fn read_cached(
     }
 }
 
-/// The parsed `.opencode/openwork.json`, `{}` when missing.
+/// The parsed `.opencode/openwork.json`, `{}` when missing or blank.
 pub fn read_openwork(caches: &Caches, root: &Path) -> ApiResult<Arc<Value>> {
-    read_cached(caches, root, OPENWORK_JSON, |bytes| {
-        let bad = || {
-            ApiError::new(ErrorCode::InvalidJson, "Failed to parse openwork.json").with_status(422)
-        };
-        match bytes {
-            None => Ok(Arc::new(json!({}))),
-            Some(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(Arc::new(json!({}))),
-            Some(bytes) => match serde_json::from_slice::<Value>(bytes) {
-                Ok(v @ Value::Object(_)) => Ok(Arc::new(v)),
-                _ => Err(bad()),
-            },
+    let parsed = read_cached(caches, root, OPENWORK_JSON, |bytes| {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(json!({}));
         }
-    })
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(v @ Value::Object(_)) => Ok(v),
+            _ => Err(
+                ApiError::new(ErrorCode::InvalidJson, "Failed to parse openwork.json")
+                    .with_status(422),
+            ),
+        }
+    })?;
+    Ok(parsed.unwrap_or_else(|| Arc::new(json!({}))))
 }
 
 /// Set top-level keys of the OpenCode config, keeping the rest of the file

@@ -2,7 +2,7 @@
 //! workspace and its parents (up to the repository root) and, on request,
 //! in the global skill folders; written only to `.opencode/skills/<name>/`.
 
-use super::cache::Caches;
+use super::cache::{Caches, Observed};
 use super::frontmatter::{self, Fields, string_field};
 use super::paths::{resolve_in_workspace, write_atomic};
 use crate::error::{ApiError, ApiResult};
@@ -49,13 +49,13 @@ fn invalid_description() -> ApiError {
 }
 
 /// The folders scanned for project skills, nearest first.
-fn project_dirs(root: &Path) -> Vec<PathBuf> {
+fn project_dirs(seen: &mut Observed, root: &Path) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     let mut current = Some(root);
     while let Some(dir) = current {
         dirs.push(dir.join(".opencode").join("skills"));
         dirs.push(dir.join(".claude").join("skills"));
-        if dir.join(".git").exists() {
+        if seen.exists(&dir.join(".git")) {
             break;
         }
         current = dir.parent();
@@ -72,12 +72,26 @@ fn global_dirs(home: &Path) -> Vec<PathBuf> {
     ]
 }
 
-/// Every discoverable skill, first occurrence of a name winning.
+/// Every discoverable skill, first occurrence of a name winning. The
+/// listing is reused while none of the folders and files it looked at
+/// changed.
 pub fn list(caches: &Caches, root: &Path, home: Option<&Path>) -> Vec<SkillItem> {
+    let key = (root.to_path_buf(), home.map(Path::to_path_buf));
+    caches
+        .skill_lists
+        .get(key, |seen| discover(caches, seen, root, home))
+}
+
+fn discover(
+    caches: &Caches,
+    seen: &mut Observed,
+    root: &Path,
+    home: Option<&Path>,
+) -> Vec<SkillItem> {
     let mut items: Vec<SkillItem> = Vec::new();
-    let mut scan = |dirs: Vec<PathBuf>, scope: &str| {
+    let mut scan = |seen: &mut Observed, dirs: Vec<PathBuf>, scope: &str| {
         for dir in dirs {
-            for (folder, file) in candidates(&dir) {
+            for (folder, file) in candidates(seen, &dir) {
                 let Some(doc) = read_doc(caches, &file) else {
                     continue;
                 };
@@ -94,41 +108,50 @@ pub fn list(caches: &Caches, root: &Path, home: Option<&Path>) -> Vec<SkillItem>
             }
         }
     };
-    scan(project_dirs(root), "project");
+    let dirs = project_dirs(seen, root);
+    scan(seen, dirs, "project");
     if let Some(home) = home {
-        scan(global_dirs(home), "global");
+        scan(seen, global_dirs(home), "global");
     }
     items
 }
 
 /// `(folder name, SKILL.md)` for each skill folder in `dir`, one level of
-/// "domain" folders deep.
-fn candidates(dir: &Path) -> Vec<(String, PathBuf)> {
+/// "domain" folders deep. Each folder is stamped before it is listed and
+/// each SKILL.md before it is read, so a change after either is noticed.
+fn candidates(seen: &mut Observed, dir: &Path) -> Vec<(String, PathBuf)> {
     let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Some(entries) = list_dir(seen, dir) else {
         return found;
     };
-    for entry in entries.flatten() {
-        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
-            continue;
-        }
+    for entry in entries {
         let name = entry.file_name().to_string_lossy().into_owned();
         let skill = entry.path().join("SKILL.md");
-        if skill.is_file() {
+        if seen.stat(&skill).is_some_and(|m| m.is_file()) {
             found.push((name, skill));
             continue;
         }
-        let Ok(nested) = std::fs::read_dir(entry.path()) else {
-            continue;
-        };
-        for inner in nested.flatten() {
+        for inner in list_dir(seen, &entry.path()).into_iter().flatten() {
             let skill = inner.path().join("SKILL.md");
-            if inner.file_type().is_ok_and(|t| t.is_dir()) && skill.is_file() {
+            if seen.stat(&skill).is_some_and(|m| m.is_file()) {
                 found.push((inner.file_name().to_string_lossy().into_owned(), skill));
             }
         }
     }
     found
+}
+
+/// The sub-folders of `dir` (symlinks not followed), None when it cannot be
+/// listed.
+fn list_dir(seen: &mut Observed, dir: &Path) -> Option<Vec<std::fs::DirEntry>> {
+    seen.stat(dir)?;
+    let entries = std::fs::read_dir(dir).ok()?;
+    Some(
+        entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .collect(),
+    )
 }
 
 fn read_doc(caches: &Caches, file: &Path) -> Option<SkillDoc> {
