@@ -85,9 +85,16 @@ async fn serve(config: Config, flags: Flags) -> std::io::Result<()> {
         config.run_id.clone(),
         config.reported_version.clone(),
     );
-    let listener = listen(&config).await?;
+    let (listener, passed) = listen(&config).await?;
     let addr = listener.local_addr()?;
-    print_boot(&config, addr, flags.verbose);
+    // The configured host, as the boot line always showed it, unless the
+    // socket came from the service manager.
+    let host = if passed {
+        addr.ip().to_string()
+    } else {
+        config.host.clone()
+    };
+    print_boot(&config, &host, addr.port(), flags.verbose);
     let state = app::AppState::new(config);
     let watcher = watch::start(&state);
     let service = app::router(state.clone());
@@ -107,8 +114,9 @@ async fn serve(config: Config, flags: Flags) -> std::io::Result<()> {
 }
 
 /// The socket passed by the service manager (systemd socket activation:
-/// `LISTEN_FDS`/`LISTEN_PID`), else one bound to the configured address.
-async fn listen(config: &Config) -> std::io::Result<tokio::net::TcpListener> {
+/// `LISTEN_FDS`/`LISTEN_PID`; true), else one bound to the configured
+/// address (false).
+async fn listen(config: &Config) -> std::io::Result<(tokio::net::TcpListener, bool)> {
     if let Some(fd) = sd_notify::listen_fds()?.next() {
         // SAFETY: the service manager handed this descriptor to this very
         // process (LISTEN_PID matched) to own; nothing else refers to it.
@@ -122,20 +130,28 @@ async fn listen(config: &Config) -> std::io::Result<tokio::net::TcpListener> {
         logging::info(
             "Using the socket passed by the service manager; --host and --port are not used",
         );
-        return tokio::net::TcpListener::from_std(socket);
+        return Ok((tokio::net::TcpListener::from_std(socket)?, true));
     }
-    tokio::net::TcpListener::bind((config.host.as_str(), config.port))
+    let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port))
         .await
         .map_err(|e| {
             std::io::Error::new(
                 e.kind(),
                 format!("cannot listen on {}:{}: {e}", config.host, config.port),
             )
-        })
+        })?;
+    Ok((listener, false))
 }
 
-fn print_boot(config: &Config, addr: std::net::SocketAddr, verbose: bool) {
-    logging::info(&format!("OpenWork server listening on http://{addr}"));
+fn print_boot(config: &Config, host: &str, port: u16, verbose: bool) {
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    logging::info(&format!(
+        "OpenWork server listening on http://{host}:{port}"
+    ));
     if config.client_token_source == TokenSource::Generated {
         logging::info(&format!("Client token: {}", config.client_token));
     }
