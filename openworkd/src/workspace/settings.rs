@@ -13,15 +13,17 @@ use std::sync::Arc;
 
 pub const OPENWORK_JSON: &str = ".opencode/openwork.json";
 
-/// `opencode.jsonc` if it exists, else `opencode.json` if it exists, else
-/// `opencode.jsonc` (new files are JSONC).
+/// The OpenCode config file names, the one that wins first; new files get
+/// the first (JSONC).
+const OPENCODE_NAMES: [&str; 2] = ["opencode.jsonc", "opencode.json"];
+
+/// The first of [`OPENCODE_NAMES`] that exists, else the first.
 pub fn opencode_path(root: &Path) -> PathBuf {
-    let jsonc = root.join("opencode.jsonc");
-    if jsonc.exists() {
-        return jsonc;
-    }
-    let json = root.join("opencode.json");
-    if json.exists() { json } else { jsonc }
+    OPENCODE_NAMES
+        .iter()
+        .map(|name| root.join(name))
+        .find(|path| path.exists())
+        .unwrap_or_else(|| root.join(OPENCODE_NAMES[0]))
 }
 
 fn opencode_relative(root: &Path) -> String {
@@ -35,10 +37,10 @@ pub fn openwork_path(root: &Path) -> PathBuf {
     root.join(OPENWORK_JSON)
 }
 
-/// The parsed OpenCode config (`opencode.jsonc`, else `opencode.json`),
-/// `{}` when neither exists.
+/// The parsed OpenCode config (the file [`opencode_path`] names, found with
+/// one cached `stat` per name tried), `{}` when none exists.
 pub fn read_opencode(caches: &Caches, root: &Path) -> ApiResult<Arc<Value>> {
-    for name in ["opencode.jsonc", "opencode.json"] {
+    for name in OPENCODE_NAMES {
         let parsed = read_cached(caches, root, name, |bytes| {
             jsonc::parse(&String::from_utf8_lossy(bytes))
         })?;
