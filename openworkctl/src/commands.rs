@@ -1,7 +1,7 @@
 //! One function per command.
 
 use crate::credentials::{self, Location, Saved};
-use crate::failure::{Failure, Needs};
+use crate::failure::{EXIT_UNREACHABLE, Failure, Needs};
 use crate::output::{self, age, print, print_json, print_pairs, size, time};
 use crate::{Ctx, WorkspaceArg};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -382,6 +382,13 @@ pub fn inbox_upload(
     path: Option<&str>,
 ) -> Result<(), Failure> {
     let ws = ctx.workspace(ws)?;
+    // The limit the daemon advertises, checked before anything is sent.
+    let limit = || {
+        ctx.call(Needs::Client, |c| c.capabilities())
+            .ok()
+            .map(|caps| caps.tool_providers.files.max_bytes)
+    };
+    let max = limit();
     let mut results = Vec::new();
     let mut rows = Vec::new();
     for file in files {
@@ -392,6 +399,9 @@ pub fn inbox_upload(
         let handle = std::fs::File::open(file)
             .map_err(|e| Failure::new(format!("cannot read {}: {e}", file.display())))?;
         let len = handle.metadata()?.len();
+        if let Some(max) = max.filter(|max| len > *max) {
+            return Err(too_large(file, len, max));
+        }
         let dest = match path {
             Some(p) if files.len() == 1 && !p.ends_with('/') => Some(p.to_owned()),
             Some(p) => Some(format!("{}/{name}", p.trim_end_matches('/'))),
@@ -404,7 +414,14 @@ pub fn inbox_upload(
             c.upload_inbox(&ws, reader, len, &name, dest.as_deref())
         });
         bar.finish_and_clear();
-        let uploaded = uploaded?;
+        let uploaded = uploaded.map_err(|failure| {
+            // A daemon that cuts an upload short may close the connection
+            // before its 413 is read: ask it for its limit again.
+            match limit().filter(|max| len > *max) {
+                Some(max) if failure.exit == EXIT_UNREACHABLE => too_large(file, len, max),
+                _ => failure,
+            }
+        })?;
         rows.push(UploadRow {
             file: file.display().to_string(),
             path: uploaded.path.clone(),
@@ -414,6 +431,16 @@ pub fn inbox_upload(
     }
     print(ctx.json, &results, rows, "");
     Ok(())
+}
+
+fn too_large(file: &std::path::Path, len: u64, max: u64) -> Failure {
+    Failure::new(format!(
+        "{} is too large for the inbox: {} ({len} bytes); the daemon accepts at most {} ({max} bytes)",
+        file.display(),
+        size(len),
+        size(max)
+    ))
+    .hint("raise the daemon's limit (OPENWORK_INBOX_MAX_BYTES) or upload a smaller file")
 }
 
 #[derive(Tabled)]

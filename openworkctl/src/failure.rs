@@ -121,6 +121,13 @@ pub fn explain(err: ClientError, needs: Needs) -> Failure {
         (_, ErrorCode::ReadOnly) => Failure::new("the server is read-only; nothing can be written")
             .hint("start openworkd without --read-only / OPENWORK_READONLY to allow writes")
             .exit(EXIT_DENIED),
+        (_, ErrorCode::FileTooLarge | ErrorCode::BodyTooLarge) => {
+            let max = body.details.as_ref().and_then(|d| d.get("maxBytes")).and_then(|v| v.as_u64());
+            match max {
+                Some(max) => Failure::new(format!("too large: the daemon accepts at most {max} bytes ({server})")),
+                None => Failure::new(format!("too large: {server}")),
+            }
+        }
         (404, _) => Failure::new(format!("not found: {server}")).exit(EXIT_NOT_FOUND),
         _ => Failure::new(format!("the server answered: {server}")),
     };

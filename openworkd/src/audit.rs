@@ -43,11 +43,8 @@ impl AuditLog {
         let mut line = serde_json::to_vec(entry)?;
         line.push(b'\n');
         let _guard = self.append_lock.lock().unwrap_or_else(|p| p.into_inner());
-        std::fs::create_dir_all(&self.dir)?;
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.primary(&entry.workspace_id))?;
+        crate::workspace::paths::create_dirs(&self.dir)?;
+        let mut file = open_log(&self.primary(&entry.workspace_id))?;
         file.write_all(&line)?;
         file.sync_data()
     }
@@ -82,6 +79,27 @@ impl AuditLog {
 }
 
 /// The log kept inside the workspace by older servers.
+/// Open a log for appending; a new one is readable by its owner alone,
+/// whatever the umask.
+fn open_log(path: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let created = std::fs::OpenOptions::new()
+        .append(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match created {
+        Ok(file) => {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            Ok(file)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            std::fs::OpenOptions::new().append(true).open(path)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn legacy(ws: &WorkspaceEntry) -> PathBuf {
     ws.path.join(".opencode/openwork/audit.jsonl")
 }

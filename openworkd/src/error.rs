@@ -4,6 +4,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use openwork_shared::{ErrorBody, ErrorCode};
 use serde_json::Value;
+use std::io;
+use std::path::Path;
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -65,10 +67,85 @@ impl ApiError {
     }
 }
 
-impl From<std::io::Error> for ApiError {
-    fn from(e: std::io::Error) -> Self {
-        ApiError::internal(e)
+/// An I/O error that names the path it happened on, so a failure that is
+/// still ours to fix (a 500) logs where it happened.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {source}")]
+pub struct AtPath {
+    path: String,
+    #[source]
+    source: io::Error,
+}
+
+/// Attach the path an I/O operation was working on to its error.
+pub trait IoAt<T> {
+    fn at(self, path: &Path) -> io::Result<T>;
+}
+
+impl<T> IoAt<T> for io::Result<T> {
+    fn at(self, path: &Path) -> io::Result<T> {
+        self.map_err(|source| at_path(source, path))
     }
+}
+
+/// `source`, naming `path`.
+pub fn at_path(source: io::Error, path: &Path) -> io::Error {
+    io::Error::new(
+        source.kind(),
+        AtPath {
+            path: path.display().to_string(),
+            source,
+        },
+    )
+}
+
+/// The OS error number behind `e`, looking through [`AtPath`].
+fn os_code(e: &io::Error) -> Option<i32> {
+    e.raw_os_error().or_else(|| {
+        e.get_ref()?
+            .downcast_ref::<AtPath>()
+            .and_then(|at| os_code(&at.source))
+    })
+}
+
+/// Why a path that a client named cannot be used, when the file system
+/// itself refuses it; `None` for failures that are the server's.
+pub fn path_refusal(e: &io::Error) -> Option<&'static str> {
+    match os_code(e)? {
+        libc::ELOOP => Some("Path runs into a symlink loop"),
+        libc::ENAMETOOLONG => Some("Path or one of its names is too long"),
+        libc::ENOTDIR => Some("Path goes through a file where a folder is expected"),
+        libc::EISDIR => Some("Path names a folder where a file is expected"),
+        libc::EEXIST => Some("Path names an existing entry of another kind"),
+        _ => None,
+    }
+}
+
+/// File-system refusals caused by the path a client named are its error
+/// (`400 invalid_path`); anything else is ours, logged with its cause chain.
+impl From<io::Error> for ApiError {
+    fn from(e: io::Error) -> Self {
+        match path_refusal(&e) {
+            Some(message) => ApiError::invalid_path(message),
+            None => ApiError::internal(error_chain(&e)),
+        }
+    }
+}
+
+/// An error and its causes on one line.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        // `AtPath` already prints its source; do not repeat it.
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 impl From<tokio::task::JoinError> for ApiError {

@@ -55,7 +55,8 @@ pub async fn front(State(state): State<AppState>, req: Request, next: Next) -> R
         status,
         started.elapsed().as_secs_f64(),
     );
-    if state.config.log_requests {
+    // A server error is always logged with its cause, request lines or not.
+    if state.config.log_requests || status >= 500 {
         log_request(&method, &path, &resp, started, auth);
     }
     resp

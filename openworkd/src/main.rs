@@ -11,6 +11,7 @@ mod http;
 mod logging;
 mod metrics;
 mod openapi;
+mod proxy_path;
 mod routes;
 mod tokens;
 mod upstream;
@@ -95,6 +96,7 @@ async fn serve(config: Config, flags: Flags) -> std::io::Result<()> {
         config.host.clone()
     };
     print_boot(&config, &host, addr.port(), flags.verbose);
+    sweep_leftovers(&config);
     let state = app::AppState::new(config);
     let watcher = watch::start(&state);
     let service = app::router(state.clone());
@@ -196,6 +198,32 @@ fn print_boot(config: &Config, host: &str, port: u16, verbose: bool) {
         ));
         logging::info(&format!("Data dir: {}", config.data_dir.display()));
     }
+}
+
+/// Remove, in the background, what writes interrupted by a crash left:
+/// temporary files in the workspaces, the data folder and beside the token
+/// store.
+fn sweep_leftovers(config: &Config) {
+    let mut places: Vec<(std::path::PathBuf, usize)> = config
+        .workspaces
+        .iter()
+        .map(|ws| (ws.path.clone(), usize::MAX))
+        .collect();
+    places.push((config.data_dir.clone(), usize::MAX));
+    if let Some(dir) = config.token_store_path.parent() {
+        places.push((dir.to_path_buf(), 1));
+    }
+    std::thread::spawn(move || {
+        for (root, depth) in places {
+            let removed = workspace::paths::remove_leftovers(&root, depth);
+            if removed > 0 {
+                logging::info(&format!(
+                    "Removed {removed} temporary file(s) left by interrupted writes under {}",
+                    root.display()
+                ));
+            }
+        }
+    });
 }
 
 /// On each SIGHUP, resolve the configuration again (the same flags, the

@@ -150,7 +150,7 @@ impl TokenStore {
         };
         let mut text = serde_json::to_string_pretty(&file).map_err(ApiError::internal)?;
         text.push('\n');
-        write_atomic_with_mode(&self.path, text.as_bytes(), Some(0o600))?;
+        write_atomic_with_mode(&self.path, text.as_bytes(), 0o600)?;
         Ok(())
     }
 }

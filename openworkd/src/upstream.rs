@@ -3,7 +3,7 @@
 //! (no buffering, no decompression) except for hop-by-hop headers and our
 //! own credentials, which never leave this process.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, error_chain};
 use crate::workspace::WorkspaceEntry;
 use axum::body::Body;
 use axum::extract::Request;
@@ -188,18 +188,6 @@ pub async fn forward(
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers, switching);
     Ok(Response::from_parts(parts, Body::new(body)))
-}
-
-/// The error and its causes on one line (connection refused, timed out…).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The status and body of a finished upstream answer, for error details.

@@ -6,6 +6,7 @@
 use crate::app::AppState;
 use crate::workspace::exchange::UPLOADS;
 use crate::workspace::files::{Change, revision};
+use crate::workspace::paths::is_temp_name;
 use notify_debouncer_full::notify::event::{ModifyKind, RenameMode};
 use notify_debouncer_full::notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, DebouncedEvent, new_debouncer};
@@ -267,21 +268,9 @@ fn ignored(relative: &str) -> bool {
         || relative.starts_with(&format!("{UPLOADS}/"))
 }
 
-/// The temporary name an atomic write uses beside its target:
-/// `.<name>.<6 letters or digits>`.
+/// A temporary file of one of our atomic writes.
 fn is_temporary(relative: &str) -> bool {
-    let name = relative.rsplit('/').next().unwrap_or(relative);
-    let Some(rest) = name.strip_prefix('.') else {
-        return false;
-    };
-    match rest.rsplit_once('.') {
-        Some((base, suffix)) => {
-            !base.is_empty()
-                && suffix.len() == 6
-                && suffix.bytes().all(|b| b.is_ascii_alphanumeric())
-        }
-        None => false,
-    }
+    is_temp_name(relative.rsplit('/').next().unwrap_or(relative))
 }
 
 /// Which reload reason a change to `relative` is about, if any.
@@ -346,7 +335,20 @@ mod tests {
 
     #[test]
     fn temporary_names_are_recognised() {
-        assert!(is_temporary("dir/.opencode.json.a1B2c3"));
+        let dir = tempfile::tempdir().unwrap();
+        let temp = crate::workspace::paths::TempFile::create_in(dir.path(), 0o600).unwrap();
+        let name = std::fs::read_dir(dir.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert!(is_temporary(&format!(
+            "dir/{}",
+            name.file_name().to_string_lossy()
+        )));
+        drop(temp);
+        assert!(!is_temporary("dir/.opencode.json.a1B2c3"));
+        assert!(!is_temporary("dir/.env.backup"));
         assert!(!is_temporary("dir/.env"));
         assert!(!is_temporary("notes.md"));
         assert!(ignored(".git/index"));

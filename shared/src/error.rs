@@ -81,6 +81,9 @@ pub enum ErrorCode {
     /// A request body over the daemon's size limit (not a reference code).
     #[serde(rename = "body_too_large")]
     BodyTooLarge,
+    /// A `Range` no byte of the file satisfies (not a reference code).
+    #[serde(rename = "range_not_satisfiable")]
+    RangeNotSatisfiable,
     #[serde(rename = "invalid_jsonc")]
     InvalidJsonc,
     #[serde(rename = "invalid_description")]
@@ -138,6 +141,7 @@ impl ErrorCode {
             | UiDisabled
             | OpencodeRouterUnconfigured => 404,
             FileTooLarge | BodyTooLarge => 413,
+            RangeNotSatisfiable => 416,
             InvalidJsonc | InvalidDescription => 422,
             InternalError | ServerConfigReadFailed | Unknown => 500,
             OpencodeReloadFailed | OpencodeRequestFailed => 502,

@@ -162,6 +162,112 @@ fn the_engine_answers_through_the_proxy() {
     assert_eq!((r.status, r.code()), (401, "unauthorized".into()));
 }
 
+/// Ways a client can write the same engine path: the engine decodes it,
+/// ignores empty segments, cuts it at `;` and matches any case.
+fn disguises(path: &str) -> Vec<String> {
+    let last = path.rfind('/').unwrap() + 1;
+    let (head, tail) = path.split_at(last);
+    let first = tail.as_bytes()[0];
+    vec![
+        path.to_owned(),
+        format!("{head}{}", tail.to_uppercase()),
+        format!("{head}%{first:02x}{}", &tail[1..]),
+        format!("{head}%{first:02X}{}", &tail[1..]),
+        format!("{}//{tail}", &head[..head.len() - 1]),
+        format!("{path}/"),
+        format!("{path};x"),
+        format!("{path}%3Bx"),
+        format!("/{}", path.to_uppercase()),
+    ]
+}
+
+/// Every engine route that answers or manages the agent's permission and
+/// question prompts, read from the engine's own OpenAPI document: a newer
+/// engine that adds one fails this test until the proxy refuses it too.
+#[test]
+fn only_owners_reach_the_engines_prompt_routes() {
+    let engine = Engine::start();
+    let d = engine_daemon(&engine);
+    let ws = openworkd_tests::workspace_id(&engine.project);
+    let doc: Value = engine.get("/doc").json().unwrap();
+    let mut routes = Vec::new();
+    for (path, ops) in doc["paths"]
+        .as_object()
+        .expect("the engine's /doc has paths")
+    {
+        for (method, op) in ops.as_object().unwrap() {
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_lowercase();
+            let about_prompts = ["permission", "question"]
+                .iter()
+                .any(|w| id.contains(w) || path.to_lowercase().contains(w));
+            if about_prompts && !matches!(method.as_str(), "get" | "head" | "options") {
+                let concrete: String = path
+                    .split('/')
+                    .map(|s| if s.starts_with('{') { "x_1" } else { s })
+                    .collect::<Vec<_>>()
+                    .join("/");
+                routes.push((method.to_uppercase(), concrete));
+            }
+        }
+    }
+    // opencode 1.18.34 has eight: permission.reply, permission.respond,
+    // question.reply, question.reject and four under /api.
+    assert!(routes.len() >= 8, "{routes:?}");
+    let collaborator = d.issue_token("collaborator");
+    let owner = d.issue_token("owner");
+    for (method, path) in &routes {
+        for disguised in disguises(path) {
+            for prefix in ["/opencode".to_owned(), format!("/w/{ws}/opencode")] {
+                let url = format!("{prefix}{disguised}");
+                for token in [TOKEN, collaborator.as_str()] {
+                    let r = d.request(method, &url, Auth::Bearer(token), Some("{}"));
+                    assert_eq!(
+                        (r.status, r.code()),
+                        (403, "forbidden".to_owned()),
+                        "{method} {url} reached the engine with a non-owner token: {}",
+                        r.text
+                    );
+                }
+            }
+        }
+        // Owners are let through to the engine (whatever it answers).
+        let r = d.request(
+            method,
+            &format!("/opencode{path}"),
+            Auth::Bearer(&owner),
+            Some("{}"),
+        );
+        assert!(
+            !r.text.contains("Only owner tokens"),
+            "{method} {path}: {}",
+            r.text
+        );
+    }
+}
+
+/// The engine gets the path the proxy judged, not the one the client wrote.
+#[test]
+fn the_engine_sees_the_canonical_path() {
+    let engine = Engine::start();
+    let d = engine_daemon(&engine);
+    let direct: Value = engine.get("/config").json().unwrap();
+    for path in [
+        "/opencode//config",
+        "/opencode/%63onfig",
+        "/opencode/config;x",
+        "/opencode/x/../config",
+    ] {
+        let r = d.get(path);
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        assert_eq!(r.json(), direct, "{path}");
+    }
+    let r = d.get("/opencode/%FF");
+    assert_eq!((r.status, r.code()), (400, "invalid_path".to_owned()));
+}
+
 fn d_ws(ws: &str, rest: &str) -> String {
     format!("/workspace/{ws}/{rest}")
 }

@@ -138,7 +138,40 @@ fn kill_9_during_a_write_storm_loses_nothing() {
         assert_eq!(audit.status, 200, "{}", audit.text);
         let listed = again.request("GET", "/tokens", Auth::Host(HOST_TOKEN), None);
         assert_eq!(listed.status, 200, "{}", listed.text);
+        // What the crash left half-written is swept away at start.
+        let places = [
+            d.workspace.clone(),
+            data.clone(),
+            root.join("config/openwork"),
+        ];
+        again.wait_for(Duration::from_secs(10), || {
+            places
+                .iter()
+                .all(|p| temporaries(p).is_empty())
+                .then_some(())
+        });
     }
+}
+
+/// Temporary files of interrupted writes under `dir`.
+fn temporaries(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(path);
+            } else if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".openworkd-tmp-")
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
 }
 
 /// Seconds of saturation for the soak test (`OPENWORKD_SOAK_SECS`, default 60).

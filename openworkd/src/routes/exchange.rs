@@ -5,6 +5,7 @@ use crate::auth::{Client, Writer};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{Params, QueryMap};
 use crate::workspace::exchange::{self, INBOX, OUTBOX};
+use crate::workspace::paths::{TempFile, create_dirs};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::multipart::{Field, Multipart, MultipartRejection};
@@ -15,7 +16,6 @@ use openwork_shared::ErrorCode;
 use openwork_shared::models::{FileList, InboxUploaded};
 use serde_json::json;
 use std::path::PathBuf;
-use tempfile::NamedTempFile;
 use tokio::io::AsyncWriteExt;
 use tower::ServiceExt;
 
@@ -103,10 +103,34 @@ pub async fn item<const OUT: bool>(
             forwarded.headers_mut().insert(name, value.clone());
         }
     }
+    // A range in a unit other than bytes is ignored (RFC 9110 §14.2).
+    let byte_range = forwarded.headers().get(header::RANGE).is_none_or(|r| {
+        r.as_bytes()
+            .get(..6)
+            .is_some_and(|unit| unit.eq_ignore_ascii_case(b"bytes="))
+    });
+    if !byte_range {
+        forwarded.headers_mut().remove(header::RANGE);
+        forwarded.headers_mut().remove(header::IF_RANGE);
+    }
     let served = tower_http::services::ServeFile::new(&path)
         .oneshot(forwarded)
         .await
-        .map_err(ApiError::internal)?;
+        .unwrap_or_else(|never| match never {});
+    if served.status() == axum::http::StatusCode::RANGE_NOT_SATISFIABLE {
+        let size = tokio::fs::metadata(&path).await?.len();
+        let mut refused = axum::response::IntoResponse::into_response(
+            ApiError::new(
+                ErrorCode::RangeNotSatisfiable,
+                "Requested range is not satisfiable",
+            )
+            .with_details(json!({"size": size})),
+        );
+        if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
+            refused.headers_mut().insert(header::CONTENT_RANGE, value);
+        }
+        return Ok(refused);
+    }
     let mut resp = served.map(Body::new);
     let out = resp.headers_mut();
     out.insert(
@@ -144,7 +168,7 @@ fn content_disposition(path: &std::path::Path) -> String {
 
 /// A received upload: its temporary file (removed on drop) and size.
 struct Upload {
-    file: NamedTempFile,
+    file: TempFile,
     bytes: u64,
     filename: Option<String>,
 }
@@ -154,6 +178,7 @@ pub async fn upload(
     Writer(actor): Writer,
     Params(id): Params<String>,
     query: QueryMap,
+    headers: axum::http::HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Json<InboxUploaded>> {
     if !st.config.inbox_enabled {
@@ -163,9 +188,15 @@ pub async fn upload(
         ));
     }
     let ws = st.workspace(&id)?;
+    let max = st.config.inbox_max_bytes;
+    if let Some(announced) = content_length(&headers)
+        && announced > max.saturating_add(MULTIPART_ALLOWANCE)
+    {
+        // Refused from the header, before any of the body is read.
+        return Err(too_large(max, announced));
+    }
     let mut multipart =
         multipart.map_err(|_| ApiError::invalid_payload("Expected multipart/form-data"))?;
-    let max = st.config.inbox_max_bytes;
     let mut upload = None;
     let mut form_path = None;
     while let Some(field) = multipart.next_field().await.map_err(bad_multipart)? {
@@ -212,12 +243,9 @@ pub async fn upload(
             // Resolve again: the folders may have changed while waiting.
             let (_, target) = exchange::inbox_target(root, &rel)?;
             if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(ApiError::internal)?;
+                create_dirs(parent)?;
             }
-            upload
-                .file
-                .persist(&target)
-                .map_err(|e| ApiError::internal(e.error))?;
+            upload.file.persist(&target)?;
             Ok(target)
         })
         .await?;
@@ -242,29 +270,41 @@ pub async fn upload(
 /// passes `max` bytes (the temporary file is then removed).
 async fn receive(mut field: Field<'_>, dir: PathBuf, max: u64) -> ApiResult<Upload> {
     let filename = field.file_name().map(str::to_owned);
-    let file = tokio::task::spawn_blocking(move || NamedTempFile::new_in(dir))
-        .await?
-        .map_err(ApiError::internal)?;
-    let mut out =
-        tokio::fs::File::from_std(file.as_file().try_clone().map_err(ApiError::internal)?);
+    let file = tokio::task::spawn_blocking(move || TempFile::create_in(&dir, 0o644)).await??;
+    let mut out = tokio::fs::File::from_std(file.file().try_clone()?);
     let mut bytes = 0u64;
     while let Some(chunk) = field.chunk().await.map_err(bad_multipart)? {
         bytes += chunk.len() as u64;
         if bytes > max {
-            return Err(
-                ApiError::new(ErrorCode::FileTooLarge, "File exceeds upload limit")
-                    .with_details(json!({"maxBytes": max, "size": bytes})),
-            );
+            return Err(too_large(max, bytes));
         }
-        out.write_all(&chunk).await.map_err(ApiError::internal)?;
+        out.write_all(&chunk).await?;
     }
-    out.flush().await.map_err(ApiError::internal)?;
-    out.sync_all().await.map_err(ApiError::internal)?;
+    out.flush().await?;
     Ok(Upload {
         file,
         bytes,
         filename,
     })
+}
+
+/// What a multipart body may carry beyond the file itself (boundaries,
+/// part headers, the `path` field) before its length alone refuses it.
+const MULTIPART_ALLOWANCE: u64 = 64 * 1024;
+
+fn content_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn too_large(max: u64, size: u64) -> ApiError {
+    ApiError::new(ErrorCode::FileTooLarge, "File exceeds upload limit")
+        .with_details(json!({"maxBytes": max, "size": size}))
 }
 
 fn bad_multipart(e: axum::extract::multipart::MultipartError) -> ApiError {

@@ -5,6 +5,7 @@ use crate::app::{AppState, Audit};
 use crate::auth::{self, Client, require_scope};
 use crate::error::{ApiError, ApiResult};
 use crate::http::Params;
+use crate::proxy_path::ProxyPath;
 use crate::upstream::{self, DIRECTORY_HEADER};
 use crate::workspace::WorkspaceEntry;
 use axum::Json;
@@ -24,16 +25,23 @@ fn read_only_method(method: &Method) -> bool {
     method == Method::GET || method == Method::HEAD
 }
 
-/// What follows `prefix` in the request path, after an optional `/w/<id>`.
-fn rest_after(req: &Request, prefix: &str) -> String {
-    crate::http::unmounted(req.uri().path())
+/// What follows `prefix` in the request path, after an optional `/w/<id>`,
+/// in the canonical form that is both judged and forwarded.
+fn rest_after(req: &Request, prefix: &str) -> ApiResult<ProxyPath> {
+    let raw = crate::http::unmounted(req.uri().path())
         .strip_prefix(prefix)
-        .unwrap_or_default()
-        .to_owned()
+        .unwrap_or_default();
+    ProxyPath::parse(raw)
 }
 
-/// Viewers only read; only owners answer the engine's permission prompts.
-fn opencode_policy(actor: &Actor, method: &Method, rest: &str) -> ApiResult<()> {
+/// Engine routes with one of these segments answer or manage the agent's
+/// permission and question prompts (see the engine's `GET /doc`:
+/// `permission.reply`, `permission.respond`, `question.reply`,
+/// `question.reject` and their `/api/session/…` forms).
+const PROMPT_SEGMENTS: [&str; 4] = ["permission", "permissions", "question", "questions"];
+
+/// Viewers only read; only owners answer the engine's prompts.
+fn opencode_policy(actor: &Actor, method: &Method, rest: &ProxyPath) -> ApiResult<()> {
     if read_only_method(method) {
         return Ok(());
     }
@@ -43,9 +51,7 @@ fn opencode_policy(actor: &Actor, method: &Method, rest: &str) -> ApiResult<()> 
             "Viewer tokens are read-only",
         ));
     }
-    let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
-    let replies = matches!(segments.as_slice(), [.., "permission", id, "reply"] if !id.is_empty());
-    if replies && actor.scope < Some(Scope::Owner) {
+    if actor.scope < Some(Scope::Owner) && rest.mentions(&PROMPT_SEGMENTS) {
         return Err(ApiError::new(
             ErrorCode::Forbidden,
             "Only owner tokens can reply to permission requests",
@@ -84,12 +90,12 @@ fn engine_headers(ws: &WorkspaceEntry) -> Vec<(HeaderName, HeaderValue)> {
     extra
 }
 
-async fn to_engine(st: AppState, ws: WorkspaceEntry, rest: String, req: Request) -> Response {
+async fn to_engine(st: AppState, ws: WorkspaceEntry, rest: ProxyPath, req: Request) -> Response {
     let base = match base_url(&ws) {
         Ok(base) => base,
         Err(e) => return e.into_response(),
     };
-    let target = match upstream::target(base, &rest, req.uri().query()) {
+    let target = match upstream::target(base, &rest.to_forward(), req.uri().query()) {
         Ok(target) => target,
         Err(e) => return e.into_response(),
     };
@@ -104,10 +110,12 @@ async fn to_engine(st: AppState, ws: WorkspaceEntry, rest: String, req: Request)
 
 /// `ANY /opencode[/*]`: the active workspace's engine.
 pub async fn opencode(State(st): State<AppState>, Client(actor): Client, req: Request) -> Response {
-    let rest = rest_after(&req, OPENCODE);
-    if let Err(e) = opencode_policy(&actor, req.method(), &rest) {
-        return e.into_response();
-    }
+    let rest = match rest_after(&req, OPENCODE)
+        .and_then(|rest| opencode_policy(&actor, req.method(), &rest).map(|()| rest))
+    {
+        Ok(rest) => rest,
+        Err(e) => return e.into_response(),
+    };
     let active = st
         .workspaces
         .read()
@@ -129,10 +137,12 @@ pub async fn opencode_mounted(
     Params(params): Params<HashMap<String, String>>,
     req: Request,
 ) -> Response {
-    let rest = rest_after(&req, OPENCODE);
-    if let Err(e) = opencode_policy(&actor, req.method(), &rest) {
-        return e.into_response();
-    }
+    let rest = match rest_after(&req, OPENCODE)
+        .and_then(|rest| opencode_policy(&actor, req.method(), &rest).map(|()| rest))
+    {
+        Ok(rest) => rest,
+        Err(e) => return e.into_response(),
+    };
     let id = params.get("id").map_or("", String::as_str);
     match st.workspace(id) {
         Ok(ws) => to_engine(st, ws, rest, req).await,
@@ -150,20 +160,22 @@ pub async fn router(State(st): State<AppState>, req: Request) -> Response {
 }
 
 async fn router_checked(st: &AppState, req: Request) -> ApiResult<Response> {
-    let rest = rest_after(&req, ROUTER);
-    let policy_path = rest.strip_suffix('/').unwrap_or(&rest);
+    let rest = rest_after(&req, ROUTER)?;
     let get = req.method() == Method::GET;
-    match policy_path {
-        "" | "/health" if get => {
-            auth::client_from_headers(st, req.headers())?;
-        }
-        "/bindings" | "/identities/telegram" | "/identities/slack" if get => {
-            let actor = auth::client_from_headers(st, req.headers())?;
-            require_scope(&actor, Scope::Collaborator)?;
-        }
-        _ => {
-            auth::host_from_headers(st, req.headers())?;
-        }
+    let any = |paths: &[&[&str]]| paths.iter().any(|p| rest.is(p));
+    if get && any(&[&[], &["health"]]) {
+        auth::client_from_headers(st, req.headers())?;
+    } else if get
+        && any(&[
+            &["bindings"],
+            &["identities", "telegram"],
+            &["identities", "slack"],
+        ])
+    {
+        let actor = auth::client_from_headers(st, req.headers())?;
+        require_scope(&actor, Scope::Collaborator)?;
+    } else {
+        auth::host_from_headers(st, req.headers())?;
     }
     let port = st.config.opencode_router_port.ok_or_else(|| {
         ApiError::new(
@@ -172,8 +184,8 @@ async fn router_checked(st: &AppState, req: Request) -> ApiResult<Response> {
         )
     })?;
     let base = format!("http://127.0.0.1:{port}");
-    let target =
-        upstream::target(&base, &rest, req.uri().query()).map_err(|_| ApiError::not_found())?;
+    let target = upstream::target(&base, &rest.to_forward(), req.uri().query())
+        .map_err(|_| ApiError::not_found())?;
     let target_text = target.to_string();
     match upstream::forward(&st.upstream, req, target, Vec::new()).await {
         Ok(resp) => Ok(resp),

@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 
 pub const DIR: &str = ".opencode/commands";
 
+/// 255 bytes a file name, less `.md`.
+const MAX_NAME_BYTES: usize = 252;
+
 /// Trim and drop leading `/`; None when the rest is not `[A-Za-z0-9_-]+`.
 pub fn sanitize_name(name: &str) -> ApiResult<String> {
     let name = name.trim().trim_start_matches('/');
@@ -21,6 +24,13 @@ pub fn sanitize_name(name: &str) -> ApiResult<String> {
         return Err(ApiError::new(
             ErrorCode::InvalidCommandName,
             "Command name must be alphanumeric with _ or -",
+        ));
+    }
+    // `<name>.md` must fit in one file name.
+    if name.len() > MAX_NAME_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::InvalidCommandName,
+            format!("Command name must be at most {MAX_NAME_BYTES} characters"),
         ));
     }
     Ok(name.to_owned())

@@ -1,8 +1,8 @@
 //! The inbox (files uploaded to a workspace) and the outbox (artifacts
 //! offered to clients): listing, item ids, and where an upload lands.
 
-use super::paths::{normalize_relative, resolve_in_workspace};
-use crate::error::{ApiError, ApiResult};
+use super::paths::{is_temp_name, normalize_relative, resolve_in_workspace};
+use crate::error::ApiResult;
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use openwork_shared::models::FileItem;
@@ -42,6 +42,7 @@ pub fn list(root: &Path, dir: &str, with_names: bool) -> Vec<FileItem> {
         .into_iter()
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file())
+        .filter(|e| !e.file_name().to_str().is_some_and(is_temp_name))
         .filter_map(|e| {
             let meta = e.metadata().ok()?;
             let relative = e.path().strip_prefix(&base).ok()?;
@@ -88,7 +89,7 @@ pub fn inbox_target(root: &Path, relative: &str) -> ApiResult<(String, PathBuf)>
 /// The folder uploads are streamed into, created if needed.
 pub fn uploads_dir(root: &Path) -> ApiResult<PathBuf> {
     let dir = resolve_in_workspace(root, UPLOADS)?;
-    std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;
+    super::paths::create_dirs(&dir)?;
     Ok(dir)
 }
 

@@ -1,7 +1,7 @@
 //! File sessions: the token-bound session store, the workspace catalog,
 //! per-workspace file events, and batch reads, writes and operations.
 
-use super::paths::{Root, normalize_relative, write_atomic};
+use super::paths::{Root, create_dirs, is_temp_name, normalize_relative, write_atomic};
 use crate::error::{ApiError, ApiResult};
 use openwork_shared::models::{CatalogEntry, FileEvent, FileSessionInfo};
 use serde_json::{Value, json};
@@ -274,6 +274,7 @@ pub fn catalog(root: &Path, under: Option<&Path>) -> Vec<CatalogEntry> {
         .into_iter()
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file() || e.file_type().is_dir())
+        .filter(|e| !e.file_name().to_str().is_some_and(is_temp_name))
         .filter_map(|e| {
             let meta = e.metadata().ok()?;
             let relative = e.path().strip_prefix(root).ok()?;
@@ -423,7 +424,7 @@ pub fn apply_write(root: &Root, plan: &PlannedWrite) -> (Value, Option<Change>) 
     }
     let written = target
         .parent()
-        .map_or(Ok(()), std::fs::create_dir_all)
+        .map_or(Ok(()), create_dirs)
         .and_then(|()| write_atomic(&target, &plan.bytes))
         .and_then(|()| std::fs::metadata(&target));
     match written {
@@ -486,7 +487,7 @@ pub fn apply_op(root: &Root, op: &Op) -> (Value, Option<Change>) {
     match op {
         Op::Mkdir { path } => match root
             .resolve(path)
-            .and_then(|t| std::fs::create_dir_all(t).map_err(ApiError::from))
+            .and_then(|t| create_dirs(&t).map_err(ApiError::from))
         {
             Ok(()) => (
                 json!({"ok": true, "type": "mkdir", "path": path}),
@@ -531,7 +532,7 @@ pub fn apply_op(root: &Root, op: &Op) -> (Value, Option<Change>) {
             }
             let moved = dest
                 .parent()
-                .map_or(Ok(()), std::fs::create_dir_all)
+                .map_or(Ok(()), create_dirs)
                 .and_then(|()| std::fs::rename(&source, &dest));
             match moved {
                 Ok(()) => (

@@ -5,6 +5,13 @@ use serde_json::{Map, Value};
 
 pub type Fields = Map<String, Value>;
 
+/// The largest frontmatter block read; a skill's or command's metadata is
+/// a few lines.
+const MAX_YAML_BYTES: usize = 64 * 1024;
+/// The most YAML events and nodes one frontmatter may produce, aliases
+/// expanded.
+const MAX_YAML_NODES: usize = 20_000;
+
 /// A Markdown document split into its frontmatter fields (if it had a
 /// frontmatter block) and its body.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,9 +31,27 @@ pub fn parse(text: &str) -> Result<Document, FrontmatterError> {
             body: text.to_owned(),
         });
     };
+    if yaml.len() > MAX_YAML_BYTES {
+        return Err(FrontmatterError(format!(
+            "frontmatter is larger than {MAX_YAML_BYTES} bytes"
+        )));
+    }
     // YAML 1.2 booleans: `yes`, `on`, `y` stay strings, as in the reference.
     let mut options = serde_saphyr::Options::default();
     options.strict_booleans = true;
+    // Files planted in a workspace are hostile: a few hundred bytes of
+    // nested aliases must not cost seconds and megabytes.
+    options.alias_limits.max_total_replayed_events = MAX_YAML_NODES;
+    options.alias_limits.max_replay_stack_depth = 16;
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_events = MAX_YAML_NODES;
+    budget.max_nodes = MAX_YAML_NODES;
+    budget.max_aliases = 1_000;
+    budget.max_anchors = 1_000;
+    budget.max_depth = 32;
+    budget.max_recorded_anchor_events = MAX_YAML_NODES;
+    budget.max_recorded_anchor_bytes = MAX_YAML_BYTES;
+    options.budget = Some(budget);
     let value: Value = serde_saphyr::from_str_with_options(yaml, options)
         .map_err(|e| FrontmatterError(e.to_string()))?;
     let fields = match value {
@@ -95,6 +120,34 @@ mod tests {
         let text = render(&fields, "body\n");
         assert_eq!(parse(&text).unwrap().fields.unwrap(), fields);
         assert!(text.starts_with("---\nname: a\n"));
+    }
+
+    /// Nine levels of nine aliases each: 9^9 nodes once expanded.
+    pub fn alias_bomb() -> String {
+        let mut yaml = String::from("a0: &a0 [x,x,x,x,x,x,x,x,x]\n");
+        for i in 1..9 {
+            let p = i - 1;
+            yaml.push_str(&format!(
+                "a{i}: &a{i} [*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p}]\n"
+            ));
+        }
+        format!("---\nname: bomb\ndescription: d\n{yaml}---\nbody\n")
+    }
+
+    #[test]
+    fn alias_bombs_are_refused_quickly() {
+        let bomb = alias_bomb();
+        assert!(bomb.len() < 600, "{}", bomb.len());
+        let refused = parse(&bomb).unwrap_err().to_string();
+        assert!(
+            refused.contains("limit") || refused.contains("budget"),
+            "{refused}"
+        );
+        let huge = format!("---\nname: a\ndescription: {}\n---\n", "x".repeat(70_000));
+        assert!(parse(&huge).is_err());
+        // Ordinary anchors still work.
+        let doc = parse("---\nname: &n a\ndescription: *n\n---\n").unwrap();
+        assert_eq!(doc.fields.unwrap()["description"], "a");
     }
 
     #[test]

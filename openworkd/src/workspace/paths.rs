@@ -1,7 +1,7 @@
 //! The one place where workspace-relative paths become filesystem paths,
 //! and the one atomic-write helper.
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, IoAt, at_path};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -28,6 +28,16 @@ pub fn normalize_relative(input: &str) -> ApiResult<String> {
     if segments.iter().any(|s| *s == "." || *s == "..") {
         return Err(ApiError::invalid_path("Path traversal is not allowed"));
     }
+    if segments.iter().any(|s| s.len() > MAX_NAME_BYTES) || rest.len() > MAX_PATH_BYTES {
+        return Err(ApiError::invalid_path(format!(
+            "Path is too long (at most {MAX_NAME_BYTES} bytes a name, {MAX_PATH_BYTES} in all)"
+        )));
+    }
+    if segments.iter().any(|s| is_temp_name(s)) {
+        return Err(ApiError::invalid_path(
+            "Path names a temporary file of the server",
+        ));
+    }
     Ok(segments.join("/"))
 }
 
@@ -42,7 +52,7 @@ impl Root {
     pub fn new(path: &Path) -> ApiResult<Root> {
         Ok(Root {
             path: path.to_path_buf(),
-            real: path.canonicalize().map_err(ApiError::internal)?,
+            real: path.canonicalize().at(path)?,
         })
     }
 
@@ -59,9 +69,9 @@ impl Root {
                 Ok(real) => break real,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => match probe.parent() {
                     Some(parent) => probe = parent,
-                    None => return Err(ApiError::internal(e)),
+                    None => return Err(at_path(e, Path::new(&relative)).into()),
                 },
-                Err(e) => return Err(ApiError::internal(e)),
+                Err(e) => return Err(at_path(e, Path::new(&relative)).into()),
             }
         };
         if real == self.real && probe == target {
@@ -79,25 +89,142 @@ pub fn resolve_in_workspace(root: &Path, relative: &str) -> ApiResult<PathBuf> {
     Root::new(root)?.resolve(relative)
 }
 
-/// Replace `path` with `bytes` atomically: a temp file in the same folder,
-/// fsynced, renamed over the target, folder fsynced. Parents are created.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_atomic_with_mode(path, bytes, None)
+/// The longest name one folder entry may have (Linux and macOS).
+const MAX_NAME_BYTES: usize = 255;
+/// The longest relative path a client may name.
+const MAX_PATH_BYTES: usize = 4000;
+
+/// Every temporary file this daemon writes is named
+/// `.openworkd-tmp-<16 hex>-<8 hex>`, the last part a checksum of the first,
+/// so a leftover is recognised as ours and a user's file never is.
+const TEMP_PREFIX: &str = ".openworkd-tmp-";
+
+fn temp_check(random: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("openworkd temporary file {random}"));
+    hex::encode(&digest[..4])
 }
 
-/// `write_atomic`, with the file's permission bits set before it appears.
-pub fn write_atomic_with_mode(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
+fn temp_name() -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    let random = &random[..16];
+    format!("{TEMP_PREFIX}{random}-{}", temp_check(random))
+}
+
+/// Whether a file name is one of our temporary names (checksum included).
+pub fn is_temp_name(name: &str) -> bool {
+    let Some((random, check)) = name
+        .strip_prefix(TEMP_PREFIX)
+        .and_then(|rest| rest.split_once('-'))
+    else {
+        return false;
+    };
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    hex(random, 16) && hex(check, 8) && temp_check(random) == check
+}
+
+/// Create `dir` and its missing parents as `rwxr-xr-x`, whatever the umask.
+pub fn create_dirs(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .at(dir)
+}
+
+/// A temporary file beside where it will land, removed unless persisted.
+pub struct TempFile {
+    path: PathBuf,
+    file: std::fs::File,
+    persisted: bool,
+}
+
+impl TempFile {
+    /// A new, empty temporary file in `dir` (created if needed) with
+    /// exactly `mode` as its permission bits.
+    pub fn create_in(dir: &Path, mode: u32) -> io::Result<TempFile> {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        create_dirs(dir)?;
+        let path = dir.join(temp_name());
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&path)
+            .at(&path)?;
+        let temp = TempFile {
+            path,
+            file,
+            persisted: false,
+        };
+        // The umask may have taken bits away at creation.
+        temp.file
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .at(&temp.path)?;
+        Ok(temp)
+    }
+
+    pub fn file(&self) -> &std::fs::File {
+        &self.file
+    }
+
+    /// Make the data durable, then move it over `target` (whose folder must
+    /// be on the same file system) and make the new name durable.
+    pub fn persist(mut self, target: &Path) -> io::Result<()> {
+        self.file.sync_data().at(&self.path)?;
+        std::fs::rename(&self.path, target).at(target)?;
+        self.persisted = true;
+        sync_dir(target)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.persisted {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Make the entry of `path` in its folder durable.
+fn sync_dir(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(dir) => std::fs::File::open(dir).and_then(|d| d.sync_all()).at(dir),
+        None => Ok(()),
+    }
+}
+
+/// Replace `path` with `bytes` atomically: a temp file in the same folder,
+/// written, synced, renamed over the target, folder synced. Parents are
+/// created. An existing file keeps its permission bits; a new one gets
+/// `rw-r--r--`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut file = atomic_write_file::AtomicWriteFile::open(path)?;
-    if let Some(mode) = mode {
-        file.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(mode))?;
-    }
-    file.write_all(bytes)?;
-    file.commit()
+    let mode = std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o7777);
+    write_atomic_with_mode(path, bytes, mode)
+}
+
+/// `write_atomic` with exactly `mode` as the file's permission bits.
+pub fn write_atomic_with_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut temp = TempFile::create_in(dir, mode)?;
+    temp.file.write_all(bytes).at(&temp.path)?;
+    temp.persist(path)
+}
+
+/// Remove the temporary files that interrupted writes left under `root`,
+/// at most `depth` folders down (only names [`is_temp_name`] recognises;
+/// symlinks are not followed). Returns how many were removed.
+pub fn remove_leftovers(root: &Path, depth: usize) -> usize {
+    walkdir::WalkDir::new(root)
+        .max_depth(depth)
+        .follow_links(false)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && e.file_name().to_str().is_some_and(is_temp_name))
+        .filter(|e| std::fs::remove_file(e.path()).is_ok())
+        .count()
 }
 
 /// Remove a file or folder if present.

@@ -15,6 +15,9 @@ fn hostile_path() -> impl Strategy<Value = String> {
         Just(".".to_owned()),
         Just("".to_owned()),
         Just("link".to_owned()),
+        Just("loop".to_owned()),
+        Just("file.txt".to_owned()),
+        Just("n".repeat(256)),
         Just("workspace".to_owned()),
         Just("a b".to_owned()),
         "[a-z]{1,6}",
@@ -76,8 +79,15 @@ proptest! {
         let outside = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(outside.path(), root.path().join("link")).unwrap();
         std::fs::create_dir_all(root.path().join("workspace/inner")).unwrap();
+        std::os::unix::fs::symlink("loop", root.path().join("loop")).unwrap();
+        std::fs::write(root.path().join("file.txt"), "f").unwrap();
         let real_root = root.path().canonicalize().unwrap();
-        if let Ok(target) = Root::new(root.path()).unwrap().resolve(&input) {
+        let resolved = Root::new(root.path()).unwrap().resolve(&input);
+        // Whatever the path, a refusal is the client's error, never ours.
+        if let Err(e) = &resolved {
+            prop_assert_eq!(e.status, 400, "{}: {}", input, e.message);
+        }
+        if let Ok(target) = resolved {
             // The deepest existing ancestor is inside the real root.
             let mut probe = target.as_path();
             let real = loop {

@@ -1,0 +1,400 @@
+//! Hostile input against the real daemon: file-system edge cases planted
+//! in the workspace, leftovers of interrupted writes, ranges, oversized
+//! uploads and the process umask. None of it may produce a 5xx.
+
+use openworkd_tests::{Daemon, TOKEN, http, sha256};
+use reqwest::blocking::multipart::{Form, Part};
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::os::unix::fs::{PermissionsExt, symlink};
+
+/// A name one byte over what a folder entry may hold.
+fn long_name() -> String {
+    "n".repeat(256)
+}
+
+/// Paths that make the file system refuse: a symlink loop (ELOOP), a name
+/// too long (ENAMETOOLONG), a file where a folder is expected (ENOTDIR).
+fn refused_paths() -> Vec<String> {
+    vec![
+        "loop/x.txt".to_owned(),
+        "loop".to_owned(),
+        "self".to_owned(),
+        "self/x".to_owned(),
+        long_name(),
+        format!("dir/{}/x", long_name()),
+        format!("{}.md", "m".repeat(300)),
+        "regular.txt/x".to_owned(),
+        "regular.txt/x/y".to_owned(),
+    ]
+}
+
+fn plant(d: &Daemon) {
+    let ws = &d.workspace;
+    std::fs::write(ws.join("regular.txt"), "r").unwrap();
+    symlink(ws.join("loop"), ws.join("loop")).unwrap();
+    symlink("self", ws.join("self")).unwrap();
+    let inbox = ws.join(".opencode/openwork/inbox");
+    std::fs::create_dir_all(inbox.join("existing-dir")).unwrap();
+    std::fs::write(inbox.join("regular.txt"), "r").unwrap();
+    symlink("inbox-loop", inbox.join("inbox-loop")).unwrap();
+}
+
+fn assert_no_5xx(what: &str, status: u16, text: &str) {
+    assert!(status < 500, "{what}: {status} {text}");
+    if status >= 400 {
+        let body: Value =
+            serde_json::from_str(text).unwrap_or_else(|_| panic!("{what}: not JSON: {text}"));
+        assert!(
+            body["code"].is_string() && body["message"].is_string(),
+            "{what}: {text}"
+        );
+    }
+}
+
+fn upload(d: &Daemon, query: &str, name: &str, bytes: &[u8]) -> (u16, String) {
+    let part = Part::bytes(bytes.to_vec()).file_name(name.to_owned());
+    let resp = http()
+        .post(format!("{}{}{query}", d.base, d.ws("inbox")))
+        .bearer_auth(TOKEN)
+        .multipart(Form::new().part("file", part))
+        .send()
+        .unwrap();
+    (resp.status().as_u16(), resp.text().unwrap())
+}
+
+fn b64url(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
+#[test]
+fn file_system_refusals_are_client_errors_on_every_path_taking_endpoint() {
+    let d = Daemon::start();
+    plant(&d);
+    let r = d.post(&d.ws("files/sessions"), "{}");
+    let sid = r.json()["session"]["id"].as_str().unwrap().to_owned();
+    let session = |rest: &str| format!("/files/sessions/{sid}/{rest}");
+    let content = json!("aGk=");
+
+    for path in refused_paths() {
+        let what = |endpoint: &str| format!("{endpoint} {path:?}");
+        // File sessions: catalog prefix, read, write, every op.
+        let r = d.get(&session(&format!(
+            "catalog/snapshot?prefix={}",
+            openwork_shared::routes::segment(&path)
+        )));
+        assert_no_5xx(&what("catalog"), r.status, &r.text);
+        let r = d.post(
+            &session("read-batch"),
+            &json!({"paths": [path]}).to_string(),
+        );
+        assert_no_5xx(&what("read-batch"), r.status, &r.text);
+        let r = d.post(
+            &session("write-batch"),
+            &json!({"writes": [{"path": path, "contentBase64": content}]}).to_string(),
+        );
+        assert_no_5xx(&what("write-batch"), r.status, &r.text);
+        if r.status == 200 {
+            let item = &r.json()["items"][0];
+            assert_eq!(
+                (item["ok"].as_bool(), item["code"].as_str()),
+                (Some(false), Some("invalid_path")),
+                "{}",
+                what("write-batch")
+            );
+        }
+        for op in [
+            json!({"type": "mkdir", "path": path}),
+            json!({"type": "delete", "path": path, "recursive": true}),
+            json!({"type": "rename", "from": "regular.txt", "to": path}),
+            json!({"type": "rename", "from": path, "to": "elsewhere.txt"}),
+        ] {
+            let r = d.post(
+                &session("operations"),
+                &json!({"operations": [op]}).to_string(),
+            );
+            assert_no_5xx(&what(&format!("ops {op}")), r.status, &r.text);
+        }
+        // Inbox: as the destination path, as the file name, as an id.
+        let r = upload(
+            &d,
+            &format!("?path={}", openwork_shared::routes::segment(&path)),
+            "f.txt",
+            b"x",
+        );
+        assert_no_5xx(&what("inbox upload path"), r.0, &r.1);
+        let name = path.rsplit('/').next().unwrap();
+        let r = upload(&d, "", name, b"x");
+        assert_no_5xx(&what("inbox upload name"), r.0, &r.1);
+        for kind in ["inbox", "artifacts"] {
+            let r = d.get(&d.ws(&format!("{kind}/{}", b64url(&path))));
+            assert_no_5xx(&what(kind), r.status, &r.text);
+        }
+    }
+    // The regular file and the loop are still there, untouched.
+    assert_eq!(d.read_file("regular.txt").as_deref(), Some("r"));
+    assert!(std::fs::symlink_metadata(d.workspace.join("loop")).is_ok());
+
+    // An upload onto an existing folder (EISDIR), below a file (ENOTDIR),
+    // into a loop (ELOOP).
+    for target in [
+        "existing-dir",
+        "regular.txt/x",
+        "inbox-loop/x",
+        "inbox-loop",
+    ] {
+        let r = upload(&d, &format!("?path={target}"), "f.txt", b"x");
+        assert_no_5xx(&format!("upload onto {target}"), r.0, &r.1);
+        assert_eq!(r.0, 400, "{target}: {}", r.1);
+        assert_eq!(
+            serde_json::from_str::<Value>(&r.1).unwrap()["code"],
+            "invalid_path"
+        );
+    }
+
+    // Names too long for a file: commands (create, delete, import), skills.
+    let long = "c".repeat(300);
+    let r = d.post(
+        &d.ws("commands"),
+        &json!({"name": long, "template": "t"}).to_string(),
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "invalid_command_name".to_owned()),
+        "{}",
+        r.text
+    );
+    let r = d.delete(&d.ws(&format!("commands/{long}")));
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "invalid_command_name".to_owned()),
+        "{}",
+        r.text
+    );
+    let r = d.post(
+        &d.ws("import"),
+        &json!({"commands": [{"name": long, "template": "t"}]}).to_string(),
+    );
+    assert_no_5xx("import", r.status, &r.text);
+    assert_eq!(r.status, 400);
+    let r = d.post(
+        &d.ws("skills"),
+        &json!({"name": long, "description": "d", "content": "c"}).to_string(),
+    );
+    assert_no_5xx("skills", r.status, &r.text);
+    assert_eq!(r.status, 400);
+}
+
+/// The name an interrupted atomic write leaves (see docs/decisions.md).
+fn leftover_name(random: &str) -> String {
+    let check = &sha256(&format!("openworkd temporary file {random}"))[..8];
+    format!(".openworkd-tmp-{random}-{check}")
+}
+
+#[test]
+fn leftovers_of_interrupted_writes_are_never_served_and_removed_at_start() {
+    // Planted before the daemon starts, as a crash would have left them.
+    let mut first = Daemon::start();
+    first.terminate();
+    let ws = first.workspace.clone();
+    let ours = [
+        ws.join(leftover_name("0123456789abcdef")),
+        ws.join("docs").join(leftover_name("fedcba9876543210")),
+        ws.join(".opencode/openwork/inbox")
+            .join(leftover_name("00112233aabbccdd")),
+    ];
+    let users = [
+        ws.join(".openworkd-tmp-0123456789abcdef-00000000"),
+        ws.join(".env.backup"),
+        ws.join(".opencode.json.a1B2c3"),
+    ];
+    for file in ours.iter().chain(&users) {
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, "half-written").unwrap();
+    }
+    // A new daemon on the same workspace (the temp dir is kept alive by `first`).
+    let mut d = Daemon::builder()
+        .arg("--workspace")
+        .arg(&ws.display().to_string())
+        .start();
+    d.ws_id = openworkd_tests::workspace_id(&ws);
+    d.wait_for(std::time::Duration::from_secs(10), || {
+        ours.iter().all(|f| !f.exists()).then_some(())
+    });
+    for file in &users {
+        assert!(file.exists(), "{} was removed", file.display());
+    }
+    assert!(
+        d.output().contains("Removed 3 temporary file(s)"),
+        "{}",
+        d.output()
+    );
+
+    // A leftover appearing while running is neither listed nor served, and
+    // a client cannot create one.
+    let late = leftover_name("abcdefabcdef0123");
+    std::fs::write(ws.join(&late), "half").unwrap();
+    let sid = d.post(&d.ws("files/sessions"), "{}").json()["session"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let snapshot = d
+        .get(&format!("/files/sessions/{sid}/catalog/snapshot"))
+        .json();
+    let listed: Vec<&str> = snapshot["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        !listed
+            .iter()
+            .any(|p| p.contains(".openworkd-tmp-") && !p.ends_with("00000000")),
+        "{listed:?}"
+    );
+    assert!(listed.contains(&".env.backup"), "{listed:?}");
+    let r = d.post(
+        &format!("/files/sessions/{sid}/read-batch"),
+        &json!({"paths": [late]}).to_string(),
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "invalid_path".to_owned()),
+        "{}",
+        r.text
+    );
+    let r = d.post(
+        &format!("/files/sessions/{sid}/write-batch"),
+        &json!({"writes": [{"path": leftover_name("1111222233334444"), "contentBase64": "aGk="}]})
+            .to_string(),
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "invalid_path".to_owned()),
+        "{}",
+        r.text
+    );
+    std::fs::write(ws.join(".opencode/openwork/inbox").join(&late), "half").unwrap();
+    let inbox = d.get(&d.ws("inbox")).json();
+    assert!(!inbox.to_string().contains(".openworkd-tmp-"), "{inbox}");
+    drop(first);
+}
+
+#[test]
+fn ranges_answer_json_errors_and_unknown_units_are_ignored() {
+    let d = Daemon::start();
+    d.write_file(".opencode/openwork/outbox/report.txt", "0123456789");
+    let url = format!(
+        "{}{}",
+        d.base,
+        d.ws(&format!("artifacts/{}", b64url("report.txt")))
+    );
+    let get = |range: &str| {
+        let resp = http()
+            .get(&url)
+            .bearer_auth(TOKEN)
+            .header("Range", range)
+            .send()
+            .unwrap();
+        let status = resp.status().as_u16();
+        let content_range = resp
+            .headers()
+            .get("content-range")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (status, content_range, resp.text().unwrap())
+    };
+    let (status, content_range, text) = get("bytes=100-");
+    assert_eq!(status, 416, "{text}");
+    assert_eq!(content_range.as_deref(), Some("bytes */10"));
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["code"], "range_not_satisfiable");
+    assert!(body["message"].is_string());
+    let (status, _, text) = get("items=0-3");
+    assert_eq!((status, text.as_str()), (200, "0123456789"));
+    let (status, _, text) = get("bytes=2-4");
+    assert_eq!((status, text.as_str()), (206, "234"));
+}
+
+#[test]
+fn an_announced_oversized_upload_is_refused_before_its_body() {
+    let d = Daemon::builder()
+        .with_workspace()
+        .env("OPENWORK_INBOX_MAX_BYTES", "1000")
+        .start();
+    let addr = d.base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    // Headers only: the body is never sent.
+    write!(
+        stream,
+        "POST {} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 10000000\r\n\r\n",
+        d.ws("inbox")
+    )
+    .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = stream.read(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("\"code\":\"file_too_large\""), "{answer}");
+    assert!(answer.contains("\"maxBytes\":1000"), "{answer}");
+}
+
+#[test]
+fn openworkctl_names_the_limit_of_a_file_too_large() {
+    let d = Daemon::builder()
+        .with_workspace()
+        .env("OPENWORK_INBOX_MAX_BYTES", "1000")
+        .start();
+    let file = d.dir.path().join("big.bin");
+    std::fs::write(&file, vec![1u8; 5000]).unwrap();
+    let run = d.ctl_as_host(&["inbox", "upload", &file.display().to_string()]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("too large"), "{}", run.stderr);
+    assert!(run.stderr.contains("1000 bytes"), "{}", run.stderr);
+    assert!(!run.stderr.contains("cannot reach"), "{}", run.stderr);
+    assert!(
+        d.get(&d.ws("inbox")).json()["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn files_get_their_modes_whatever_the_umask() {
+    let d = Daemon::builder()
+        .with_workspace()
+        .launched_by(&["sh", "-c", "umask 000; exec \"$0\" \"$@\""])
+        .start();
+    let r = d.patch(&d.ws("config"), r#"{"openwork":{"a":1}}"#);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let (status, text) = upload(&d, "?path=sub/up.txt", "up.txt", b"x");
+    assert_eq!(status, 200, "{text}");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let audit = d
+        .dir
+        .path()
+        .join("data/audit")
+        .join(format!("{}.jsonl", d.ws_id));
+    assert_eq!(mode(&audit), 0o600, "audit log");
+    assert_eq!(mode(&d.workspace.join(".opencode/openwork.json")), 0o644);
+    let inbox = d.workspace.join(".opencode/openwork/inbox");
+    assert_eq!(mode(&inbox.join("sub/up.txt")), 0o644);
+    for dir in [
+        inbox.join("sub"),
+        inbox.clone(),
+        d.workspace.join(".opencode/openwork/.uploads"),
+    ] {
+        assert_eq!(
+            mode(&dir) & 0o022,
+            0,
+            "{} is writable by others",
+            dir.display()
+        );
+    }
+}
