@@ -79,6 +79,9 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Write a man page for openworkctl and each of its commands into DIR
+    #[command(hide = true)]
+    GenerateMan { dir: std::path::PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -216,6 +219,28 @@ fn main() -> ExitCode {
     }
 }
 
+/// `openworkctl.1`, then `openworkctl-<command>.1` for every visible
+/// command, nested ones included (generated from the clap definitions).
+fn man_pages(cmd: clap::Command, dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let cmd = cmd.version(env!("CARGO_PKG_VERSION"));
+    let mut pending = vec![(cmd, "openworkctl".to_owned())];
+    while let Some((cmd, words)) = pending.pop() {
+        let page = words.replace(' ', "-");
+        let mut out = std::fs::File::create(dir.join(format!("{page}.1")))?;
+        let titled = cmd.clone().display_name(&page).bin_name(&words);
+        clap_mangen::Man::new(titled).render(&mut out)?;
+        for sub in cmd
+            .get_subcommands()
+            .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+        {
+            let sub_words = format!("{words} {}", sub.get_name());
+            pending.push((sub.clone().version(env!("CARGO_PKG_VERSION")), sub_words));
+        }
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<(), Failure> {
     if let Command::Completions { shell } = cli.command {
         clap_complete::generate(
@@ -225,6 +250,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
             &mut std::io::stdout(),
         );
         return Ok(());
+    }
+    if let Command::GenerateMan { dir } = &cli.command {
+        return man_pages(Cli::command(), dir).map_err(|e| {
+            Failure::new(format!(
+                "cannot write man pages into {}: {e}",
+                dir.display()
+            ))
+        });
     }
     let conn = resolve(
         cli.conn,
@@ -268,7 +301,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Artifacts(ArtifactsCmd::Get { id, ws, output }) => {
             commands::artifacts_get(&ctx, &id, &ws, output.as_deref())
         }
-        Command::Completions { .. } => unreachable!("handled above"),
+        // Answered before connecting.
+        Command::Completions { .. } | Command::GenerateMan { .. } => Ok(()),
     }
 }
 

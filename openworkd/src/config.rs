@@ -107,6 +107,16 @@ pub struct Flags {
     /// Do not log one line per request.
     #[arg(long = "no-log-requests")]
     pub no_log_requests: bool,
+    /// Print a launchd agent (macOS) that runs this binary for the current
+    /// user on the given --workspace (default: the current directory), and exit.
+    #[arg(long = "print-launchd-plist")]
+    pub print_launchd_plist: bool,
+    /// Write the man page openworkd.8 into DIR and exit (for packagers).
+    #[arg(long = "generate-man", value_name = "DIR", hide = true)]
+    pub generate_man: Option<PathBuf>,
+    /// Print shell completions for SHELL and exit (for packagers).
+    #[arg(long = "generate-completions", value_name = "SHELL", hide = true)]
+    pub generate_completions: Option<clap_complete::Shell>,
 }
 
 impl Flags {

@@ -8,6 +8,7 @@ mod config;
 mod error;
 mod events;
 mod http;
+mod install;
 mod logging;
 mod metrics;
 mod openapi;
@@ -35,6 +36,9 @@ fn main() -> ExitCode {
     let (flags, ignored) = Flags::parse_lenient(std::env::args().collect());
     for arg in ignored {
         eprintln!("openworkd: ignoring unknown argument {arg}");
+    }
+    if let Some(code) = installer_request(&flags) {
+        return code;
     }
     let config = match load_config(&flags) {
         Ok(config) => config,
@@ -64,6 +68,48 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Answer what an installer asked for (man page, completions, launchd
+/// agent) and exit, without reading any configuration.
+fn installer_request(flags: &Flags) -> Option<ExitCode> {
+    if let Some(dir) = &flags.generate_man {
+        return Some(match install::write_man_page(dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!(
+                    "openworkd: cannot write the man page into {}: {e}",
+                    dir.display()
+                );
+                ExitCode::FAILURE
+            }
+        });
+    }
+    if let Some(shell) = flags.generate_completions {
+        install::print_completions(shell);
+        return Some(ExitCode::SUCCESS);
+    }
+    if flags.print_launchd_plist {
+        let exe = std::env::current_exe().ok()?;
+        let home = directories::BaseDirs::new()?.home_dir().to_path_buf();
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let workspaces: Vec<String> = if flags.workspace.is_empty() {
+            vec![cwd.display().to_string()]
+        } else {
+            flags
+                .workspace
+                .iter()
+                .map(|w| {
+                    workspace::normalize_path(&cwd, std::path::Path::new(w))
+                        .display()
+                        .to_string()
+                })
+                .collect()
+        };
+        print!("{}", install::launchd_plist(&exe, &home, &workspaces));
+        return Some(ExitCode::SUCCESS);
+    }
+    None
 }
 
 fn load_config(flags: &Flags) -> Result<Config, config::ConfigError> {

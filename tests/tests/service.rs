@@ -348,3 +348,55 @@ fn serves_on_a_socket_passed_by_the_service_manager() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(d.get("/workspaces").json()["activeId"], d.ws_id.as_str());
 }
+
+/// The launchd agent is generated for the user who asks, with real paths
+/// (no placeholder to edit), and is a valid property list.
+#[test]
+fn print_launchd_plist_names_this_binary_this_home_and_the_workspace() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home dir");
+    std::fs::create_dir_all(&home).unwrap();
+    let out = Command::new(openworkd_tests::bin("openworkd"))
+        .args(["--print-launchd-plist", "--workspace", "projects/R&D"])
+        .env("HOME", &home)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let plist = dir.path().join("agent.plist");
+    std::fs::write(&plist, &out.stdout).unwrap();
+    let script =
+        "import json, plistlib, sys; print(json.dumps(plistlib.load(open(sys.argv[1], 'rb'))))";
+    let parsed = Command::new("python3")
+        .args(["-c", script])
+        .arg(&plist)
+        .output()
+        .unwrap();
+    assert!(
+        parsed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
+    let agent: Value = serde_json::from_slice(&parsed.stdout).unwrap();
+    let workspace = dir.path().join("projects/R&D").display().to_string();
+    assert_eq!(
+        agent["ProgramArguments"],
+        json!([
+            openworkd_tests::bin("openworkd").display().to_string(),
+            "--workspace",
+            workspace
+        ])
+    );
+    let logs = home
+        .join("Library/Logs/openworkd.log")
+        .display()
+        .to_string();
+    assert_eq!(agent["StandardOutPath"], logs);
+    assert_eq!(
+        agent["EnvironmentVariables"]["OPENWORK_SERVER_CONFIG"],
+        home.join("Library/Application Support/openwork/server.json")
+            .display()
+            .to_string()
+    );
+    assert_eq!(agent["Label"], "dev.openwork.openworkd");
+}
