@@ -1,6 +1,6 @@
 //! Application state and the whole route table.
 
-use crate::approvals::{Approvals, Request as ApprovalRequest};
+use crate::approvals::Approvals;
 use crate::audit::AuditLog;
 use crate::auth::Secrets;
 use crate::config::Config;
@@ -16,10 +16,11 @@ use crate::workspace::WorkspaceEntry;
 use crate::workspace::cache::Caches;
 use crate::workspace::files::{FileEvents, Sessions};
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, RawPathParams};
+use axum::http::request::Parts;
 use axum::routing::{any, delete, get, post};
 use openwork_shared::ErrorCode;
-use openwork_shared::models::{Actor, AuditEntry, ReloadReason, ReloadTrigger};
+use openwork_shared::models::{ReloadReason, ReloadTrigger};
 use std::collections::HashMap;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
@@ -59,13 +60,6 @@ impl Deref for AppState {
     fn deref(&self) -> &Inner {
         &self.0
     }
-}
-
-/// One audit line to append after a successful write.
-pub struct Audit {
-    pub action: &'static str,
-    pub target: String,
-    pub summary: String,
 }
 
 impl AppState {
@@ -177,26 +171,6 @@ impl AppState {
         .await
     }
 
-    /// [`write`](Self::write) for a change clients reload on: the reload
-    /// event `work` returns is recorded before the write lock is released,
-    /// so the watcher, which waits for that lock, knows the change on disk
-    /// as one the API made.
-    pub async fn write_reported<T: Send + 'static>(
-        &self,
-        ws: &WorkspaceEntry,
-        work: impl FnOnce(&AppState, &Path) -> ApiResult<(T, Option<Reload>)> + Send + 'static,
-    ) -> ApiResult<T> {
-        let id = ws.id.clone();
-        self.write(ws, move |state, root| {
-            let (value, reload) = work(state, root)?;
-            if let Some((reason, trigger)) = reload {
-                state.events.record(&id, reason, trigger);
-            }
-            Ok(value)
-        })
-        .await
-    }
-
     /// Wait until no API write to workspace `id` is in progress.
     pub fn wait_for_writes(&self, id: &str) {
         let lock = self
@@ -209,47 +183,24 @@ impl AppState {
             drop(lock.lock().unwrap_or_else(|p| p.into_inner()));
         }
     }
+}
 
-    /// The approval gate every write passes.
-    pub async fn approve(
-        &self,
-        actor: &Actor,
-        ws: &WorkspaceEntry,
-        action: &'static str,
-        summary: String,
-        paths: Vec<PathBuf>,
-    ) -> ApiResult<()> {
-        self.approvals
-            .require(ApprovalRequest {
-                workspace_id: ws.id.clone(),
-                action,
-                summary,
-                paths: paths.iter().map(|p| p.display().to_string()).collect(),
-                actor: actor.clone(),
-            })
+/// The workspace named by the route's `{id}`, found and checked against the
+/// authorized roots. Put it after the auth extractor: credentials are
+/// checked first.
+pub struct Workspace(pub WorkspaceEntry);
+
+impl FromRequestParts<AppState> for Workspace {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let params = RawPathParams::from_request_parts(parts, state)
             .await
-    }
-
-    /// After a successful write: the audit line.
-    pub async fn record(&self, actor: &Actor, ws: &WorkspaceEntry, audit: Audit) {
-        let entry = AuditEntry {
-            id: uuid::Uuid::new_v4().to_string(),
-            workspace_id: ws.id.clone(),
-            actor: actor.clone(),
-            action: audit.action.to_owned(),
-            target: audit.target,
-            summary: audit.summary,
-            timestamp: crate::now_ms(),
-        };
-        let result = self
-            .blocking(move |state| Ok(state.audit.append(&entry)?))
-            .await;
-        if let Err(e) = result {
-            crate::logging::error(&format!(
-                "audit append failed: {}",
-                e.cause.unwrap_or(e.message)
-            ));
-        }
+            .map_err(|e| ApiError::invalid_payload(format!("Invalid path parameter: {e}")))?;
+        let id = params
+            .iter()
+            .find(|(name, _)| *name == "id")
+            .map_or("", |(_, value)| value);
+        state.workspace(id).map(Workspace)
     }
 }
 

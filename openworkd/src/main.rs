@@ -12,6 +12,7 @@ mod install;
 mod logging;
 mod metrics;
 mod openapi;
+mod pipeline;
 mod proxy_path;
 mod routes;
 mod tokens;

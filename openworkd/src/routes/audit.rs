@@ -1,7 +1,7 @@
-use crate::app::AppState;
+use crate::app::{AppState, Workspace};
 use crate::auth::Client;
 use crate::error::ApiResult;
-use crate::http::{Params, QueryMap};
+use crate::http::QueryMap;
 use axum::Json;
 use axum::extract::State;
 use openwork_shared::models::AuditList;
@@ -12,10 +12,9 @@ const MAX_LIMIT: usize = 200;
 pub async fn list(
     State(st): State<AppState>,
     _client: Client,
-    Params(id): Params<String>,
+    Workspace(ws): Workspace,
     query: QueryMap,
 ) -> ApiResult<Json<AuditList>> {
-    let ws = st.workspace(&id)?;
     let limit = match query
         .get("limit")
         .and_then(|l| l.trim().parse::<f64>().ok())

@@ -1,8 +1,9 @@
-use crate::app::{AppState, Audit};
+use crate::app::{AppState, Reload, Workspace};
 use crate::auth::{Client, Writer, host_from_headers};
 use crate::error::ApiResult;
 use crate::events::trigger;
 use crate::http::{Body, Params, QueryMap};
+use crate::pipeline::{Action, Done, Intent};
 use crate::workspace::commands;
 use axum::Json;
 use axum::extract::State;
@@ -50,10 +51,9 @@ fn truthy_string(v: Option<&Value>) -> Option<String> {
 pub async fn upsert(
     State(st): State<AppState>,
     Writer(actor): Writer,
-    Params(id): Params<String>,
+    Workspace(ws): Workspace,
     body: Body,
 ) -> ApiResult<Json<CommandList>> {
-    let ws = st.workspace(&id)?;
     let body = body.object()?;
     let text = |k: &str| {
         body.get(k)
@@ -70,67 +70,57 @@ pub async fn upsert(
         subtask: body.get("subtask").and_then(Value::as_bool),
     };
     let prepared = commands::prepare_upsert(&ws.path, &cmd)?;
-    let summary = format!("Upsert command {}", prepared.name);
-    st.approve(
-        &actor,
-        &ws,
-        "commands.upsert",
-        summary,
+    let intent = Intent::new(
+        Action::CommandsUpsert,
+        format!("Upsert command {}", prepared.name),
         vec![prepared.path.clone()],
-    )
-    .await?;
-    let path = prepared.path.display().to_string();
-    let audit = Audit {
-        action: "commands.upsert",
-        target: path.clone(),
-        summary: format!("Upserted command {}", prepared.name),
-    };
+    );
     let items = st
-        .write_reported(&ws, move |_, root| {
+        .mutate(&actor, &ws, intent, move |_, root| {
             commands::write(&prepared)?;
-            let reload = (
-                ReloadReason::Commands,
-                trigger("command", &prepared.name, "updated", Some(path)),
-            );
+            let path = prepared.path.display().to_string();
             let items = commands::list(&root.join(commands::DIR), "workspace");
-            Ok((items, Some(reload)))
+            let summary = format!("Upserted command {}", prepared.name);
+            Ok(Done::new(items)
+                .reload(command_reload(&prepared.name, "updated", &path))
+                .audit(path, summary))
         })
         .await?;
-    st.record(&actor, &ws, audit).await;
     Ok(Json(CommandList { items }))
 }
 
 pub async fn delete(
     State(st): State<AppState>,
     Writer(actor): Writer,
-    Params((id, name)): Params<(String, String)>,
+    Workspace(ws): Workspace,
+    Params((_, name)): Params<(String, String)>,
 ) -> ApiResult<Json<OkBody>> {
-    let ws = st.workspace(&id)?;
     let sanitized = commands::sanitize_name(&name)?;
     let path = commands::file_path(&ws.path, &sanitized)?;
-    let summary = format!("Delete command {sanitized}");
-    st.approve(&actor, &ws, "commands.delete", summary, vec![path.clone()])
-        .await?;
-    let reload = (
-        ReloadReason::Commands,
-        trigger(
-            "command",
+    let intent = Intent::new(
+        Action::CommandsDelete,
+        format!("Delete command {sanitized}"),
+        vec![path.clone()],
+    );
+    let dir = ws.path.join(commands::DIR).display().to_string();
+    let done = Done::new(())
+        .reload(command_reload(
             &sanitized,
             "removed",
-            Some(path.display().to_string()),
-        ),
-    );
-    st.write_reported(&ws, move |_, _| {
+            &path.display().to_string(),
+        ))
+        .audit(dir, format!("Deleted command {sanitized}"));
+    st.mutate(&actor, &ws, intent, move |_, _| {
         crate::workspace::paths::remove_if_exists(&path)?;
-        Ok(((), Some(reload)))
+        Ok(done)
     })
     .await?;
-    let dir = ws.path.join(commands::DIR).display().to_string();
-    let audit = Audit {
-        action: "commands.delete",
-        target: dir,
-        summary: format!("Deleted command {sanitized}"),
-    };
-    st.record(&actor, &ws, audit).await;
     Ok(Json(OkBody { ok: true }))
+}
+
+fn command_reload(name: &str, action: &str, path: &str) -> Reload {
+    (
+        ReloadReason::Commands,
+        trigger("command", name, action, Some(path.to_owned())),
+    )
 }

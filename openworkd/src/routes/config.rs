@@ -1,8 +1,9 @@
-use crate::app::{AppState, Audit};
+use crate::app::{AppState, Workspace};
 use crate::auth::{Client, Writer};
 use crate::error::{ApiError, ApiResult};
 use crate::events::config_reload;
-use crate::http::{Body, Params, QueryMap};
+use crate::http::{Body, QueryMap};
+use crate::pipeline::{Action, Done, Intent, OPENCODE_CONFIG_TARGET};
 use crate::workspace::settings;
 use axum::Json;
 use axum::extract::State;
@@ -14,9 +15,8 @@ use serde_json::Value;
 pub async fn get(
     State(st): State<AppState>,
     _client: Client,
-    Params(id): Params<String>,
+    Workspace(ws): Workspace,
 ) -> ApiResult<Json<WorkspaceConfig>> {
-    let ws = st.workspace(&id)?;
     Ok(Json(WorkspaceConfig {
         opencode: (*settings::read_opencode(&st.caches, &ws.path)?).clone(),
         openwork: (*settings::read_openwork(&st.caches, &ws.path)?).clone(),
@@ -38,10 +38,9 @@ fn part(body: &JsonObject, key: &str) -> ApiResult<Option<JsonObject>> {
 pub async fn patch(
     State(st): State<AppState>,
     Writer(actor): Writer,
-    Params(id): Params<String>,
+    Workspace(ws): Workspace,
     body: Body,
 ) -> ApiResult<Json<UpdatedAt>> {
-    let ws = st.workspace(&id)?;
     let body = body.object()?;
     let (opencode, openwork) = (part(&body, "opencode")?, part(&body, "openwork")?);
     if opencode.is_none() && openwork.is_none() {
@@ -57,15 +56,8 @@ pub async fn patch(
     if openwork.is_some() {
         paths.push(settings::openwork_path(&ws.path));
     }
-    st.approve(
-        &actor,
-        &ws,
-        "config.patch",
-        "Patch workspace config".into(),
-        paths,
-    )
-    .await?;
-    st.write_reported(&ws, move |st, root| {
+    let intent = Intent::new(Action::ConfigPatch, "Patch workspace config", paths);
+    st.mutate(&actor, &ws, intent, move |st, root| {
         let written = match &opencode {
             Some(edits) => Some(settings::set_opencode_keys(root, edits)?),
             None => None,
@@ -73,15 +65,11 @@ pub async fn patch(
         if let Some(patch) = &openwork {
             settings::write_openwork(&st.caches, root, patch, false)?;
         }
-        Ok(((), written.map(|path| config_reload(&path))))
+        Ok(Done::new(())
+            .reload(written.map(|path| config_reload(&path)))
+            .audit(OPENCODE_CONFIG_TARGET, "Patched workspace config"))
     })
     .await?;
-    let audit = Audit {
-        action: "config.patch",
-        target: "opencode.json".into(),
-        summary: "Patched workspace config".into(),
-    };
-    st.record(&actor, &ws, audit).await;
     Ok(Json(UpdatedAt {
         updated_at: crate::now_ms(),
     }))
@@ -92,11 +80,10 @@ pub async fn patch(
 pub async fn events(
     State(st): State<AppState>,
     _client: Client,
-    Params(id): Params<String>,
+    Workspace(ws): Workspace,
     query: QueryMap,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let ws = st.workspace(&id)?;
     let last_event_id = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())

@@ -1,9 +1,10 @@
 //! Inbox uploads and outbox artifacts.
 
-use crate::app::{AppState, Audit};
+use crate::app::{AppState, Workspace};
 use crate::auth::{Client, Writer};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{Params, QueryMap};
+use crate::pipeline::{Action, Done, Intent};
 use crate::workspace::exchange::{self, INBOX, OUTBOX};
 use crate::workspace::paths::{TempFile, create_dirs};
 use axum::Json;
@@ -57,9 +58,8 @@ fn file_box<const OUT: bool>(st: &AppState) -> (&'static FileBox, bool) {
 pub async fn list<const OUT: bool>(
     State(st): State<AppState>,
     _client: Client,
-    Params(id): Params<String>,
+    Workspace(ws): Workspace,
 ) -> ApiResult<Json<FileList>> {
-    let ws = st.workspace(&id)?;
     let (file_box, enabled) = file_box::<OUT>(&st);
     if !enabled {
         return Ok(Json(FileList { items: Vec::new() }));
@@ -228,37 +228,24 @@ pub async fn upload(
     let (relative, target) = st
         .blocking(move |_| exchange::inbox_target(&root, &requested))
         .await?;
-    st.approve(
-        &actor,
-        &ws,
-        "workspace.inbox.upload",
+    let intent = Intent::new(
+        Action::InboxUpload,
         format!("Upload {relative} to inbox"),
         vec![target],
-    )
-    .await?;
+    );
     let bytes = upload.bytes;
     let rel = relative.clone();
-    let target = st
-        .write(&ws, move |_, root| {
-            // Resolve again: the folders may have changed while waiting.
-            let (_, target) = exchange::inbox_target(root, &rel)?;
-            if let Some(parent) = target.parent() {
-                create_dirs(parent)?;
-            }
-            upload.file.persist(&target)?;
-            Ok(target)
-        })
-        .await?;
-    st.record(
-        &actor,
-        &ws,
-        Audit {
-            action: "workspace.inbox.upload",
-            target: target.display().to_string(),
-            summary: format!("Uploaded {relative} to inbox"),
-        },
-    )
-    .await;
+    st.mutate(&actor, &ws, intent, move |_, root| {
+        // Resolve again: the folders may have changed while waiting.
+        let (_, target) = exchange::inbox_target(root, &rel)?;
+        if let Some(parent) = target.parent() {
+            create_dirs(parent)?;
+        }
+        upload.file.persist(&target)?;
+        let summary = format!("Uploaded {rel} to inbox");
+        Ok(Done::new(()).audit(target.display().to_string(), summary))
+    })
+    .await?;
     Ok(Json(InboxUploaded {
         ok: true,
         path: relative,

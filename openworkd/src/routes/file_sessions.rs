@@ -1,11 +1,12 @@
 //! File sessions: create/renew/close, catalog snapshot and events, and
 //! batch reads, writes and operations.
 
-use crate::app::{AppState, Audit};
+use crate::app::{AppState, Workspace};
 use crate::auth::{Client, Writer};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{Body, Params, QueryMap};
 use crate::now_ms;
+use crate::pipeline::{Action, Done, Intent};
 use crate::workspace::WorkspaceEntry;
 use crate::workspace::files::{self, Change, MAX_BATCH, Op, Session};
 use crate::workspace::paths::{Root, normalize_relative, resolve_in_workspace};
@@ -16,6 +17,7 @@ use openwork_shared::models::{
 };
 use openwork_shared::{ErrorCode, Scope};
 use serde_json::{Value, json};
+use std::path::Path;
 
 fn token_hash(actor: &Actor) -> &str {
     actor.token_hash.as_deref().unwrap_or_default()
@@ -55,10 +57,9 @@ fn writable_session(
 pub async fn create(
     State(st): State<AppState>,
     Client(actor): Client,
-    Params(id): Params<String>,
+    Workspace(ws): Workspace,
     body: Body,
 ) -> ApiResult<Json<FileSessionEnvelope>> {
-    let ws = st.workspace(&id)?;
     let body = body.object()?;
     let wants_write = body.get("write") != Some(&Value::Bool(false));
     let can_write = wants_write
@@ -269,28 +270,18 @@ pub async fn write_batch(
         .await?;
     let mut items = failures;
     if !planned.is_empty() {
-        let n = planned.len();
-        let paths = planned.iter().map(|p| p.target.clone()).collect();
-        st.approve(
-            &actor,
-            &ws,
-            "workspace.files.session.write",
-            format!("Write {n} file(s) via file session"),
-            paths,
-        )
-        .await?;
-        let results = apply_all(&st, &ws, planned, files::apply_write).await?;
-        for (item, change) in results {
-            if let Some(change) = change {
-                let audit = Audit {
-                    action: "workspace.files.session.write",
-                    target: ws.path.join(&change.path).display().to_string(),
-                    summary: format!("Wrote {} via file session", change.path),
-                };
-                st.record(&actor, &ws, audit).await;
-            }
-            items.push(item);
-        }
+        let intent = Intent::new(
+            Action::FilesWrite,
+            format!("Write {} file(s) via file session", planned.len()),
+            planned.iter().map(|p| p.target.clone()).collect(),
+        );
+        let ws_id = ws.id.clone();
+        let written = st
+            .mutate(&actor, &ws, intent, move |st, root| {
+                apply_all(st, &ws_id, root, &planned, files::apply_write, true)
+            })
+            .await?;
+        items.extend(written);
     }
     Ok(Json(
         json!({"items": items, "cursor": st.file_events.cursor(&ws.id)}),
@@ -369,6 +360,7 @@ pub async fn ops(
         .iter()
         .map(parse_op)
         .collect::<ApiResult<Vec<_>>>()?;
+    let ops_len = ops.len();
     let mut paths = Vec::new();
     for op in &ops {
         let rels: Vec<&String> = match op {
@@ -380,48 +372,53 @@ pub async fn ops(
             paths.push(resolve_in_workspace(&ws.path, rel)?);
         }
     }
-    if !paths.is_empty() {
-        let n = ops.len();
-        st.approve(
-            &actor,
-            &ws,
-            "workspace.files.session.ops",
-            format!("Apply {n} file operation(s) via file session"),
+    let ws_id = ws.id.clone();
+    let work =
+        move |st: &AppState, root: &Path| apply_all(st, &ws_id, root, &ops, files::apply_op, false);
+    let items = if paths.is_empty() {
+        // Only invalid operations: nothing to approve, nothing changes.
+        st.write(&ws, move |st, root| work(st, root).map(|done| done.value))
+            .await?
+    } else {
+        let intent = Intent::new(
+            Action::FilesOps,
+            format!("Apply {} file operation(s) via file session", ops_len),
             paths,
-        )
-        .await?;
-    }
-    let items: Vec<Value> = apply_all(&st, &ws, ops, files::apply_op)
-        .await?
-        .into_iter()
-        .map(|(item, _)| item)
-        .collect();
+        );
+        st.mutate(&actor, &ws, intent, work).await?
+    };
     Ok(Json(
         json!({"items": items, "cursor": st.file_events.cursor(&ws.id)}),
     ))
 }
 
-/// Apply each item under the workspace's write lock, recording a file event
-/// for every change.
-async fn apply_all<T: Send + 'static>(
+/// Apply each item (under the workspace's write lock), recording a file
+/// event for every change and, when `audited`, an audit line.
+fn apply_all<T>(
     st: &AppState,
-    ws: &WorkspaceEntry,
-    items: Vec<T>,
+    ws_id: &str,
+    root: &Path,
+    items: &[T],
     apply: fn(&Root, &T) -> (Value, Option<Change>),
-) -> ApiResult<Vec<(Value, Option<Change>)>> {
-    let ws_id = ws.id.clone();
-    st.write(ws, move |st, root| {
-        let root = Root::new(root)?;
-        Ok(items
-            .iter()
-            .map(|item| {
-                let (value, change) = apply(&root, item);
-                if let Some(c) = &change {
-                    st.file_events.record(&ws_id, c, now_ms());
-                }
-                (value, change)
-            })
-            .collect())
-    })
-    .await
+    audited: bool,
+) -> ApiResult<Done<Vec<Value>>> {
+    let resolver = Root::new(root)?;
+    let mut values = Vec::with_capacity(items.len());
+    let mut changes = Vec::new();
+    for item in items {
+        let (value, change) = apply(&resolver, item);
+        if let Some(c) = change {
+            st.file_events.record(ws_id, &c, now_ms());
+            changes.push(c);
+        }
+        values.push(value);
+    }
+    let mut done = Done::new(values);
+    if audited {
+        for c in changes {
+            let target = root.join(&c.path).display().to_string();
+            done = done.audit(target, format!("Wrote {} via file session", c.path));
+        }
+    }
+    Ok(done)
 }

@@ -1,8 +1,9 @@
-use crate::app::{AppState, Audit};
+use crate::app::{AppState, Reload, Workspace};
 use crate::auth::{Client, Writer};
 use crate::error::{ApiError, ApiResult};
 use crate::events::trigger;
 use crate::http::{Body, Params};
+use crate::pipeline::{Action, Done, Intent, OPENCODE_CONFIG_TARGET};
 use crate::workspace::{mcp, settings};
 use axum::Json;
 use axum::extract::State;
@@ -12,9 +13,8 @@ use serde_json::Value;
 pub async fn list(
     State(st): State<AppState>,
     _client: Client,
-    Params(id): Params<String>,
+    Workspace(ws): Workspace,
 ) -> ApiResult<Json<McpList>> {
-    let ws = st.workspace(&id)?;
     st.blocking(move |st| {
         Ok(Json(McpList {
             items: mcp::list(&st.caches, &ws.path)?,
@@ -26,10 +26,9 @@ pub async fn list(
 pub async fn add(
     State(st): State<AppState>,
     Writer(actor): Writer,
-    Params(id): Params<String>,
+    Workspace(ws): Workspace,
     body: Body,
 ) -> ApiResult<Json<McpList>> {
-    let ws = st.workspace(&id)?;
     let body = body.object()?;
     let config = match body.get("config") {
         None | Some(Value::Null | Value::Bool(false)) => {
@@ -44,60 +43,45 @@ pub async fn add(
         .trim()
         .to_owned();
     mcp::validate(&name, &config)?;
-    let paths = vec![settings::opencode_path(&ws.path)];
-    st.approve(&actor, &ws, "mcp.add", format!("Add MCP {name}"), paths)
-        .await?;
-    let write_name = name.clone();
+    let intent = Intent::new(
+        Action::McpAdd,
+        format!("Add MCP {name}"),
+        vec![settings::opencode_path(&ws.path)],
+    );
     let items = st
-        .write_reported(&ws, move |st, root| {
-            let existed = mcp::set(&st.caches, root, &write_name, &config)?;
+        .mutate(&actor, &ws, intent, move |st, root| {
+            let existed = mcp::set(&st.caches, root, &name, &config)?;
             let action = if existed { "updated" } else { "added" };
-            let reload = (ReloadReason::Mcp, trigger("mcp", &write_name, action, None));
-            Ok((mcp::list(&st.caches, root)?, Some(reload)))
+            Ok(Done::new(mcp::list(&st.caches, root)?)
+                .reload(mcp_reload(&name, action))
+                .audit(OPENCODE_CONFIG_TARGET, format!("Added MCP {name}")))
         })
         .await?;
-    let audit = Audit {
-        action: "mcp.add",
-        target: "opencode.json".into(),
-        summary: format!("Added MCP {name}"),
-    };
-    st.record(&actor, &ws, audit).await;
     Ok(Json(McpList { items }))
 }
 
 pub async fn remove(
     State(st): State<AppState>,
     Writer(actor): Writer,
-    Params((id, name)): Params<(String, String)>,
+    Workspace(ws): Workspace,
+    Params((_, name)): Params<(String, String)>,
 ) -> ApiResult<Json<McpList>> {
-    let ws = st.workspace(&id)?;
-    let paths = vec![settings::opencode_path(&ws.path)];
-    st.approve(
-        &actor,
-        &ws,
-        "mcp.remove",
+    let intent = Intent::new(
+        Action::McpRemove,
         format!("Remove MCP {name}"),
-        paths,
-    )
-    .await?;
-    let write_name = name.clone();
+        vec![settings::opencode_path(&ws.path)],
+    );
     let items = st
-        .write_reported(&ws, move |st, root| {
-            let removed = mcp::remove(&st.caches, root, &write_name)?;
-            let reload = removed.then(|| {
-                (
-                    ReloadReason::Mcp,
-                    trigger("mcp", &write_name, "removed", None),
-                )
-            });
-            Ok((mcp::list(&st.caches, root)?, reload))
+        .mutate(&actor, &ws, intent, move |st, root| {
+            let removed = mcp::remove(&st.caches, root, &name)?;
+            Ok(Done::new(mcp::list(&st.caches, root)?)
+                .reload(removed.then(|| mcp_reload(&name, "removed")))
+                .audit(OPENCODE_CONFIG_TARGET, format!("Removed MCP {name}")))
         })
         .await?;
-    let audit = Audit {
-        action: "mcp.remove",
-        target: "opencode.json".into(),
-        summary: format!("Removed MCP {name}"),
-    };
-    st.record(&actor, &ws, audit).await;
     Ok(Json(McpList { items }))
+}
+
+fn mcp_reload(name: &str, action: &str) -> Reload {
+    (ReloadReason::Mcp, trigger("mcp", name, action, None))
 }

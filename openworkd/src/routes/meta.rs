@@ -1,7 +1,6 @@
-use crate::app::AppState;
+use crate::app::{AppState, Workspace};
 use crate::auth::Client;
 use crate::error::ApiResult;
-use crate::http::Params;
 use crate::routes::sees_secrets;
 use crate::workspace::WorkspaceEntry;
 use axum::Json;
@@ -65,9 +64,8 @@ pub async fn status(State(st): State<AppState>, Client(actor): Client) -> Json<S
 pub async fn mounted_status(
     State(st): State<AppState>,
     Client(actor): Client,
-    Params(id): Params<String>,
+    Workspace(ws): Workspace,
 ) -> ApiResult<Json<Status>> {
-    let ws = st.workspace(&id)?;
     Ok(Json(status_of(&st, &actor, &[ws])))
 }
 

@@ -1,8 +1,9 @@
-use crate::app::{AppState, Audit};
+use crate::app::{AppState, Reload, Workspace};
 use crate::auth::{Client, Writer};
 use crate::error::{ApiError, ApiResult};
 use crate::events::trigger;
 use crate::http::{Body, Params, QueryMap};
+use crate::pipeline::{Action, Done, Intent, OPENCODE_CONFIG_TARGET};
 use crate::workspace::{plugins, settings};
 use axum::Json;
 use axum::extract::State;
@@ -13,10 +14,9 @@ use serde_json::Value;
 pub async fn list(
     State(st): State<AppState>,
     _client: Client,
-    Params(id): Params<String>,
+    Workspace(ws): Workspace,
     query: QueryMap,
 ) -> ApiResult<Json<PluginList>> {
-    let ws = st.workspace(&id)?;
     let global = query
         .is("includeGlobal", "true")
         .then(|| st.config.home_dir.join(".config/opencode/plugins"));
@@ -27,10 +27,9 @@ pub async fn list(
 pub async fn add(
     State(st): State<AppState>,
     Writer(actor): Writer,
-    Params(id): Params<String>,
+    Workspace(ws): Workspace,
     body: Body,
 ) -> ApiResult<Json<PluginList>> {
-    let ws = st.workspace(&id)?;
     let spec = body
         .object()?
         .get("spec")
@@ -44,72 +43,48 @@ pub async fn add(
             "Plugin spec is required",
         ));
     }
-    let paths = vec![settings::opencode_path(&ws.path)];
-    st.approve(
-        &actor,
-        &ws,
-        "plugins.add",
+    let intent = Intent::new(
+        Action::PluginsAdd,
         format!("Add plugin {spec}"),
-        paths,
-    )
-    .await?;
-    let spec_for_write = spec.clone();
+        vec![settings::opencode_path(&ws.path)],
+    );
     let list = st
-        .write_reported(&ws, move |st, root| {
-            let changed = plugins::add(&st.caches, root, &spec_for_write)?;
-            let name = plugins::normalize_spec(&spec_for_write);
-            let reload = changed.then(|| {
-                (
-                    ReloadReason::Plugins,
-                    trigger("plugin", &name, "added", None),
-                )
-            });
-            Ok((plugins::list(&st.caches, root, None)?, reload))
+        .mutate(&actor, &ws, intent, move |st, root| {
+            let changed = plugins::add(&st.caches, root, &spec)?;
+            let name = plugins::normalize_spec(&spec);
+            let reload = changed.then(|| plugin_reload(&name, "added"));
+            Ok(Done::new(plugins::list(&st.caches, root, None)?)
+                .reload(reload)
+                .audit(OPENCODE_CONFIG_TARGET, format!("Added {spec}")))
         })
         .await?;
-    let audit = Audit {
-        action: "plugins.add",
-        target: "opencode.json".into(),
-        summary: format!("Added {spec}"),
-    };
-    st.record(&actor, &ws, audit).await;
     Ok(Json(list))
 }
 
 pub async fn remove(
     State(st): State<AppState>,
     Writer(actor): Writer,
-    Params((id, name)): Params<(String, String)>,
+    Workspace(ws): Workspace,
+    Params((_, name)): Params<(String, String)>,
 ) -> ApiResult<Json<PluginList>> {
-    let ws = st.workspace(&id)?;
-    let paths = vec![settings::opencode_path(&ws.path)];
-    st.approve(
-        &actor,
-        &ws,
-        "plugins.remove",
+    let intent = Intent::new(
+        Action::PluginsRemove,
         format!("Remove plugin {name}"),
-        paths,
-    )
-    .await?;
-    let name_for_write = name.clone();
+        vec![settings::opencode_path(&ws.path)],
+    );
     let list = st
-        .write_reported(&ws, move |st, root| {
-            let changed = plugins::remove(&st.caches, root, &name_for_write)?;
-            let normalized = plugins::normalize_spec(&name_for_write);
-            let reload = changed.then(|| {
-                (
-                    ReloadReason::Plugins,
-                    trigger("plugin", &normalized, "removed", None),
-                )
-            });
-            Ok((plugins::list(&st.caches, root, None)?, reload))
+        .mutate(&actor, &ws, intent, move |st, root| {
+            let changed = plugins::remove(&st.caches, root, &name)?;
+            let normalized = plugins::normalize_spec(&name);
+            let reload = changed.then(|| plugin_reload(&normalized, "removed"));
+            Ok(Done::new(plugins::list(&st.caches, root, None)?)
+                .reload(reload)
+                .audit(OPENCODE_CONFIG_TARGET, format!("Removed {name}")))
         })
         .await?;
-    let audit = Audit {
-        action: "plugins.remove",
-        target: "opencode.json".into(),
-        summary: format!("Removed {name}"),
-    };
-    st.record(&actor, &ws, audit).await;
     Ok(Json(list))
+}
+
+fn plugin_reload(name: &str, action: &str) -> Reload {
+    (ReloadReason::Plugins, trigger("plugin", name, action, None))
 }

@@ -1,10 +1,11 @@
 //! `/opencode/*` and `/opencode-router/*` (plain and mounted under
 //! `/w/:id`): the policy checks, then a streamed pass-through.
 
-use crate::app::{AppState, Audit};
+use crate::app::AppState;
 use crate::auth::{self, Client, require_scope};
 use crate::error::{ApiError, ApiResult};
 use crate::http::Params;
+use crate::pipeline::{Action, Audited};
 use crate::proxy_path::ProxyPath;
 use crate::upstream::{self, DIRECTORY_HEADER};
 use crate::workspace::WorkspaceEntry;
@@ -241,12 +242,11 @@ pub async fn engine_reload(
                 .with_details(json!({"status": status.as_u16(), "body": body})),
         );
     }
-    let audit = Audit {
-        action: "engine.reload",
+    let line = Audited {
         target: base,
         summary: "Reloaded the OpenCode engine".into(),
     };
-    st.record(&actor, &ws, audit).await;
+    st.record(&actor, &ws, Action::EngineReload, line).await;
     Ok(Json(EngineReloaded {
         ok: true,
         reloaded_at: crate::now_ms(),

@@ -1,8 +1,9 @@
-use crate::app::{AppState, Audit};
+use crate::app::{AppState, Reload, Workspace};
 use crate::auth::{Client, Writer};
 use crate::error::ApiResult;
 use crate::events::trigger;
 use crate::http::{Body, Params, QueryMap};
+use crate::pipeline::{Action, Done, Intent};
 use crate::workspace::{paths, skills};
 use axum::Json;
 use axum::extract::State;
@@ -14,10 +15,9 @@ use serde_json::Value;
 pub async fn list(
     State(st): State<AppState>,
     _client: Client,
-    Params(id): Params<String>,
+    Workspace(ws): Workspace,
     query: QueryMap,
 ) -> ApiResult<Json<SkillList>> {
-    let ws = st.workspace(&id)?;
     let global = query.is("includeGlobal", "true");
     let home = global.then_some(st.config.home_dir.as_path());
     Ok(Json(SkillList {
@@ -28,9 +28,9 @@ pub async fn list(
 pub async fn get(
     State(st): State<AppState>,
     _client: Client,
-    Params((id, name)): Params<(String, String)>,
+    Workspace(ws): Workspace,
+    Params((_, name)): Params<(String, String)>,
 ) -> ApiResult<Json<SkillDetail>> {
-    let ws = st.workspace(&id)?;
     st.blocking(move |st| {
         let home = Some(st.config.home_dir.as_path());
         let item = skills::list(&st.caches, &ws.path, home)
@@ -46,10 +46,9 @@ pub async fn get(
 pub async fn upsert(
     State(st): State<AppState>,
     Writer(actor): Writer,
-    Params(id): Params<String>,
+    Workspace(ws): Workspace,
     body: Body,
 ) -> ApiResult<Json<SkillItem>> {
-    let ws = st.workspace(&id)?;
     let body = body.object()?;
     let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
     let payload = SkillUpsert {
@@ -58,75 +57,60 @@ pub async fn upsert(
         description: text("description"),
     };
     let prepared = skills::prepare_upsert(&ws.path, &payload)?;
-    let summary = format!("Upsert skill {}", prepared.name);
-    st.approve(
-        &actor,
-        &ws,
-        "skills.upsert",
-        summary,
+    let intent = Intent::new(
+        Action::SkillsUpsert,
+        format!("Upsert skill {}", prepared.name),
         vec![prepared.path.clone()],
-    )
-    .await?;
-    let prepared = st
-        .write_reported(&ws, move |_, _| {
+    );
+    let item = st
+        .mutate(&actor, &ws, intent, move |_, _| {
             let existed = skills::write(&prepared)?;
             let action = if existed { "updated" } else { "added" };
-            let path = Some(prepared.path.display().to_string());
-            let reload = (
-                ReloadReason::Skills,
-                trigger("skill", &prepared.name, action, path),
-            );
-            Ok((prepared, Some(reload)))
+            let path = prepared.path.display().to_string();
+            let reload = skill_reload(&prepared.name, action, &path);
+            let summary = format!("Upserted skill {}", prepared.name);
+            Ok(Done::new(prepared.item).reload(reload).audit(path, summary))
         })
         .await?;
-    let path = prepared.path.display().to_string();
-    let audit = Audit {
-        action: "skills.upsert",
-        target: path,
-        summary: format!("Upserted skill {}", prepared.name),
-    };
-    st.record(&actor, &ws, audit).await;
-    Ok(Json(prepared.item))
+    Ok(Json(item))
 }
 
 pub async fn delete(
     State(st): State<AppState>,
     Writer(actor): Writer,
-    Params((id, name)): Params<(String, String)>,
+    Workspace(ws): Workspace,
+    Params((_, name)): Params<(String, String)>,
 ) -> ApiResult<Json<SkillDeleted>> {
-    let ws = st.workspace(&id)?;
     let root = ws.path.clone();
     let check_name = name.clone();
     let dir = st
         .blocking(move |_| skills::prepare_delete(&root, &check_name))
         .await?;
-    st.approve(
-        &actor,
-        &ws,
-        "skills.delete",
+    let path = dir.display().to_string();
+    let intent = Intent::new(
+        Action::SkillsDelete,
         format!("Delete skill {name}"),
         vec![dir.clone()],
-    )
-    .await?;
-    let path = dir.display().to_string();
-    let reload = (
-        ReloadReason::Skills,
-        trigger("skill", &name, "removed", Some(path.clone())),
     );
-    st.write_reported(&ws, move |_, _| {
+    let reload = skill_reload(&name, "removed", &path);
+    let done = Done::new(())
+        .reload(reload)
+        .audit(&path, format!("Deleted skill {name}"));
+    st.mutate(&actor, &ws, intent, move |_, _| {
         paths::remove_if_exists(&dir)?;
-        Ok(((), Some(reload)))
+        Ok(done)
     })
     .await?;
-    let audit = Audit {
-        action: "skills.delete",
-        target: path.clone(),
-        summary: format!("Deleted skill {name}"),
-    };
-    st.record(&actor, &ws, audit).await;
     Ok(Json(SkillDeleted {
         ok: true,
         name,
         path,
     }))
+}
+
+fn skill_reload(name: &str, action: &str, path: &str) -> Reload {
+    (
+        ReloadReason::Skills,
+        trigger("skill", name, action, Some(path.to_owned())),
+    )
 }

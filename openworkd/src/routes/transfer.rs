@@ -1,8 +1,9 @@
-use crate::app::{AppState, Audit};
+use crate::app::{AppState, Workspace};
 use crate::auth::{Client, Writer};
 use crate::error::ApiResult;
 use crate::events::config_reload;
-use crate::http::{Body, Params};
+use crate::http::Body;
+use crate::pipeline::{Action, Done, Intent};
 use crate::workspace::{settings, transfer};
 use axum::Json;
 use axum::extract::State;
@@ -11,9 +12,8 @@ use openwork_shared::models::{Ok as OkBody, WorkspaceExport};
 pub async fn export(
     State(st): State<AppState>,
     _client: Client,
-    Params(id): Params<String>,
+    Workspace(ws): Workspace,
 ) -> ApiResult<Json<WorkspaceExport>> {
-    let ws = st.workspace(&id)?;
     st.blocking(move |st| transfer::export(&st.caches, &ws.path, &ws.id, crate::now_ms()).map(Json))
         .await
 }
@@ -21,33 +21,21 @@ pub async fn export(
 pub async fn import(
     State(st): State<AppState>,
     Writer(actor): Writer,
-    Params(id): Params<String>,
+    Workspace(ws): Workspace,
     body: Body,
 ) -> ApiResult<Json<OkBody>> {
-    let ws = st.workspace(&id)?;
     let body = transfer::require_object(body.json()?)?;
     let plan = transfer::plan_import(&ws.path, &body)?;
     let opencode_path = settings::opencode_path(&ws.path);
     let paths = vec![opencode_path.clone(), settings::openwork_path(&ws.path)];
-    st.approve(
-        &actor,
-        &ws,
-        "config.import",
-        "Import workspace config".into(),
-        paths,
-    )
-    .await?;
+    let intent = Intent::new(Action::ConfigImport, "Import workspace config", paths);
     let touches_opencode = plan.touches_opencode();
-    st.write_reported(&ws, move |st, root| {
+    st.mutate(&actor, &ws, intent, move |st, root| {
         transfer::apply_import(&st.caches, root, &plan)?;
-        Ok(((), touches_opencode.then(|| config_reload(&opencode_path))))
+        Ok(Done::new(())
+            .reload(touches_opencode.then(|| config_reload(&opencode_path)))
+            .audit("workspace", "Imported workspace config"))
     })
     .await?;
-    let audit = Audit {
-        action: "config.import",
-        target: "workspace".into(),
-        summary: "Imported workspace config".into(),
-    };
-    st.record(&actor, &ws, audit).await;
     Ok(Json(OkBody { ok: true }))
 }

@@ -1,7 +1,7 @@
-use crate::app::{AppState, Audit};
+use crate::app::{AppState, Workspace};
 use crate::auth::{Client, Host};
 use crate::error::ApiResult;
-use crate::http::Params;
+use crate::pipeline::{Action, Audited};
 use crate::routes::sees_secrets;
 use axum::Json;
 use axum::extract::State;
@@ -16,11 +16,10 @@ pub async fn list(State(st): State<AppState>, Client(actor): Client) -> Json<Wor
 }
 
 pub async fn mounted_list(
-    State(st): State<AppState>,
+    State(_st): State<AppState>,
     Client(actor): Client,
-    Params(id): Params<String>,
+    Workspace(ws): Workspace,
 ) -> ApiResult<Json<WorkspaceList>> {
-    let ws = st.workspace(&id)?;
     Ok(Json(WorkspaceList {
         active_id: Some(ws.id.clone()),
         items: vec![ws.info(sees_secrets(&actor))],
@@ -31,27 +30,22 @@ pub async fn mounted_list(
 pub async fn activate(
     State(st): State<AppState>,
     Host(actor): Host,
-    Params(id): Params<String>,
+    Workspace(ws): Workspace,
 ) -> ApiResult<Json<WorkspaceActivated>> {
-    let ws = st.workspace(&id)?;
     {
         let mut all = st.workspaces.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(index) = all.iter().position(|w| w.id == id) {
+        if let Some(index) = all.iter().position(|w| w.id == ws.id) {
             let entry = all.remove(index);
             all.insert(0, entry);
         }
     }
     let summary = format!("Activated workspace {}", ws.name);
-    st.record(
-        &actor,
-        &ws,
-        Audit {
-            action: "workspace.activate",
-            target: ws.id.clone(),
-            summary,
-        },
-    )
-    .await;
+    let line = Audited {
+        target: ws.id.clone(),
+        summary,
+    };
+    st.record(&actor, &ws, Action::WorkspaceActivate, line)
+        .await;
     Ok(Json(WorkspaceActivated {
         active_id: ws.id.clone(),
         workspace: ws.info(true),

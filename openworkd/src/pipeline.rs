@@ -1,0 +1,178 @@
+//! The one write pipeline. Every change to a workspace goes
+//! approve → write under the workspace's lock (recording the reload event
+//! before the lock is released) → audit, through [`AppState::mutate`].
+
+use crate::app::{AppState, Reload};
+use crate::approvals::Request as ApprovalRequest;
+use crate::error::ApiResult;
+use crate::workspace::WorkspaceEntry;
+use openwork_shared::models::{Actor, AuditEntry};
+use std::path::{Path, PathBuf};
+
+/// Every kind of change, as the approval queue and the audit log name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    ConfigPatch,
+    ConfigImport,
+    PluginsAdd,
+    PluginsRemove,
+    SkillsUpsert,
+    SkillsDelete,
+    McpAdd,
+    McpRemove,
+    CommandsUpsert,
+    CommandsDelete,
+    InboxUpload,
+    FilesWrite,
+    FilesOps,
+    EngineReload,
+    WorkspaceActivate,
+}
+
+impl Action {
+    /// The wire name (reference spelling).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::ConfigPatch => "config.patch",
+            Action::ConfigImport => "config.import",
+            Action::PluginsAdd => "plugins.add",
+            Action::PluginsRemove => "plugins.remove",
+            Action::SkillsUpsert => "skills.upsert",
+            Action::SkillsDelete => "skills.delete",
+            Action::McpAdd => "mcp.add",
+            Action::McpRemove => "mcp.remove",
+            Action::CommandsUpsert => "commands.upsert",
+            Action::CommandsDelete => "commands.delete",
+            Action::InboxUpload => "workspace.inbox.upload",
+            Action::FilesWrite => "workspace.files.session.write",
+            Action::FilesOps => "workspace.files.session.ops",
+            Action::EngineReload => "engine.reload",
+            Action::WorkspaceActivate => "workspace.activate",
+        }
+    }
+}
+
+/// The audit target of changes to the OpenCode config, whichever of
+/// `opencode.json`/`opencode.jsonc` holds it (the reference's spelling).
+pub const OPENCODE_CONFIG_TARGET: &str = "opencode.json";
+
+/// What a write is about to do: what the host is asked to approve.
+pub struct Intent {
+    pub action: Action,
+    /// The question put to the host ("Add plugin x").
+    pub summary: String,
+    /// The files and folders the write touches.
+    pub paths: Vec<PathBuf>,
+}
+
+impl Intent {
+    pub fn new(action: Action, summary: impl Into<String>, paths: Vec<PathBuf>) -> Self {
+        Intent {
+            action,
+            summary: summary.into(),
+            paths,
+        }
+    }
+}
+
+/// One audit line of a write that happened.
+pub struct Audited {
+    pub target: String,
+    pub summary: String,
+}
+
+/// What a write did: its answer, the reload event clients should see, and
+/// its audit lines (usually one).
+pub struct Done<T> {
+    pub value: T,
+    pub reload: Option<Reload>,
+    pub audit: Vec<Audited>,
+}
+
+impl<T> Done<T> {
+    pub fn new(value: T) -> Self {
+        Done {
+            value,
+            reload: None,
+            audit: Vec::new(),
+        }
+    }
+
+    pub fn reload(mut self, reload: impl Into<Option<Reload>>) -> Self {
+        self.reload = reload.into();
+        self
+    }
+
+    pub fn audit(mut self, target: impl Into<String>, summary: impl Into<String>) -> Self {
+        self.audit.push(Audited {
+            target: target.into(),
+            summary: summary.into(),
+        });
+        self
+    }
+}
+
+impl AppState {
+    /// Ask the host (per the approval policy), then run `work` on the
+    /// workspace under its write lock, record the reload event it reports
+    /// while still holding the lock (so the watcher knows the change as
+    /// ours), and append its audit lines.
+    pub async fn mutate<T: Send + 'static>(
+        &self,
+        actor: &Actor,
+        ws: &WorkspaceEntry,
+        intent: Intent,
+        work: impl FnOnce(&AppState, &Path) -> ApiResult<Done<T>> + Send + 'static,
+    ) -> ApiResult<T> {
+        self.approvals
+            .require(ApprovalRequest {
+                workspace_id: ws.id.clone(),
+                action: intent.action.as_str(),
+                summary: intent.summary,
+                paths: intent
+                    .paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect(),
+                actor: actor.clone(),
+            })
+            .await?;
+        let id = ws.id.clone();
+        let done = self
+            .write(ws, move |st, root| {
+                let mut done = work(st, root)?;
+                if let Some((reason, trigger)) = done.reload.take() {
+                    st.events.record(&id, reason, trigger);
+                }
+                Ok(done)
+            })
+            .await?;
+        for line in done.audit {
+            self.record(actor, ws, intent.action, line).await;
+        }
+        Ok(done.value)
+    }
+
+    /// Append one audit line; a failure is logged, never answered (the
+    /// change itself happened).
+    pub async fn record(&self, actor: &Actor, ws: &WorkspaceEntry, action: Action, line: Audited) {
+        let entry = AuditEntry {
+            id: uuid::Uuid::new_v4().to_string(),
+            workspace_id: ws.id.clone(),
+            actor: actor.clone(),
+            action: action.as_str().to_owned(),
+            target: line.target,
+            summary: line.summary,
+            timestamp: crate::now_ms(),
+        };
+        let result = self
+            .blocking(move |state| Ok(state.audit.append(&entry)?))
+            .await;
+        if let Err(e) = result {
+            crate::logging::error(&format!(
+                "audit append failed: {}",
+                e.cause.unwrap_or(e.message)
+            ));
+        }
+    }
+}
