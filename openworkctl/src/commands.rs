@@ -273,7 +273,7 @@ pub fn approvals_reply(ctx: &Ctx, id: &str, allow: bool) -> Result<(), Failure> 
 pub fn approvals_watch(
     ctx: &Ctx,
     prompt: bool,
-    interval: f64,
+    interval: Duration,
     max: Option<usize>,
 ) -> Result<(), Failure> {
     let prompt = prompt && !ctx.json;
@@ -316,7 +316,7 @@ pub fn approvals_watch(
                 return Ok(());
             }
         }
-        std::thread::sleep(Duration::from_secs_f64(interval.max(0.05)));
+        std::thread::sleep(interval);
     }
 }
 

@@ -10,6 +10,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use failure::{Failure, Needs};
 use openwork_shared::client::Client;
 use std::process::ExitCode;
+use std::time::Duration;
 
 const DEFAULT_URL: &str = "http://127.0.0.1:8787";
 
@@ -120,9 +121,9 @@ enum ApprovalsCmd {
         /// Only print; do not ask for answers
         #[arg(long)]
         no_prompt: bool,
-        /// Seconds between polls
-        #[arg(long, default_value_t = 0.5)]
-        interval: f64,
+        /// Time between polls: seconds (0.5) or a duration (500ms, 2s, 1m)
+        #[arg(long, default_value = "0.5", value_parser = parse_interval)]
+        interval: Duration,
         /// Stop after this many approvals were seen
         #[arg(long)]
         max: Option<usize>,
@@ -217,6 +218,22 @@ fn main() -> ExitCode {
             ExitCode::from(failure.exit)
         }
     }
+}
+
+/// A poll interval: plain seconds or a humantime duration, from 50 ms to
+/// one hour (anything else, `inf` and `NaN` included, is a usage error).
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let duration = match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::try_from_secs_f64(secs).ok(),
+        Ok(_) => None,
+        Err(_) => humantime::parse_duration(text).ok(),
+    };
+    duration
+        .filter(|d| (Duration::from_millis(50)..=Duration::from_secs(3600)).contains(d))
+        .ok_or_else(|| {
+            format!("{text:?} is not an interval between 50ms and 1h (e.g. 0.5, 2s, 1m)")
+        })
 }
 
 /// `openworkctl.1`, then `openworkctl-<command>.1` for every visible

@@ -21,7 +21,6 @@ mod watch;
 mod workspace;
 
 use config::{Config, Environment, Flags, TokenSource};
-use std::os::fd::FromRawFd;
 use std::process::ExitCode;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -166,15 +165,11 @@ async fn serve(config: Config, flags: Flags) -> std::io::Result<()> {
 /// `LISTEN_FDS`/`LISTEN_PID`; true), else one bound to the configured
 /// address (false).
 async fn listen(config: &Config) -> std::io::Result<(tokio::net::TcpListener, bool)> {
-    if let Some(fd) = sd_notify::listen_fds()?.next() {
-        // SAFETY: the service manager handed this descriptor to this very
-        // process (LISTEN_PID matched) to own; nothing else refers to it.
-        let socket = unsafe { std::net::TcpListener::from_raw_fd(fd) };
-        if socket.local_addr().is_err() {
-            return Err(std::io::Error::other(
-                "the socket passed by the service manager is not a TCP socket",
-            ));
-        }
+    let mut passed = listenfd::ListenFd::from_env();
+    if passed.len() > 0 {
+        let socket = passed.take_tcp_listener(0)?.ok_or_else(|| {
+            std::io::Error::other("the socket passed by the service manager is not a TCP socket")
+        })?;
         socket.set_nonblocking(true)?;
         logging::info(
             "Using the socket passed by the service manager; --host and --port are not used",

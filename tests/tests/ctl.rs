@@ -418,3 +418,14 @@ fn completions() {
         );
     }
 }
+
+#[test]
+fn a_bad_watch_interval_is_a_usage_error_not_a_panic() {
+    let d = Daemon::start();
+    for bad in ["inf", "NaN", "-1", "0", "2 weeks", "soon"] {
+        let run = d.ctl_as_host(&["approvals", "watch", &format!("--interval={bad}")]);
+        assert_eq!(run.code, 2, "{bad}: {}", run.stderr);
+        assert!(run.stderr.contains("--interval"), "{bad}: {}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{bad}: {}", run.stderr);
+    }
+}
