@@ -1,6 +1,6 @@
 //! Application state and the whole route table.
 
-use crate::approvals::Approvals;
+use crate::approvals::{ApprovalPolicy, Approvals};
 use crate::audit::AuditLog;
 use crate::auth::Secrets;
 use crate::config::Config;
@@ -15,30 +15,61 @@ use crate::tokens::TokenStore;
 use crate::workspace::WorkspaceEntry;
 use crate::workspace::cache::Caches;
 use crate::workspace::files::{FileEvents, Sessions};
+use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use axum::routing::{any, delete, get, post};
 use openwork_shared::ErrorCode;
 use openwork_shared::models::{ReloadReason, ReloadTrigger};
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// A reload event: why clients should reload, and what changed.
 pub type Reload = (ReloadReason, ReloadTrigger);
 
+/// The settings a reload (SIGHUP) replaces, swapped as one: a request sees
+/// all of the old ones or all of the new ones, never new workspaces with
+/// old authorized roots.
+#[derive(Clone)]
+pub struct Live {
+    /// The active workspace first.
+    pub workspaces: Vec<WorkspaceEntry>,
+    pub authorized_roots: Vec<PathBuf>,
+    pub cors_origins: Vec<String>,
+    pub approval: ApprovalPolicy,
+}
+
+impl Live {
+    fn of(config: &Config) -> Live {
+        Live {
+            workspaces: config.workspaces.clone(),
+            authorized_roots: config.authorized_roots.clone(),
+            cors_origins: config.cors_origins.clone(),
+            approval: ApprovalPolicy::new(config.approval_mode, config.approval_timeout_ms),
+        }
+    }
+
+    /// `id` moved to the front of the workspaces, when it is one of them.
+    fn with_active(mut self, id: Option<&str>) -> Live {
+        if let Some(index) = id.and_then(|id| self.workspaces.iter().position(|w| w.id == id)) {
+            let entry = self.workspaces.remove(index);
+            self.workspaces.insert(0, entry);
+        }
+        self
+    }
+}
+
 pub struct Inner {
-    /// The configuration as resolved at start. Workspaces, authorized
-    /// roots, CORS origins and the approval policy live in their own fields
-    /// below, which a reload (SIGHUP) replaces.
+    /// The configuration as resolved at start; what a reload can change is
+    /// read from `live` instead.
     pub config: Config,
     pub secrets: Secrets,
-    pub workspaces: RwLock<Vec<WorkspaceEntry>>,
-    pub authorized_roots: RwLock<Vec<PathBuf>>,
-    pub cors_origins: RwLock<Vec<String>>,
+    live: ArcSwap<Live>,
     pub tokens: TokenStore,
     pub approvals: Approvals,
     pub audit: AuditLog,
@@ -66,11 +97,9 @@ impl AppState {
     pub fn new(config: Config) -> Self {
         let inner = Inner {
             secrets: Secrets::new(&config.client_token, &config.host_token),
-            workspaces: RwLock::new(config.workspaces.clone()),
-            authorized_roots: RwLock::new(config.authorized_roots.clone()),
-            cors_origins: RwLock::new(config.cors_origins.clone()),
+            live: ArcSwap::from_pointee(Live::of(&config)),
             tokens: TokenStore::new(config.token_store_path.clone()),
-            approvals: Approvals::new(config.approval_mode, config.approval_timeout_ms),
+            approvals: Approvals::default(),
             audit: AuditLog::new(&config.data_dir),
             events: ReloadEvents::default(),
             caches: Caches::default(),
@@ -86,28 +115,24 @@ impl AppState {
     }
 
     /// Take the workspaces, authorized roots, CORS origins and approval
-    /// policy of a freshly resolved configuration. The active workspace
-    /// stays active when it is still configured.
+    /// policy of a freshly resolved configuration, all at once. The active
+    /// workspace stays active when it is still configured.
     pub fn reload(&self, new: &Config) {
-        {
-            let mut all = self.workspaces.write().unwrap_or_else(|p| p.into_inner());
-            let mut next = new.workspaces.clone();
-            let active = all
-                .first()
-                .and_then(|a| next.iter().position(|w| w.id == a.id));
-            if let Some(index) = active {
-                let entry = next.remove(index);
-                next.insert(0, entry);
-            }
-            *all = next;
-        }
-        *self
-            .authorized_roots
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = new.authorized_roots.clone();
-        *self.cors_origins.write().unwrap_or_else(|p| p.into_inner()) = new.cors_origins.clone();
-        self.approvals
-            .set_policy(new.approval_mode, new.approval_timeout_ms);
+        self.live.rcu(|current| {
+            let active = current.workspaces.first().map(|w| w.id.as_str());
+            Live::of(new).with_active(active)
+        });
+    }
+
+    /// Make workspace `id` the active one (first in the list).
+    pub fn activate(&self, id: &str) {
+        self.live
+            .rcu(|current| Live::clone(current).with_active(Some(id)));
+    }
+
+    /// The live settings as they are now.
+    pub fn live(&self) -> Arc<Live> {
+        self.live.load_full()
     }
 
     pub fn uptime_ms(&self) -> u64 {
@@ -115,33 +140,23 @@ impl AppState {
     }
 
     pub fn workspace_list(&self) -> Vec<WorkspaceEntry> {
-        self.workspaces
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.live.load().workspaces.clone()
     }
 
     /// Find a workspace by id and check it lies under an authorized root.
     pub fn workspace(&self, id: &str) -> ApiResult<WorkspaceEntry> {
-        let ws = self
-            .workspaces
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .find(|w| w.id == id)
-            .cloned()
-            .ok_or_else(|| ApiError::new(ErrorCode::WorkspaceNotFound, "Workspace not found"))?;
-        let roots = self
-            .authorized_roots
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
-        if !ws.is_under_any(&roots) {
+        let live = self.live.load();
+        let ws =
+            live.workspaces.iter().find(|w| w.id == id).ok_or_else(|| {
+                ApiError::new(ErrorCode::WorkspaceNotFound, "Workspace not found")
+            })?;
+        if !ws.is_under_any(&live.authorized_roots) {
             return Err(ApiError::new(
                 ErrorCode::WorkspaceUnauthorized,
                 "Workspace is not authorized",
             ));
         }
-        Ok(ws)
+        Ok(ws.clone())
     }
 
     /// Run filesystem work off the async workers.
@@ -160,12 +175,12 @@ impl AppState {
         work: impl FnOnce(&AppState, &Path) -> ApiResult<T> + Send + 'static,
     ) -> ApiResult<T> {
         let lock = {
-            let mut locks = self.write_locks.lock().unwrap_or_else(|p| p.into_inner());
+            let mut locks = self.write_locks.lock();
             locks.entry(ws.id.clone()).or_default().clone()
         };
         let root = ws.path.clone();
         self.blocking(move |state| {
-            let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+            let _guard = lock.lock();
             work(state, &root)
         })
         .await
@@ -173,14 +188,9 @@ impl AppState {
 
     /// Wait until no API write to workspace `id` is in progress.
     pub fn wait_for_writes(&self, id: &str) {
-        let lock = self
-            .write_locks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .cloned();
+        let lock = self.write_locks.lock().get(id).cloned();
         if let Some(lock) = lock {
-            drop(lock.lock().unwrap_or_else(|p| p.into_inner()));
+            drop(lock.lock());
         }
     }
 }

@@ -4,8 +4,8 @@
 use crate::error::{ApiError, ApiResult};
 use openwork_shared::ErrorCode;
 use openwork_shared::models::{Actor, ApprovalItem, ApprovalMode};
+use parking_lot::Mutex;
 use serde_json::json;
-use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -14,9 +14,29 @@ struct Pending {
     reply: oneshot::Sender<bool>,
 }
 
+/// How writes are approved: the mode, and how long a write waits.
+#[derive(Debug, Clone, Copy)]
+pub struct ApprovalPolicy {
+    pub mode: ApprovalMode,
+    pub timeout: Duration,
+}
+
+impl ApprovalPolicy {
+    pub fn new(mode: ApprovalMode, timeout_ms: u64) -> Self {
+        ApprovalPolicy {
+            mode,
+            timeout: Duration::from_millis(timeout_ms),
+        }
+    }
+
+    pub fn timeout_ms(&self) -> u64 {
+        self.timeout.as_millis() as u64
+    }
+}
+
+/// The requests waiting for the host.
+#[derive(Default)]
 pub struct Approvals {
-    /// Mode and timeout; replaced when the configuration is reloaded.
-    policy: Mutex<(ApprovalMode, Duration)>,
     pending: Mutex<Vec<Pending>>,
 }
 
@@ -43,33 +63,9 @@ impl Drop for Cleanup<'_> {
 }
 
 impl Approvals {
-    pub fn new(mode: ApprovalMode, timeout_ms: u64) -> Self {
-        Self {
-            policy: Mutex::new((mode, Duration::from_millis(timeout_ms))),
-            pending: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// Change mode and timeout for requests made from now on.
-    pub fn set_policy(&self, mode: ApprovalMode, timeout_ms: u64) {
-        *self.policy() = (mode, Duration::from_millis(timeout_ms));
-    }
-
-    fn policy(&self) -> std::sync::MutexGuard<'_, (ApprovalMode, Duration)> {
-        self.policy.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn mode(&self) -> ApprovalMode {
-        self.policy().0
-    }
-
-    pub fn timeout_ms(&self) -> u64 {
-        self.policy().1.as_millis() as u64
-    }
-
     /// Wait for the host's decision. Ok means the write may proceed.
-    pub async fn require(&self, request: Request) -> ApiResult<()> {
-        let (mode, timeout) = *self.policy();
+    pub async fn require(&self, policy: ApprovalPolicy, request: Request) -> ApiResult<()> {
+        let ApprovalPolicy { mode, timeout } = policy;
         if mode == ApprovalMode::Auto {
             return Ok(());
         }
@@ -130,8 +126,8 @@ impl Approvals {
         Some(pending.remove(index))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Pending>> {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Vec<Pending>> {
+        self.pending.lock()
     }
 }
 

@@ -3,9 +3,9 @@
 use crate::workspace::WorkspaceEntry;
 use crate::workspace::cache::Caches;
 use openwork_shared::models::AuditEntry;
+use parking_lot::Mutex;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 /// How much of the end of a log is read to find the newest entries.
 const TAIL_BYTES: u64 = 1 << 20;
@@ -42,7 +42,7 @@ impl AuditLog {
     pub fn append(&self, entry: &AuditEntry) -> io::Result<()> {
         let mut line = serde_json::to_vec(entry)?;
         line.push(b'\n');
-        let _guard = self.append_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = self.append_lock.lock();
         crate::workspace::paths::create_dirs(&self.dir)?;
         let mut file = open_log(&self.primary(&entry.workspace_id))?;
         file.write_all(&line)?;

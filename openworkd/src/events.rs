@@ -7,9 +7,9 @@ use crate::app::AppState;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use openwork_shared::models::{ReloadEvent, ReloadReason, ReloadTrigger};
+use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -53,7 +53,7 @@ impl ReloadEvents {
         trigger: ReloadTrigger,
         observed: bool,
     ) {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut inner = self.inner.lock();
         inner.0 += 1;
         let event = ReloadEvent {
             id: uuid::Uuid::new_v4().to_string(),
@@ -72,7 +72,7 @@ impl ReloadEvents {
 
     /// Events of `workspace_id` after `since`, and the latest sequence.
     pub fn since(&self, workspace_id: &str, since: u64) -> (Vec<ReloadEvent>, u64) {
-        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let inner = self.inner.lock();
         let items = inner
             .1
             .iter()
@@ -93,7 +93,7 @@ impl ReloadEvents {
         removed: bool,
         at_ms: u64,
     ) -> bool {
-        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let inner = self.inner.lock();
         let is_removal = |e: &ReloadEvent| {
             e.trigger.as_ref().and_then(|t| t.action.as_deref()) == Some("removed")
         };

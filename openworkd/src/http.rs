@@ -40,7 +40,7 @@ pub async fn front(State(state): State<AppState>, req: Request, next: Next) -> R
         }
     };
     apply_cors(
-        &state.cors_origins.read().unwrap_or_else(|p| p.into_inner()),
+        &state.live().cors_origins,
         origin.as_ref(),
         resp.headers_mut(),
     );

@@ -124,18 +124,22 @@ impl AppState {
         intent: Intent,
         work: impl FnOnce(&AppState, &Path) -> ApiResult<Done<T>> + Send + 'static,
     ) -> ApiResult<T> {
+        let policy = self.live().approval;
         self.approvals
-            .require(ApprovalRequest {
-                workspace_id: ws.id.clone(),
-                action: intent.action.as_str(),
-                summary: intent.summary,
-                paths: intent
-                    .paths
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect(),
-                actor: actor.clone(),
-            })
+            .require(
+                policy,
+                ApprovalRequest {
+                    workspace_id: ws.id.clone(),
+                    action: intent.action.as_str(),
+                    summary: intent.summary,
+                    paths: intent
+                        .paths
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect(),
+                    actor: actor.clone(),
+                },
+            )
             .await?;
         let id = ws.id.clone();
         let done = self

@@ -6,11 +6,12 @@ use crate::workspace::cache::StampCache;
 use crate::workspace::paths::write_atomic_with_mode;
 use openwork_shared::models::{TokenCreated, TokenInfo};
 use openwork_shared::{ErrorCode, Scope};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -140,7 +141,7 @@ impl TokenStore {
     }
 
     fn update(&self, change: impl FnOnce(&mut Vec<StoredToken>) -> ApiResult<()>) -> ApiResult<()> {
-        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = self.write_lock.lock();
         let mut tokens = (*self.tokens()).clone();
         change(&mut tokens)?;
         let file = StoreFile {

@@ -19,21 +19,15 @@ pub async fn health(State(st): State<AppState>) -> Json<Health> {
 fn status_of(st: &AppState, actor: &Actor, workspaces: &[WorkspaceEntry]) -> Status {
     let c = &st.config;
     let active = workspaces.first();
-    let roots = st
-        .authorized_roots
-        .read()
-        .unwrap_or_else(|p| p.into_inner());
+    let live = st.live();
+    let roots = &live.authorized_roots;
     Status {
         ok: true,
         version: c.reported_version.clone(),
         uptime_ms: st.uptime_ms(),
         read_only: c.read_only,
         approval: approval_config(st),
-        cors_origins: st
-            .cors_origins
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone(),
+        cors_origins: live.cors_origins.clone(),
         workspace_count: workspaces.len(),
         active_workspace_id: active.map(|w| w.id.clone()),
         workspace: active.map(|w| w.info(sees_secrets(actor))),
@@ -51,9 +45,10 @@ fn status_of(st: &AppState, actor: &Actor, workspaces: &[WorkspaceEntry]) -> Sta
 }
 
 fn approval_config(st: &AppState) -> ApprovalConfig {
+    let policy = st.live().approval;
     ApprovalConfig {
-        mode: st.approvals.mode(),
-        timeout_ms: st.approvals.timeout_ms(),
+        mode: policy.mode,
+        timeout_ms: policy.timeout_ms(),
     }
 }
 

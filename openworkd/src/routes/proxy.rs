@@ -117,12 +117,7 @@ pub async fn opencode(State(st): State<AppState>, Client(actor): Client, req: Re
         Ok(rest) => rest,
         Err(e) => return e.into_response(),
     };
-    let active = st
-        .workspaces
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .first()
-        .map(|w| w.id.clone());
+    let active = st.live().workspaces.first().map(|w| w.id.clone());
     let ws = match active.map(|id| st.workspace(&id)) {
         Some(Ok(ws)) => ws,
         Some(Err(e)) => return e.into_response(),

@@ -32,13 +32,7 @@ pub async fn activate(
     Host(actor): Host,
     Workspace(ws): Workspace,
 ) -> ApiResult<Json<WorkspaceActivated>> {
-    {
-        let mut all = st.workspaces.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(index) = all.iter().position(|w| w.id == ws.id) {
-            let entry = all.remove(index);
-            all.insert(0, entry);
-        }
-    }
+    st.activate(&ws.id);
     let summary = format!("Activated workspace {}", ws.name);
     let line = Audited {
         target: ws.id.clone(),

@@ -3,12 +3,12 @@
 //! from several files and folders (a skill listing) are cached on the stamps
 //! of everything they looked at.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// File systems stamp changes with a coarse clock (a kernel tick, up to two
@@ -105,7 +105,7 @@ impl<T: Clone> StampCache<T> {
             Err(e) => return Err(Miss::Io(e)),
         };
         let value = load(bytes.as_deref());
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut entries = self.entries.lock();
         if stamp.is_none_or(|s| s.settled(now_ns())) {
             entries.insert(path.to_path_buf(), (stamp, value.clone()));
         } else {
@@ -115,7 +115,7 @@ impl<T: Clone> StampCache<T> {
     }
 
     fn lookup(&self, path: &Path, stamp: Option<Stamp>) -> Option<T> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let entries = self.entries.lock();
         match entries.get(path) {
             Some((cached, value)) if *cached == stamp => Some(value.clone()),
             _ => None,
@@ -242,7 +242,7 @@ impl<K: Hash + Eq, V: Clone> ObservedCache<K, V> {
     /// `compute`'s, which records what it looks at.
     pub fn get(&self, key: K, compute: impl FnOnce(&mut Observed) -> V) -> V {
         let cached = {
-            let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            let entries = self.entries.lock();
             entries.get(&key).map(|(seen, v)| (seen.clone(), v.clone()))
         };
         if let Some((seen, value)) = cached
@@ -252,7 +252,7 @@ impl<K: Hash + Eq, V: Clone> ObservedCache<K, V> {
         }
         let mut seen = Observed::default();
         let value = compute(&mut seen);
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut entries = self.entries.lock();
         if seen.settled() {
             entries.insert(key, (std::sync::Arc::new(seen), value.clone()));
         } else {

@@ -4,11 +4,11 @@
 use super::paths::{Root, create_dirs, is_temp_name, normalize_relative, write_atomic};
 use crate::error::{ApiError, ApiResult};
 use openwork_shared::models::{CatalogEntry, FileEvent, FileSessionInfo};
+use parking_lot::Mutex;
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::UNIX_EPOCH;
 
 pub const MAX_SESSIONS: usize = 256;
@@ -64,7 +64,7 @@ impl Sessions {
         ttl: u64,
         now: u64,
     ) -> Session {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.0.lock();
         map.retain(|_, s| s.expires_at > now);
         if map.len() >= MAX_SESSIONS
             && let Some(oldest) = map
@@ -108,7 +108,7 @@ impl Sessions {
         now: u64,
         f: impl FnOnce(&mut Session) -> T,
     ) -> ApiResult<T> {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.0.lock();
         map.retain(|_, s| s.expires_at > now);
         let session = map.get_mut(id).ok_or_else(|| {
             ApiError::new(
@@ -127,12 +127,12 @@ impl Sessions {
 
     /// Sessions that have not expired at `now`.
     pub fn live(&self, now: u64) -> usize {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self.0.lock();
         map.values().filter(|s| s.expires_at > now).count()
     }
 
     pub fn remove(&self, id: &str) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        self.0.lock().remove(id);
     }
 }
 
@@ -195,7 +195,7 @@ pub struct EventPage {
 
 impl FileEvents {
     pub fn record(&self, workspace_id: &str, change: &Change, now: u64) -> u64 {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.0.lock();
         map.entry(workspace_id.to_owned())
             .or_default()
             .push(workspace_id, change, now)
@@ -205,7 +205,7 @@ impl FileEvents {
     /// touching its path already says the same (the change came through
     /// the API). Checked and recorded under one lock.
     pub fn record_observed(&self, workspace_id: &str, seen: &Change, now: u64) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.0.lock();
         let ring = map.entry(workspace_id.to_owned()).or_default();
         if !ring.already_says(seen) {
             ring.push(workspace_id, seen, now);
@@ -213,15 +213,11 @@ impl FileEvents {
     }
 
     pub fn cursor(&self, workspace_id: &str) -> u64 {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(workspace_id)
-            .map_or(0, |r| r.seq)
+        self.0.lock().get(workspace_id).map_or(0, |r| r.seq)
     }
 
     pub fn since(&self, workspace_id: &str, since: u64) -> EventPage {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self.0.lock();
         let Some(ring) = map.get(workspace_id) else {
             return EventPage {
                 items: Vec::new(),
