@@ -1,36 +1,12 @@
-//! openworkd: parse flags, resolve the configuration, serve, shut down cleanly.
+//! openworkd: parse flags, resolve the configuration, take the listening
+//! socket (bound, or passed by the service manager), handle signals, and
+//! serve through the library (`openworkd::Server`).
 
-mod app;
-mod approvals;
-mod audit;
-mod auth;
-mod config;
-mod error;
-mod events;
-mod http;
-mod install;
-mod logging;
-mod metrics;
-mod openapi;
-mod pipeline;
-mod proxy_path;
-mod routes;
-mod tokens;
-mod upstream;
-mod watch;
-mod workspace;
-
-use config::{Config, Environment, Flags, TokenSource};
+use openworkd::config::{self, Config, Environment, Flags, TokenSource};
+use openworkd::{Server, install, logging, workspace};
 use std::process::ExitCode;
+use std::sync::Arc;
 use tokio::signal::unix::{Signal, SignalKind, signal};
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
-}
 
 fn main() -> ExitCode {
     let (flags, ignored) = Flags::parse_lenient(std::env::args().collect());
@@ -142,23 +118,18 @@ async fn serve(config: Config, flags: Flags) -> std::io::Result<()> {
         config.host.clone()
     };
     print_boot(&config, &host, addr.port(), flags.verbose);
-    sweep_leftovers(&config);
-    let state = app::AppState::new(config);
-    let watcher = watch::start(&state);
-    let service = app::router(state.clone());
+    let server = Arc::new(Server::new(config));
     // Signals are taken over before readiness is announced.
     let terminate = signal(SignalKind::terminate())?;
     let hangup = signal(SignalKind::hangup())?;
-    tokio::spawn(reload_on_hangup(state.clone(), flags, watcher, hangup));
+    tokio::spawn(reload_on_hangup(server.clone(), flags, hangup));
     // Under systemd (Type=notify) the unit is started once we accept.
     if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
         logging::warn(&format!(
             "cannot tell the service manager we are ready: {e}"
         ));
     }
-    axum::serve(listener, service.into_make_service())
-        .with_graceful_shutdown(shutdown_signal(state, terminate))
-        .await
+    server.serve(listener, shutdown_signal(terminate)).await
 }
 
 /// The socket passed by the service manager (systemd socket activation:
@@ -242,42 +213,11 @@ fn print_boot(config: &Config, host: &str, port: u16, verbose: bool) {
     }
 }
 
-/// Remove, in the background, what writes interrupted by a crash left:
-/// temporary files in the workspaces, the data folder and beside the token
-/// store.
-fn sweep_leftovers(config: &Config) {
-    let mut places: Vec<(std::path::PathBuf, usize)> = config
-        .workspaces
-        .iter()
-        .map(|ws| (ws.path.clone(), usize::MAX))
-        .collect();
-    places.push((config.data_dir.clone(), usize::MAX));
-    if let Some(dir) = config.token_store_path.parent() {
-        places.push((dir.to_path_buf(), 1));
-    }
-    std::thread::spawn(move || {
-        for (root, depth) in places {
-            let removed = workspace::paths::remove_leftovers(&root, depth);
-            if removed > 0 {
-                logging::info(&format!(
-                    "Removed {removed} temporary file(s) left by interrupted writes under {}",
-                    root.display()
-                ));
-            }
-        }
-    });
-}
-
 /// On each SIGHUP, resolve the configuration again (the same flags, the
 /// environment, `server.json`) and apply the settings that can change while
 /// running; open connections are not touched. A configuration that no
 /// longer resolves is reported and the running one kept.
-async fn reload_on_hangup(
-    state: app::AppState,
-    flags: Flags,
-    watcher: Option<std::thread::Thread>,
-    mut hangup: Signal,
-) {
+async fn reload_on_hangup(server: Arc<Server>, flags: Flags, mut hangup: Signal) {
     while hangup.recv().await.is_some() {
         let config = match load_config(&flags) {
             Ok(config) => config,
@@ -288,10 +228,7 @@ async fn reload_on_hangup(
                 continue;
             }
         };
-        state.reload(&config);
-        if let Some(watcher) = &watcher {
-            watcher.unpark();
-        }
+        server.reload(&config);
         logging::info(&format!(
             "SIGHUP: configuration reloaded: {} workspace(s), approval {} ({} ms), CORS origins: {}. \
              Listen address, tokens, read-only mode, data directory and proxy settings apply at the next start.",
@@ -303,9 +240,9 @@ async fn reload_on_hangup(
     }
 }
 
-/// Resolves on SIGINT or SIGTERM; pending approvals are denied so their
-/// requests finish before the server stops.
-async fn shutdown_signal(state: app::AppState, mut term: Signal) {
+/// Resolves on SIGINT or SIGTERM (the server then denies pending approvals
+/// so their requests finish before it stops).
+async fn shutdown_signal(mut term: Signal) {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -315,5 +252,4 @@ async fn shutdown_signal(state: app::AppState, mut term: Signal) {
     }
     logging::info("Shutting down");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-    state.approvals.deny_all();
 }

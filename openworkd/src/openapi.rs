@@ -10,8 +10,8 @@ use utoipa::ToSchema;
 use utoipa::openapi::ComponentsBuilder;
 
 /// Who may call an endpoint.
-#[derive(Clone, Copy)]
-enum Auth {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteAuth {
     None,
     Client,
     Collaborator,
@@ -29,9 +29,18 @@ struct Endpoint {
     method: &'static str,
     path: &'static str,
     summary: &'static str,
-    auth: Auth,
+    auth: RouteAuth,
     request: Option<Body>,
     response: Body,
+}
+
+/// Every documented endpoint with the credentials it needs:
+/// (method, path template, auth). The auth matrix tests are driven by it.
+pub fn route_auth() -> Vec<(&'static str, &'static str, RouteAuth)> {
+    endpoints(&mut ComponentsBuilder::new())
+        .into_iter()
+        .map(|e| (e.method, e.path, e.auth))
+        .collect()
 }
 
 /// Register `T` and every type it contains.
@@ -49,7 +58,7 @@ fn typed<T: ToSchema>(components: &mut ComponentsBuilder) -> Body {
 
 #[rustfmt::skip]
 fn endpoints(c: &mut ComponentsBuilder) -> Vec<Endpoint> {
-    use Auth::*;
+    use RouteAuth::*;
     let e = |method, path, summary, auth, request, response| Endpoint {
         method,
         path,
@@ -128,10 +137,10 @@ fn operation(endpoint: &Endpoint) -> Value {
         .collect();
     let error = json!({"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}});
     let (security, scope) = match endpoint.auth {
-        Auth::None => (json!([]), "none"),
-        Auth::Client => (json!([{"bearer": []}]), "viewer"),
-        Auth::Collaborator => (json!([{"bearer": []}]), "collaborator"),
-        Auth::Host => (json!([{"hostToken": []}, {"bearer": []}]), "owner"),
+        RouteAuth::None => (json!([]), "none"),
+        RouteAuth::Client => (json!([{"bearer": []}]), "viewer"),
+        RouteAuth::Collaborator => (json!([{"bearer": []}]), "collaborator"),
+        RouteAuth::Host => (json!([{"hostToken": []}, {"bearer": []}]), "owner"),
     };
     let mut op = json!({
         "summary": endpoint.summary,

@@ -14,21 +14,33 @@ use std::time::{Duration, Instant};
 pub const TOKEN: &str = "client-token-for-tests";
 pub const HOST_TOKEN: &str = "host-token-for-tests";
 
-/// Where cargo put the binaries of this workspace (built once per process).
+/// The workspace's binaries, built once per test process with the profile
+/// and into the target folder of the running test binary, so
+/// `cargo test --release` (or `--target-dir`) tests what it built.
 pub fn bin(name: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let dir = BUILT.get_or_init(|| {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        // <target dir>/<profile dir>/deps/<test binary>
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+        let target_dir = profile_dir.parent().unwrap();
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => "dev".to_owned(),
+            Some(other) => other.to_owned(),
+        };
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .args(["build", "--quiet", "-p", "openworkd", "-p", "openworkctl"])
+            .arg("--profile")
+            .arg(&profile)
+            .arg("--target-dir")
+            .arg(target_dir)
             .current_dir(root)
             .status()
             .expect("run cargo build");
         assert!(status.success(), "building the binaries failed");
-        // target/<profile>/deps/<test binary> -> target/<profile>
-        let exe = std::env::current_exe().unwrap();
-        exe.parent().unwrap().parent().unwrap().to_path_buf()
+        profile_dir
     });
     dir.join(name)
 }

@@ -1,0 +1,118 @@
+//! openworkd as a library: the router over a state, and a server that
+//! takes a listener and a shutdown signal. `main.rs` adds the flags,
+//! signals and socket activation; tests run the router in-process.
+
+mod app;
+mod approvals;
+mod audit;
+mod auth;
+pub mod config;
+mod error;
+mod events;
+mod http;
+pub mod install;
+pub mod logging;
+mod metrics;
+mod openapi;
+mod pipeline;
+mod proxy_path;
+mod routes;
+mod tokens;
+mod upstream;
+mod watch;
+pub mod workspace;
+
+pub use app::{AppState, router};
+pub use openapi::{RouteAuth, route_auth};
+
+use config::Config;
+use std::future::Future;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+/// A daemon ready to serve: its state and the watcher of its workspaces.
+pub struct Server {
+    state: AppState,
+    watcher: Option<std::thread::Thread>,
+}
+
+impl Server {
+    /// Sweep what interrupted writes left, build the state and start
+    /// watching the workspaces (unless `OPENWORK_WATCH=0`).
+    pub fn new(config: Config) -> Server {
+        sweep_leftovers(&config);
+        let state = AppState::new(config);
+        let watcher = watch::start(&state);
+        Server { state, watcher }
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Apply a freshly resolved configuration (SIGHUP).
+    pub fn reload(&self, config: &Config) {
+        self.state.reload(config);
+        if let Some(watcher) = &self.watcher {
+            watcher.unpark();
+        }
+    }
+
+    /// Serve on `listener` until `shutdown` resolves; then pending approvals
+    /// are denied and open requests finish.
+    pub async fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let stopping = async move {
+            shutdown.await;
+            state.approvals.deny_all();
+        };
+        axum::serve(listener, router(self.state.clone()).into_make_service())
+            .with_graceful_shutdown(stopping)
+            .await
+    }
+}
+
+/// Serve `config` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    Server::new(config).serve(listener, shutdown).await
+}
+
+/// Remove, in the background, what writes interrupted by a crash left:
+/// temporary files in the workspaces, the data folder and beside the token
+/// store.
+fn sweep_leftovers(config: &Config) {
+    let mut places: Vec<(std::path::PathBuf, usize)> = config
+        .workspaces
+        .iter()
+        .map(|ws| (ws.path.clone(), usize::MAX))
+        .collect();
+    places.push((config.data_dir.clone(), usize::MAX));
+    if let Some(dir) = config.token_store_path.parent() {
+        places.push((dir.to_path_buf(), 1));
+    }
+    std::thread::spawn(move || {
+        for (root, depth) in places {
+            let removed = workspace::paths::remove_leftovers(&root, depth);
+            if removed > 0 {
+                logging::info(&format!(
+                    "Removed {removed} temporary file(s) left by interrupted writes under {}",
+                    root.display()
+                ));
+            }
+        }
+    });
+}
