@@ -7,6 +7,7 @@
 mod api;
 mod approvals;
 mod auth;
+mod client_round_trip;
 mod ctl;
 mod events;
 mod exchange;
