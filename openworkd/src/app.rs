@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::events::ReloadEvents;
 use crate::http::{JSON_BODY_LIMIT, front};
+use crate::openapi::{BodyDoc, RouteAuth, any_json, binary, html, multipart, openmetrics, typed};
 use crate::routes::{
     approvals, audit, commands, config, exchange, file_sessions, mcp, meta, plugins, proxy, skills,
     tokens, transfer, ui, workspaces,
@@ -18,8 +19,9 @@ use crate::workspace::files::{FileEvents, Sessions};
 use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, RawPathParams};
+use axum::handler::Handler;
 use axum::http::request::Parts;
-use axum::routing::{any, delete, get, post};
+use axum::routing::{MethodRouter, any, delete, get, patch, post};
 use openwork_shared::ErrorCode;
 use openwork_shared::models::{ReloadReason, ReloadTrigger};
 use parking_lot::Mutex;
@@ -214,99 +216,148 @@ impl FromRequestParts<AppState> for Workspace {
     }
 }
 
+/// One route: method and path, who may call it, its handler, and what
+/// `/openapi.json` says of it (mounted copies, proxies and assets are
+/// described there in prose, not documented one by one).
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub auth: RouteAuth,
+    pub doc: Option<Doc>,
+    handler: MethodRouter<AppState>,
+}
+
+/// A route's entry in the OpenAPI document.
+pub struct Doc {
+    pub summary: &'static str,
+    pub request: Option<BodyDoc>,
+    pub response: BodyDoc,
+}
+
+fn route<H, T>(method: &'static str, path: &'static str, auth: RouteAuth, handler: H) -> Route
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let handler = match method {
+        "any" => any(handler),
+        "get" => get(handler),
+        "post" => post(handler),
+        "patch" => patch(handler),
+        _ => delete(handler),
+    };
+    Route {
+        method,
+        path,
+        auth,
+        doc: None,
+        handler,
+    }
+}
+
+impl Route {
+    fn doc(mut self, summary: &'static str, request: Option<BodyDoc>, response: BodyDoc) -> Route {
+        self.doc = Some(Doc {
+            summary,
+            request,
+            response,
+        });
+        self
+    }
+
+    fn unlimited_body(mut self) -> Route {
+        self.handler = self.handler.layer(DefaultBodyLimit::disable());
+        self
+    }
+}
+
+/// Every route of the daemon, registered once: the router, the OpenAPI
+/// document and the auth matrix are all built from this table.
+#[rustfmt::skip]
+pub fn routes() -> Vec<Route> {
+    use RouteAuth::{Client, Collaborator, Host, None as Open};
+    use openwork_shared::models::{Ok as OkBody, *};
+    vec![
+        route("get", "/health", Open, meta::health).doc("Liveness and version", None, typed::<Health>),
+        route("get", "/w/{id}/health", Open, meta::health),
+        route("get", "/status", Client, meta::status).doc("Host status", None, typed::<Status>),
+        route("get", "/w/{id}/status", Client, meta::mounted_status),
+        route("get", "/capabilities", Client, meta::capabilities).doc("What this server can do", None, typed::<Capabilities>),
+        route("get", "/w/{id}/capabilities", Client, meta::capabilities),
+        route("get", "/whoami", Client, meta::whoami).doc("The caller's identity and scope", None, typed::<Whoami>),
+        route("get", "/workspaces", Client, workspaces::list).doc("Workspaces and the active one", None, typed::<WorkspaceList>),
+        route("get", "/w/{id}/workspaces", Client, workspaces::mounted_list),
+        route("post", "/workspaces/{id}/activate", Host, workspaces::activate).doc("Make a workspace the active one", None, typed::<WorkspaceActivated>),
+        route("get", "/workspace/{id}/config", Client, config::get).doc("opencode.json[c] and .opencode/openwork.json", None, typed::<WorkspaceConfig>),
+        route("patch", "/workspace/{id}/config", Collaborator, config::patch).doc("Set top-level config keys (comments kept)", Some(typed::<ConfigPatch>), typed::<UpdatedAt>),
+        route("get", "/workspace/{id}/events", Client, config::events).doc("Reload events since a cursor (SSE with Accept: text/event-stream)", None, typed::<ReloadEvents>),
+        route("post", "/workspace/{id}/engine/reload", Collaborator, proxy::engine_reload).doc("Ask the OpenCode engine to reload the workspace", None, typed::<EngineReloaded>),
+        route("get", "/workspace/{id}/plugins", Client, plugins::list).doc("Plugins", None, typed::<PluginList>),
+        route("post", "/workspace/{id}/plugins", Collaborator, plugins::add).doc("Add a plugin", Some(typed::<PluginAdd>), typed::<PluginList>),
+        route("delete", "/workspace/{id}/plugins/{name}", Collaborator, plugins::remove).doc("Remove a plugin", None, typed::<PluginList>),
+        route("get", "/workspace/{id}/skills", Client, skills::list).doc("Skills", None, typed::<SkillList>),
+        route("post", "/workspace/{id}/skills", Collaborator, skills::upsert).doc("Create or update a skill", Some(typed::<SkillUpsert>), typed::<SkillItem>),
+        route("get", "/workspace/{id}/skills/{name}", Client, skills::get).doc("One skill with its content", None, typed::<SkillDetail>),
+        route("delete", "/workspace/{id}/skills/{name}", Collaborator, skills::delete).doc("Delete a skill", None, typed::<SkillDeleted>),
+        route("get", "/workspace/{id}/mcp", Client, mcp::list).doc("MCP servers", None, typed::<McpList>),
+        route("post", "/workspace/{id}/mcp", Collaborator, mcp::add).doc("Add an MCP server", Some(typed::<McpAdd>), typed::<McpList>),
+        route("delete", "/workspace/{id}/mcp/{name}", Collaborator, mcp::remove).doc("Remove an MCP server", None, typed::<McpList>),
+        route("get", "/workspace/{id}/commands", Client, commands::list).doc("Commands", None, typed::<CommandList>),
+        route("post", "/workspace/{id}/commands", Collaborator, commands::upsert).doc("Create or update a command", Some(typed::<CommandUpsert>), typed::<CommandList>),
+        route("delete", "/workspace/{id}/commands/{name}", Collaborator, commands::delete).doc("Delete a command", None, typed::<OkBody>),
+        route("get", "/workspace/{id}/audit", Client, audit::list).doc("Recent audit entries", None, typed::<AuditList>),
+        route("get", "/workspace/{id}/export", Client, transfer::export).doc("Export config, skills and commands", None, typed::<WorkspaceExport>),
+        route("post", "/workspace/{id}/import", Collaborator, transfer::import).doc("Import an export", Some(typed::<WorkspaceExport>), typed::<OkBody>),
+        route("get", "/workspace/{id}/inbox", Client, exchange::list::<false>).doc("Uploaded files", None, typed::<FileList>),
+        route("post", "/workspace/{id}/inbox", Collaborator, exchange::upload).unlimited_body().doc("Upload a file (multipart: file, path)", Some(multipart), typed::<InboxUploaded>),
+        route("get", "/workspace/{id}/inbox/{item}", Client, exchange::item::<false>).doc("Download an uploaded file", None, binary),
+        route("get", "/workspace/{id}/artifacts", Client, exchange::list::<true>).doc("Artifacts offered by the workspace", None, typed::<FileList>),
+        route("get", "/workspace/{id}/artifacts/{item}", Client, exchange::item::<true>).doc("Download an artifact (Range supported)", None, binary),
+        route("post", "/workspace/{id}/files/sessions", Client, file_sessions::create).doc("Open a file session", Some(any_json), typed::<FileSessionEnvelope>),
+        route("post", "/files/sessions/{sid}/renew", Client, file_sessions::renew).doc("Extend a file session", Some(any_json), typed::<FileSessionEnvelope>),
+        route("delete", "/files/sessions/{sid}", Client, file_sessions::close).doc("Close a file session", None, typed::<OkBody>),
+        route("get", "/files/sessions/{sid}/catalog/snapshot", Client, file_sessions::snapshot).doc("Files and folders, paged", None, typed::<CatalogSnapshot>),
+        route("get", "/files/sessions/{sid}/catalog/events", Client, file_sessions::events).doc("File events since a cursor", None, typed::<FileEventList>),
+        route("post", "/files/sessions/{sid}/read-batch", Client, file_sessions::read_batch).doc("Read up to 64 files", Some(any_json), any_json),
+        route("post", "/files/sessions/{sid}/write-batch", Collaborator, file_sessions::write_batch).doc("Write up to 64 files (one approval)", Some(any_json), any_json),
+        route("post", "/files/sessions/{sid}/ops", Collaborator, file_sessions::ops).doc("mkdir, delete, rename", Some(any_json), any_json),
+        route("any", "/opencode", Client, proxy::opencode),
+        route("any", "/opencode/{*rest}", Client, proxy::opencode),
+        route("any", "/w/{id}/opencode", Client, proxy::opencode_mounted),
+        route("any", "/w/{id}/opencode/{*rest}", Client, proxy::opencode_mounted),
+        route("any", "/opencode-router", Client, proxy::router),
+        route("any", "/opencode-router/{*rest}", Client, proxy::router),
+        route("any", "/w/{id}/opencode-router", Client, proxy::router),
+        route("any", "/w/{id}/opencode-router/{*rest}", Client, proxy::router),
+        route("get", "/ui", Open, ui::page).doc("The web page", None, html),
+        route("get", "/w/{id}/ui", Open, ui::page),
+        route("get", "/ui/assets/{name}", Open, ui::asset),
+        route("get", "/metrics", Host, meta::metrics).doc("Prometheus metrics (OpenMetrics text)", None, openmetrics),
+        route("get", "/openapi.json", Open, meta::openapi).doc("This document", None, any_json),
+        route("get", "/approvals", Host, approvals::list).doc("Pending approvals", None, typed::<ApprovalList>),
+        route("post", "/approvals/{id}", Host, approvals::reply).doc("Allow or deny a pending write", Some(typed::<ApprovalReply>), typed::<ApprovalReplied>),
+        route("get", "/tokens", Host, tokens::list).doc("Scoped tokens", None, typed::<TokenList>),
+        route("post", "/tokens", Host, tokens::create).doc("Issue a scoped token", Some(typed::<TokenCreate>), typed::<TokenCreated>),
+        route("delete", "/tokens/{id}", Host, tokens::revoke).doc("Revoke a scoped token", None, typed::<OkBody>),
+    ]
+}
+
+/// Method, path and credentials of every route except the proxies, whose
+/// policy depends on the method and path (for the auth matrix).
+pub fn route_auth() -> Vec<(&'static str, &'static str, RouteAuth)> {
+    routes()
+        .into_iter()
+        .filter(|r| r.method != "any")
+        .map(|r| (r.method, r.path, r.auth))
+        .collect()
+}
+
 pub fn router(state: AppState) -> Router {
-    let routes = Router::new()
-        .route("/health", get(meta::health))
-        .route("/w/{id}/health", get(meta::health))
-        .route("/status", get(meta::status))
-        .route("/w/{id}/status", get(meta::mounted_status))
-        .route("/capabilities", get(meta::capabilities))
-        .route("/w/{id}/capabilities", get(meta::capabilities))
-        .route("/whoami", get(meta::whoami))
-        .route("/workspaces", get(workspaces::list))
-        .route("/w/{id}/workspaces", get(workspaces::mounted_list))
-        .route("/workspaces/{id}/activate", post(workspaces::activate))
-        .route(
-            "/workspace/{id}/config",
-            get(config::get).patch(config::patch),
-        )
-        .route("/workspace/{id}/events", get(config::events))
-        .route(
-            "/workspace/{id}/plugins",
-            get(plugins::list).post(plugins::add),
-        )
-        .route("/workspace/{id}/plugins/{name}", delete(plugins::remove))
-        .route(
-            "/workspace/{id}/skills",
-            get(skills::list).post(skills::upsert),
-        )
-        .route(
-            "/workspace/{id}/skills/{name}",
-            get(skills::get).delete(skills::delete),
-        )
-        .route("/workspace/{id}/mcp", get(mcp::list).post(mcp::add))
-        .route("/workspace/{id}/mcp/{name}", delete(mcp::remove))
-        .route(
-            "/workspace/{id}/commands",
-            get(commands::list).post(commands::upsert),
-        )
-        .route("/workspace/{id}/commands/{name}", delete(commands::delete))
-        .route("/workspace/{id}/audit", get(audit::list))
-        .route("/workspace/{id}/export", get(transfer::export))
-        .route("/workspace/{id}/import", post(transfer::import))
-        .route(
-            "/workspace/{id}/inbox",
-            get(exchange::list::<false>)
-                .post(exchange::upload)
-                .layer(DefaultBodyLimit::disable()),
-        )
-        .route("/workspace/{id}/inbox/{item}", get(exchange::item::<false>))
-        .route("/workspace/{id}/artifacts", get(exchange::list::<true>))
-        .route(
-            "/workspace/{id}/artifacts/{item}",
-            get(exchange::item::<true>),
-        )
-        .route(
-            "/workspace/{id}/files/sessions",
-            post(file_sessions::create),
-        )
-        .route("/files/sessions/{sid}", delete(file_sessions::close))
-        .route("/files/sessions/{sid}/renew", post(file_sessions::renew))
-        .route(
-            "/files/sessions/{sid}/catalog/snapshot",
-            get(file_sessions::snapshot),
-        )
-        .route(
-            "/files/sessions/{sid}/catalog/events",
-            get(file_sessions::events),
-        )
-        .route(
-            "/files/sessions/{sid}/read-batch",
-            post(file_sessions::read_batch),
-        )
-        .route(
-            "/files/sessions/{sid}/write-batch",
-            post(file_sessions::write_batch),
-        )
-        .route("/files/sessions/{sid}/ops", post(file_sessions::ops))
-        .route("/workspace/{id}/engine/reload", post(proxy::engine_reload))
-        .route("/opencode", any(proxy::opencode))
-        .route("/opencode/{*rest}", any(proxy::opencode))
-        .route("/w/{id}/opencode", any(proxy::opencode_mounted))
-        .route("/w/{id}/opencode/{*rest}", any(proxy::opencode_mounted))
-        .route("/opencode-router", any(proxy::router))
-        .route("/opencode-router/{*rest}", any(proxy::router))
-        .route("/w/{id}/opencode-router", any(proxy::router))
-        .route("/w/{id}/opencode-router/{*rest}", any(proxy::router))
-        .route("/ui", get(ui::page))
-        .route("/w/{id}/ui", get(ui::page))
-        .route("/ui/assets/{name}", get(ui::asset))
-        .route("/metrics", get(meta::metrics))
-        .route("/openapi.json", get(meta::openapi))
-        .route("/approvals", get(approvals::list))
-        .route("/approvals/{id}", post(approvals::reply))
-        .route("/tokens", get(tokens::list).post(tokens::create))
-        .route("/tokens/{id}", delete(tokens::revoke))
+    let mut routes = Router::new();
+    for r in self::routes() {
+        routes = routes.route(r.path, r.handler);
+    }
+    let routes = routes
         .route_layer(axum::middleware::from_fn(crate::metrics::tag_route))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)

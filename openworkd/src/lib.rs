@@ -22,8 +22,9 @@ mod upstream;
 mod watch;
 pub mod workspace;
 
+pub use app::route_auth;
 pub use app::{AppState, router};
-pub use openapi::{RouteAuth, route_auth};
+pub use openapi::RouteAuth;
 
 use config::Config;
 use std::future::Future;

@@ -40,7 +40,12 @@ fn every_typed_client_method_decodes_the_daemons_answer() {
     };
     assert_eq!(c.upsert_skill(ws, &skill).unwrap().name, "round-trip");
     assert_eq!(c.skills(ws).unwrap().items.len(), 1);
-    assert!(c.skill(ws, "round-trip").unwrap().content.contains("Do it."));
+    assert!(
+        c.skill(ws, "round-trip")
+            .unwrap()
+            .content
+            .contains("Do it.")
+    );
     assert!(c.delete_skill(ws, "round-trip").unwrap().ok);
 
     let mcp = McpAdd {
@@ -85,7 +90,11 @@ fn every_typed_client_method_decodes_the_daemons_answer() {
     assert_eq!(c.inbox(ws).unwrap().items.len(), 1);
     d.write_file(".opencode/openwork/outbox/out.txt", "artifact");
     let artifacts = c.artifacts(ws).unwrap();
-    let body = c.artifact(ws, &artifacts.items[0].id).unwrap().text().unwrap();
+    let body = c
+        .artifact(ws, &artifacts.items[0].id)
+        .unwrap()
+        .text()
+        .unwrap();
     assert_eq!(body, "artifact");
     assert!(c.approvals().unwrap().items.is_empty());
 }
@@ -95,7 +104,9 @@ fn approvals_round_trip_through_the_typed_client() {
     let d = Daemon::builder().with_workspace().manual(10_000).start();
     let c = d.client();
     let pending = d.write_in_background("PATCH", &d.ws("config"), r#"{"openwork":{"a":1}}"#);
-    let item = d.wait_for(Duration::from_secs(10), || c.approvals().unwrap().items.pop());
+    let item = d.wait_for(Duration::from_secs(10), || {
+        c.approvals().unwrap().items.pop()
+    });
     assert_eq!(item.action, "config.patch");
     let replied = c.reply_approval(&item.id, Reply::Allow).unwrap();
     assert!(replied.ok);
