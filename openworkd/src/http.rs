@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use openwork_shared::models::JsonObject;
+use openwork_shared::models::{self, JsonObject};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -218,6 +218,60 @@ impl Body {
                 "Request body must be a JSON object",
             )),
         }
+    }
+}
+
+/// A request body read into its shared wire type (`openwork_shared::models`),
+/// with the reference's leniency (`openwork_shared::lenient`). Invalid JSON
+/// is `invalid_json`, a body that is not an object `invalid_payload`, a
+/// field the type refuses is answered with the code it names.
+pub struct Payload<T>(pub T);
+
+/// A type a request body is read into.
+pub trait RequestBody: DeserializeOwned {
+    /// The answer when a field the type needs is missing.
+    fn missing(field: &str) -> ApiError {
+        ApiError::invalid_payload(format!("{field} is required"))
+    }
+}
+
+impl<S: Send + Sync, T: RequestBody> FromRequest<S> for Payload<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> ApiResult<Self> {
+        let object = Body::from_request(req, state).await?.object()?;
+        serde_json::from_value(Value::Object(object))
+            .map(Payload)
+            .map_err(|e| refusal::<T>(&e.to_string()))
+    }
+}
+
+/// The error a deserializer gave, as the API answers it.
+fn refusal<T: RequestBody>(text: &str) -> ApiError {
+    if let Some(field) = text
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        return T::missing(field);
+    }
+    let coded = text.split_once(": ").and_then(|(code, message)| {
+        let code: openwork_shared::ErrorCode = serde_json::from_value(json!(code)).ok()?;
+        (code != openwork_shared::ErrorCode::Unknown).then(|| ApiError::new(code, message))
+    });
+    coded.unwrap_or_else(|| ApiError::invalid_payload(text.to_owned()))
+}
+
+impl RequestBody for models::ConfigPatch {}
+impl RequestBody for models::PluginAdd {}
+impl RequestBody for models::SkillUpsert {}
+impl RequestBody for models::McpAdd {}
+impl RequestBody for models::CommandUpsert {}
+
+impl RequestBody for models::TokenCreate {
+    fn missing(_: &str) -> ApiError {
+        ApiError::new(
+            openwork_shared::ErrorCode::InvalidScope,
+            "Token scope must be owner, collaborator, or viewer",
+        )
     }
 }
 

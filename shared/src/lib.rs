@@ -3,6 +3,7 @@
 //! the `client` feature) a typed blocking HTTP client.
 
 pub mod error;
+pub mod lenient;
 pub mod models;
 pub mod routes;
 pub mod scope;

@@ -2,7 +2,7 @@
 //! Optional fields that are absent on the wire are `Option` with
 //! `skip_serializing_if`; fields that are sent as `null` are plain `Option`.
 
-use crate::Scope;
+use crate::{Scope, lenient};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -302,10 +302,18 @@ pub struct WorkspaceConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConfigPatch {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opencode_object"
+    )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub opencode: Option<JsonObject>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::openwork_object"
+    )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub openwork: Option<JsonObject>,
 }
@@ -395,6 +403,7 @@ pub struct PluginList {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PluginAdd {
+    #[serde(default, deserialize_with = "lenient::trimmed")]
     pub spec: String,
 }
 
@@ -425,9 +434,15 @@ pub struct SkillDetail {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SkillUpsert {
+    #[serde(default, deserialize_with = "lenient::string")]
     pub name: String,
+    #[serde(default, deserialize_with = "lenient::string")]
     pub content: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_string"
+    )]
     pub description: Option<String>,
 }
 
@@ -459,7 +474,10 @@ pub struct McpList {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct McpAdd {
+    #[serde(default, deserialize_with = "lenient::trimmed")]
     pub name: String,
+    /// `null` or `false` count as missing.
+    #[serde(default)]
     pub config: Value,
 }
 
@@ -487,15 +505,33 @@ pub struct CommandList {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommandUpsert {
+    #[serde(default, deserialize_with = "lenient::string")]
     pub name: String,
+    #[serde(default, deserialize_with = "lenient::string")]
     pub template: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::truthy_string"
+    )]
     pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::truthy_string"
+    )]
     pub agent: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::truthy_string"
+    )]
     pub model: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_bool"
+    )]
     pub subtask: Option<bool>,
 }
 
@@ -577,7 +613,15 @@ pub enum Reply {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApprovalReply {
+    /// Exactly `"allow"` allows; anything else (or nothing) denies.
+    #[serde(default = "Reply::deny", deserialize_with = "lenient::reply")]
     pub reply: Reply,
+}
+
+impl Reply {
+    fn deny() -> Reply {
+        Reply::Deny
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -607,8 +651,13 @@ pub struct TokenList {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenCreate {
+    #[serde(deserialize_with = "lenient::scope")]
     pub scope: Scope,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_trimmed"
+    )]
     pub label: Option<String>,
 }
 

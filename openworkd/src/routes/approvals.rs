@@ -4,8 +4,8 @@ use crate::error::ApiResult;
 use crate::http::{Body, Params};
 use axum::Json;
 use axum::extract::State;
-use openwork_shared::models::{ApprovalList, ApprovalReplied};
-use serde_json::Value;
+use openwork_shared::models::{ApprovalList, ApprovalReplied, ApprovalReply, Reply};
+use serde::Deserialize;
 
 pub async fn list(State(st): State<AppState>, _host: Host) -> Json<ApprovalList> {
     Json(ApprovalList {
@@ -20,7 +20,10 @@ pub async fn reply(
     Params(id): Params<String>,
     body: Body,
 ) -> ApiResult<Json<ApprovalReplied>> {
-    let allowed = body.json()?.get("reply").and_then(Value::as_str) == Some("allow");
+    // Any JSON is accepted: whatever is not an object with
+    // `"reply": "allow"` denies.
+    let reply = ApprovalReply::deserialize(body.json()?).map_or(Reply::Deny, |r| r.reply);
+    let allowed = reply == Reply::Allow;
     st.approvals.reply(&id, allowed)?;
     Ok(Json(ApprovalReplied { ok: true, allowed }))
 }

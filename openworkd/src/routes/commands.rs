@@ -2,14 +2,13 @@ use crate::app::{AppState, Reload, Workspace};
 use crate::auth::{Client, Writer, host_from_headers};
 use crate::error::ApiResult;
 use crate::events::trigger;
-use crate::http::{Body, Params, QueryMap};
+use crate::http::{Params, Payload, QueryMap};
 use crate::pipeline::{Action, Done, Intent};
 use crate::workspace::commands;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use openwork_shared::models::{CommandList, CommandUpsert, Ok as OkBody, ReloadReason};
-use serde_json::Value;
 
 pub async fn list(
     State(st): State<AppState>,
@@ -37,38 +36,12 @@ pub async fn list(
     .await
 }
 
-/// A JSON value as the string the reference would make of it, if truthy.
-fn truthy_string(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::Null | Value::Bool(false) => None,
-        Value::String(s) if s.is_empty() => None,
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) if n.as_f64() == Some(0.0) => None,
-        other => Some(other.to_string()),
-    }
-}
-
 pub async fn upsert(
     State(st): State<AppState>,
     Writer(actor): Writer,
     Workspace(ws): Workspace,
-    body: Body,
+    Payload(cmd): Payload<CommandUpsert>,
 ) -> ApiResult<Json<CommandList>> {
-    let body = body.object()?;
-    let text = |k: &str| {
-        body.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let cmd = CommandUpsert {
-        name: text("name"),
-        template: text("template"),
-        description: truthy_string(body.get("description")),
-        agent: truthy_string(body.get("agent")),
-        model: truthy_string(body.get("model")),
-        subtask: body.get("subtask").and_then(Value::as_bool),
-    };
     let prepared = commands::prepare_upsert(&ws.path, &cmd)?;
     let intent = Intent::new(
         Action::CommandsUpsert,

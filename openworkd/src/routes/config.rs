@@ -2,15 +2,14 @@ use crate::app::{AppState, Workspace};
 use crate::auth::{Client, Writer};
 use crate::error::{ApiError, ApiResult};
 use crate::events::config_reload;
-use crate::http::{Body, QueryMap};
+use crate::http::{Payload, QueryMap};
 use crate::pipeline::{Action, Done, Intent, OPENCODE_CONFIG_TARGET};
 use crate::workspace::settings;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use openwork_shared::models::{JsonObject, ReloadEvents, UpdatedAt, WorkspaceConfig};
-use serde_json::Value;
+use openwork_shared::models::{ConfigPatch, ReloadEvents, UpdatedAt, WorkspaceConfig};
 
 pub async fn get(
     State(st): State<AppState>,
@@ -24,25 +23,12 @@ pub async fn get(
     }))
 }
 
-/// `opencode` / `openwork` of a patch body: absent, null or false means not given.
-fn part(body: &JsonObject, key: &str) -> ApiResult<Option<JsonObject>> {
-    match body.get(key) {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => Ok(None),
-        Some(Value::Object(o)) => Ok(Some(o.clone())),
-        Some(_) => Err(ApiError::invalid_payload(format!(
-            "{key} must be an object"
-        ))),
-    }
-}
-
 pub async fn patch(
     State(st): State<AppState>,
     Writer(actor): Writer,
     Workspace(ws): Workspace,
-    body: Body,
+    Payload(ConfigPatch { opencode, openwork }): Payload<ConfigPatch>,
 ) -> ApiResult<Json<UpdatedAt>> {
-    let body = body.object()?;
-    let (opencode, openwork) = (part(&body, "opencode")?, part(&body, "openwork")?);
     if opencode.is_none() && openwork.is_none() {
         return Err(ApiError::invalid_payload(
             "opencode or openwork updates required",

@@ -2,12 +2,12 @@ use crate::app::{AppState, Reload, Workspace};
 use crate::auth::{Client, Writer};
 use crate::error::{ApiError, ApiResult};
 use crate::events::trigger;
-use crate::http::{Body, Params};
+use crate::http::{Params, Payload};
 use crate::pipeline::{Action, Done, Intent, OPENCODE_CONFIG_TARGET};
 use crate::workspace::{mcp, settings};
 use axum::Json;
 use axum::extract::State;
-use openwork_shared::models::{McpList, ReloadReason};
+use openwork_shared::models::{McpAdd, McpList, ReloadReason};
 use serde_json::Value;
 
 pub async fn list(
@@ -27,21 +27,11 @@ pub async fn add(
     State(st): State<AppState>,
     Writer(actor): Writer,
     Workspace(ws): Workspace,
-    body: Body,
+    Payload(McpAdd { name, config }): Payload<McpAdd>,
 ) -> ApiResult<Json<McpList>> {
-    let body = body.object()?;
-    let config = match body.get("config") {
-        None | Some(Value::Null | Value::Bool(false)) => {
-            return Err(ApiError::invalid_payload("MCP config is required"));
-        }
-        Some(c) => c.clone(),
-    };
-    let name = body
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
+    if matches!(config, Value::Null | Value::Bool(false)) {
+        return Err(ApiError::invalid_payload("MCP config is required"));
+    }
     mcp::validate(&name, &config)?;
     let intent = Intent::new(
         Action::McpAdd,

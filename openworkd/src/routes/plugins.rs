@@ -2,14 +2,13 @@ use crate::app::{AppState, Reload, Workspace};
 use crate::auth::{Client, Writer};
 use crate::error::{ApiError, ApiResult};
 use crate::events::trigger;
-use crate::http::{Body, Params, QueryMap};
+use crate::http::{Params, Payload, QueryMap};
 use crate::pipeline::{Action, Done, Intent, OPENCODE_CONFIG_TARGET};
 use crate::workspace::{plugins, settings};
 use axum::Json;
 use axum::extract::State;
 use openwork_shared::ErrorCode;
-use openwork_shared::models::{PluginList, ReloadReason};
-use serde_json::Value;
+use openwork_shared::models::{PluginAdd, PluginList, ReloadReason};
 
 pub async fn list(
     State(st): State<AppState>,
@@ -28,15 +27,8 @@ pub async fn add(
     State(st): State<AppState>,
     Writer(actor): Writer,
     Workspace(ws): Workspace,
-    body: Body,
+    Payload(PluginAdd { spec }): Payload<PluginAdd>,
 ) -> ApiResult<Json<PluginList>> {
-    let spec = body
-        .object()?
-        .get("spec")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .unwrap_or_default()
-        .to_owned();
     if spec.is_empty() {
         return Err(ApiError::new(
             ErrorCode::InvalidPluginSpec,

@@ -2,7 +2,7 @@ use crate::app::{AppState, Reload, Workspace};
 use crate::auth::{Client, Writer};
 use crate::error::ApiResult;
 use crate::events::trigger;
-use crate::http::{Body, Params, QueryMap};
+use crate::http::{Params, Payload, QueryMap};
 use crate::pipeline::{Action, Done, Intent};
 use crate::workspace::{paths, skills};
 use axum::Json;
@@ -10,7 +10,6 @@ use axum::extract::State;
 use openwork_shared::models::{
     ReloadReason, SkillDeleted, SkillDetail, SkillItem, SkillList, SkillUpsert,
 };
-use serde_json::Value;
 
 pub async fn list(
     State(st): State<AppState>,
@@ -47,15 +46,8 @@ pub async fn upsert(
     State(st): State<AppState>,
     Writer(actor): Writer,
     Workspace(ws): Workspace,
-    body: Body,
+    Payload(payload): Payload<SkillUpsert>,
 ) -> ApiResult<Json<SkillItem>> {
-    let body = body.object()?;
-    let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
-    let payload = SkillUpsert {
-        name: text("name").unwrap_or_default(),
-        content: text("content").unwrap_or_default(),
-        description: text("description"),
-    };
     let prepared = skills::prepare_upsert(&ws.path, &payload)?;
     let intent = Intent::new(
         Action::SkillsUpsert,

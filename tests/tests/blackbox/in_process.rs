@@ -157,3 +157,93 @@ async fn every_route_admits_exactly_the_credentials_it_documents() {
         }
     }
 }
+
+async fn send(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (StatusCode, serde_json::Value) {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("x-openwork-host-token", HOST_TOKEN)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or_default())
+}
+
+/// Bodies are read into the shared wire types with the reference's
+/// leniency, and refused with the reference's codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_bodies_are_read_into_the_shared_types_leniently() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, ws) = state(dir.path());
+    let app = router(state);
+    let config = format!("/workspace/{ws}/config");
+    let code = |v: &serde_json::Value| v["code"].as_str().unwrap_or_default().to_owned();
+    for (method, path, body, status, expected) in [
+        ("PATCH", config.as_str(), "{bad", 400, "invalid_json"),
+        ("PATCH", config.as_str(), "[1]", 400, "invalid_payload"),
+        (
+            "PATCH",
+            config.as_str(),
+            r#"{"opencode": 5}"#,
+            400,
+            "invalid_payload",
+        ),
+        (
+            "PATCH",
+            config.as_str(),
+            r#"{"opencode": null, "openwork": false}"#,
+            400,
+            "invalid_payload",
+        ),
+        ("POST", "/tokens", "{}", 400, "invalid_scope"),
+        ("POST", "/tokens", r#"{"scope": 7}"#, 400, "invalid_scope"),
+        (
+            "POST",
+            "/tokens",
+            r#"{"scope": " viewer ", "label": 3}"#,
+            201,
+            "",
+        ),
+        (
+            "POST",
+            &format!("/workspace/{ws}/plugins"),
+            r#"{"spec": ["x"]}"#,
+            400,
+            "invalid_plugin_spec",
+        ),
+        (
+            "POST",
+            &format!("/workspace/{ws}/mcp"),
+            r#"{"name": "m", "config": false}"#,
+            400,
+            "invalid_payload",
+        ),
+    ] {
+        let (got, answer) = send(&app, method, path, body).await;
+        assert_eq!(got.as_u16(), status, "{method} {path} {body}: {answer}");
+        if !expected.is_empty() {
+            assert_eq!(code(&answer), expected, "{method} {path} {body}: {answer}");
+        }
+    }
+    let (_, answer) = send(&app, "PATCH", &config, r#"{"opencode": 5}"#).await;
+    assert_eq!(answer["message"], "opencode must be an object");
+    // Commands: truthy strings as the reference makes them; a number
+    // description becomes its text, a false agent is absent.
+    let body =
+        r#"{"name": "c1", "template": "t", "description": 12, "agent": false, "subtask": "yes"}"#;
+    let (status, answer) = send(&app, "POST", &format!("/workspace/{ws}/commands"), body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["items"][0]["description"], "12");
+    assert!(answer["items"][0]["agent"].is_null());
+}

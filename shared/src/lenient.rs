@@ -1,0 +1,116 @@
+//! How the daemon reads request bodies: as the reference does, leniently.
+//! A field of the wrong JSON type is read as absent instead of failing the
+//! request, except where the reference answers with an error; such errors
+//! are written `<code>: <message>` so the daemon answers them with that
+//! error code (see `openworkd::http::Payload`).
+
+use crate::models::JsonObject;
+use crate::{ErrorCode, Scope};
+use serde::de::{Deserialize, Deserializer, Error};
+use serde_json::Value;
+
+/// An error the daemon answers with `code` and `message`.
+pub fn refuse<E: Error>(code: ErrorCode, message: &str) -> E {
+    E::custom(format!("{code}: {message}"))
+}
+
+/// A string, or "" for anything else.
+pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => s,
+        _ => String::new(),
+    })
+}
+
+/// A string, trimmed, or "" for anything else.
+pub fn trimmed<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    string(d).map(|s| s.trim().to_owned())
+}
+
+/// A string, or none for anything else.
+pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => Some(s),
+        _ => None,
+    })
+}
+
+/// A non-empty trimmed string, or none.
+pub fn opt_trimmed<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    opt_string(d).map(|s| s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()))
+}
+
+/// What JavaScript would make a string of, when the value is truthy:
+/// `null`, `false`, `""` and `0` are none; other non-strings their JSON.
+pub fn truthy_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Null | Value::Bool(false) => None,
+        Value::String(s) if s.is_empty() => None,
+        Value::String(s) => Some(s),
+        Value::Number(n) if n.as_f64() == Some(0.0) => None,
+        other => Some(other.to_string()),
+    })
+}
+
+/// A boolean, or none for anything else.
+pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    Ok(Value::deserialize(d)?.as_bool())
+}
+
+/// `true` only for `true`.
+pub fn is_true<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Value::deserialize(d)? == Value::Bool(true))
+}
+
+/// Any JSON but `null` and `false`, which count as absent.
+pub fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Null | Value::Bool(false) => None,
+        other => Some(other),
+    })
+}
+
+fn object_named<'de, D: Deserializer<'de>>(
+    d: D,
+    name: &str,
+) -> Result<Option<JsonObject>, D::Error> {
+    match present(d)? {
+        None => Ok(None),
+        Some(Value::Object(o)) => Ok(Some(o)),
+        Some(_) => Err(refuse(
+            ErrorCode::InvalidPayload,
+            &format!("{name} must be an object"),
+        )),
+    }
+}
+
+/// `opencode` of a config patch: an object, or absent (`null`, `false`).
+pub fn opencode_object<'de, D: Deserializer<'de>>(d: D) -> Result<Option<JsonObject>, D::Error> {
+    object_named(d, "opencode")
+}
+
+/// `openwork` of a config patch: an object, or absent (`null`, `false`).
+pub fn openwork_object<'de, D: Deserializer<'de>>(d: D) -> Result<Option<JsonObject>, D::Error> {
+    object_named(d, "openwork")
+}
+
+/// A token scope, its name trimmed.
+pub fn scope<'de, D: Deserializer<'de>>(d: D) -> Result<Scope, D::Error> {
+    Value::deserialize(d)?
+        .as_str()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| {
+            refuse(
+                ErrorCode::InvalidScope,
+                "Token scope must be owner, collaborator, or viewer",
+            )
+        })
+}
+
+/// An approval reply: exactly `"allow"` allows; anything else denies.
+pub fn reply<'de, D: Deserializer<'de>>(d: D) -> Result<crate::models::Reply, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) if s == "allow" => crate::models::Reply::Allow,
+        _ => crate::models::Reply::Deny,
+    })
+}
