@@ -9,8 +9,8 @@ use crate::events::ReloadEvents;
 use crate::http::{JSON_BODY_LIMIT, front};
 use crate::openapi::{BodyDoc, RouteAuth, any_json, binary, html, multipart, openmetrics, typed};
 use crate::routes::{
-    approvals, audit, commands, config, exchange, file_sessions, mcp, meta, plugins, proxy, skills,
-    tokens, transfer, ui, workspaces,
+    approvals, artifacts, audit, commands, config, file_sessions, inbox, mcp, meta, plugins, proxy,
+    skills, tokens, transfer, ui, workspaces,
 };
 use crate::tokens::TokenStore;
 use crate::workspace::WorkspaceEntry;
@@ -80,7 +80,7 @@ pub struct Inner {
     pub sessions: Sessions,
     pub file_events: FileEvents,
     pub started: Instant,
-    pub upstream: crate::upstream::Client,
+    pub upstream: crate::upstream::UpstreamClient,
     pub metrics: crate::metrics::Metrics,
     write_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
@@ -276,7 +276,7 @@ impl Route {
 #[rustfmt::skip]
 pub fn routes() -> Vec<Route> {
     use RouteAuth::{Client, Collaborator, Host, None as Open};
-    use openwork_shared::models::{Ok as OkBody, *};
+    use openwork_shared::models::{OkBody, *};
     vec![
         route("get", "/health", Open, meta::health).doc("Liveness and version", None, typed::<Health>),
         route("get", "/w/{id}/health", Open, meta::health),
@@ -308,11 +308,11 @@ pub fn routes() -> Vec<Route> {
         route("get", "/workspace/{id}/audit", Client, audit::list).doc("Recent audit entries", None, typed::<AuditList>),
         route("get", "/workspace/{id}/export", Client, transfer::export).doc("Export config, skills and commands", None, typed::<WorkspaceExport>),
         route("post", "/workspace/{id}/import", Collaborator, transfer::import).doc("Import an export", Some(typed::<WorkspaceExport>), typed::<OkBody>),
-        route("get", "/workspace/{id}/inbox", Client, exchange::list::<false>).doc("Uploaded files", None, typed::<FileList>),
-        route("post", "/workspace/{id}/inbox", Collaborator, exchange::upload).unlimited_body().doc("Upload a file (multipart: file, path)", Some(multipart), typed::<InboxUploaded>),
-        route("get", "/workspace/{id}/inbox/{item}", Client, exchange::item::<false>).doc("Download an uploaded file", None, binary),
-        route("get", "/workspace/{id}/artifacts", Client, exchange::list::<true>).doc("Artifacts offered by the workspace", None, typed::<FileList>),
-        route("get", "/workspace/{id}/artifacts/{item}", Client, exchange::item::<true>).doc("Download an artifact (Range supported)", None, binary),
+        route("get", "/workspace/{id}/inbox", Client, artifacts::list::<false>).doc("Uploaded files", None, typed::<FileList>),
+        route("post", "/workspace/{id}/inbox", Collaborator, inbox::upload).unlimited_body().doc("Upload a file (multipart: file, path)", Some(multipart), typed::<InboxUploaded>),
+        route("get", "/workspace/{id}/inbox/{item}", Client, artifacts::item::<false>).doc("Download an uploaded file", None, binary),
+        route("get", "/workspace/{id}/artifacts", Client, artifacts::list::<true>).doc("Artifacts offered by the workspace", None, typed::<FileList>),
+        route("get", "/workspace/{id}/artifacts/{item}", Client, artifacts::item::<true>).doc("Download an artifact (Range supported)", None, binary),
         route("post", "/workspace/{id}/files/sessions", Client, file_sessions::create).doc("Open a file session", Some(any_json), typed::<FileSessionEnvelope>),
         route("post", "/files/sessions/{sid}/renew", Client, file_sessions::renew).doc("Extend a file session", Some(any_json), typed::<FileSessionEnvelope>),
         route("delete", "/files/sessions/{sid}", Client, file_sessions::close).doc("Close a file session", None, typed::<OkBody>),

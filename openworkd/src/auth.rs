@@ -1,5 +1,5 @@
 //! Authentication extractors. Every route names what it needs in its
-//! signature: `Client` (any valid bearer), `Writer` (collaborator, server
+//! signature: `Bearer` (any valid bearer), `Writer` (collaborator, server
 //! writable), `Host` (host token or owner bearer), `HostWriter`.
 
 use crate::app::AppState;
@@ -129,7 +129,7 @@ pub fn require_writable(state: &AppState) -> ApiResult<()> {
 }
 
 /// Any valid bearer token (viewer and up).
-pub struct Client(pub Actor);
+pub struct Bearer(pub Actor);
 
 /// A bearer token of collaborator scope or more, on a writable server.
 pub struct Writer(pub Actor);
@@ -140,10 +140,10 @@ pub struct Host(pub Actor);
 /// `Host`, on a writable server.
 pub struct HostWriter;
 
-impl FromRequestParts<AppState> for Client {
+impl FromRequestParts<AppState> for Bearer {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        client_actor(state, &parts.headers).map(Client)
+        client_actor(state, &parts.headers).map(Bearer)
     }
 }
 
@@ -173,7 +173,7 @@ impl FromRequestParts<AppState> for HostWriter {
     }
 }
 
-/// Client credentials, for handlers whose policy depends on the path.
+/// Bearer credentials, for handlers whose policy depends on the path.
 pub fn client_from_headers(state: &AppState, headers: &HeaderMap) -> ApiResult<Actor> {
     client_actor(state, headers)
 }

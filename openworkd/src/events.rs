@@ -16,16 +16,27 @@ use tokio::sync::watch;
 const KEPT: usize = 200;
 
 pub struct ReloadEvents {
-    /// Latest sequence, and the retained events with whether each was
-    /// observed on disk (rather than recorded by an API write).
-    inner: Mutex<(u64, VecDeque<(ReloadEvent, bool)>)>,
+    ring: Mutex<Ring>,
     latest: watch::Sender<u64>,
+}
+
+/// The latest sequence and the retained events.
+#[derive(Default)]
+struct Ring {
+    seq: u64,
+    events: VecDeque<Retained>,
+}
+
+struct Retained {
+    event: ReloadEvent,
+    /// Seen on disk by the watcher, rather than recorded by an API write.
+    observed: bool,
 }
 
 impl Default for ReloadEvents {
     fn default() -> Self {
         Self {
-            inner: Mutex::default(),
+            ring: Mutex::default(),
             latest: watch::Sender::new(0),
         }
     }
@@ -53,34 +64,34 @@ impl ReloadEvents {
         trigger: ReloadTrigger,
         observed: bool,
     ) {
-        let mut inner = self.inner.lock();
-        inner.0 += 1;
+        let mut ring = self.ring.lock();
+        ring.seq += 1;
         let event = ReloadEvent {
             id: uuid::Uuid::new_v4().to_string(),
-            seq: inner.0,
+            seq: ring.seq,
             workspace_id: workspace_id.to_owned(),
             reason,
             trigger: Some(trigger),
             timestamp: crate::now_ms(),
         };
-        if inner.1.len() == KEPT {
-            inner.1.pop_front();
+        if ring.events.len() == KEPT {
+            ring.events.pop_front();
         }
-        inner.1.push_back((event, observed));
-        self.latest.send_replace(inner.0);
+        ring.events.push_back(Retained { event, observed });
+        self.latest.send_replace(ring.seq);
     }
 
     /// Events of `workspace_id` after `since`, and the latest sequence.
     pub fn since(&self, workspace_id: &str, since: u64) -> (Vec<ReloadEvent>, u64) {
-        let inner = self.inner.lock();
-        let items = inner
-            .1
+        let ring = self.ring.lock();
+        let items = ring
+            .events
             .iter()
-            .map(|(e, _)| e)
+            .map(|r| &r.event)
             .filter(|e| e.seq > since && e.workspace_id == workspace_id)
             .cloned()
             .collect();
-        (items, inner.0)
+        (items, ring.seq)
     }
 
     /// Whether an API write recorded an event of `reason` for the workspace,
@@ -93,17 +104,17 @@ impl ReloadEvents {
         removed: bool,
         at_ms: u64,
     ) -> bool {
-        let inner = self.inner.lock();
+        let ring = self.ring.lock();
         let is_removal = |e: &ReloadEvent| {
             e.trigger.as_ref().and_then(|t| t.action.as_deref()) == Some("removed")
         };
-        inner
-            .1
+        ring.events
             .iter()
             .rev()
-            .take_while(|(e, _)| e.timestamp >= at_ms)
-            .filter(|(_, observed)| !observed)
-            .any(|(e, _)| {
+            .take_while(|r| r.event.timestamp >= at_ms)
+            .filter(|r| !r.observed)
+            .map(|r| &r.event)
+            .any(|e| {
                 e.workspace_id == workspace_id && e.reason == reason && is_removal(e) == removed
             })
     }

@@ -106,25 +106,9 @@ fn rewrite_mounted(mut req: Request) -> ApiResult<Request> {
 }
 
 fn percent_decode(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn apply_cors(origins: &[String], origin: Option<&HeaderValue>, headers: &mut HeaderMap) {
@@ -180,14 +164,14 @@ fn log_request(method: &Method, path: &str, resp: &Response, started: Instant, a
 
 /// A request body, parsed on demand so that auth and workspace checks
 /// answer before body errors.
-pub struct Body(pub Bytes);
+pub struct JsonBody(pub Bytes);
 
-impl<S: Send + Sync> FromRequest<S> for Body {
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> ApiResult<Self> {
         Bytes::from_request(req, state)
             .await
-            .map(Body)
+            .map(JsonBody)
             .map_err(|e: BytesRejection| {
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::new(
@@ -202,7 +186,7 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     }
 }
 
-impl Body {
+impl JsonBody {
     /// Any JSON value; an empty or malformed body is `invalid_json`.
     pub fn json(&self) -> ApiResult<Value> {
         serde_json::from_slice(&self.0).map_err(|_| {
@@ -238,7 +222,7 @@ pub trait RequestBody: DeserializeOwned {
 impl<S: Send + Sync, T: RequestBody> FromRequest<S> for Payload<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> ApiResult<Self> {
-        let object = Body::from_request(req, state).await?.object()?;
+        let object = JsonBody::from_request(req, state).await?.object()?;
         serde_json::from_value(Value::Object(object))
             .map(Payload)
             .map_err(|e| refusal::<T>(&e.to_string()))

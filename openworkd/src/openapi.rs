@@ -19,14 +19,14 @@ pub enum RouteAuth {
 }
 
 /// A body: a named wire type, any JSON, or something that is not JSON.
-pub enum Body {
+pub enum DocBody {
     Typed(String),
     AnyJson,
     Raw(&'static str),
 }
 
 /// How a route's body is documented (types register their schemas).
-pub type BodyDoc = fn(&mut ComponentsBuilder) -> Body;
+pub type BodyDoc = fn(&mut ComponentsBuilder) -> DocBody;
 
 /// Register `T` and every type it contains.
 fn register<T: ToSchema>(components: ComponentsBuilder) -> ComponentsBuilder {
@@ -36,38 +36,38 @@ fn register<T: ToSchema>(components: ComponentsBuilder) -> ComponentsBuilder {
 }
 
 /// A body of the shared wire type `T`.
-pub fn typed<T: ToSchema>(components: &mut ComponentsBuilder) -> Body {
+pub fn typed<T: ToSchema>(components: &mut ComponentsBuilder) -> DocBody {
     *components = register::<T>(std::mem::take(components));
-    Body::Typed(T::name().into_owned())
+    DocBody::Typed(T::name().into_owned())
 }
 
-pub fn any_json(_: &mut ComponentsBuilder) -> Body {
-    Body::AnyJson
+pub fn any_json(_: &mut ComponentsBuilder) -> DocBody {
+    DocBody::AnyJson
 }
 
-pub fn binary(_: &mut ComponentsBuilder) -> Body {
-    Body::Raw("application/octet-stream")
+pub fn binary(_: &mut ComponentsBuilder) -> DocBody {
+    DocBody::Raw("application/octet-stream")
 }
 
-pub fn html(_: &mut ComponentsBuilder) -> Body {
-    Body::Raw("text/html")
+pub fn html(_: &mut ComponentsBuilder) -> DocBody {
+    DocBody::Raw("text/html")
 }
 
-pub fn multipart(_: &mut ComponentsBuilder) -> Body {
-    Body::Raw("multipart/form-data")
+pub fn multipart(_: &mut ComponentsBuilder) -> DocBody {
+    DocBody::Raw("multipart/form-data")
 }
 
-pub fn openmetrics(_: &mut ComponentsBuilder) -> Body {
-    Body::Raw("application/openmetrics-text")
+pub fn openmetrics(_: &mut ComponentsBuilder) -> DocBody {
+    DocBody::Raw("application/openmetrics-text")
 }
 
-fn content(body: &Body) -> Value {
+fn content(body: &DocBody) -> Value {
     match body {
-        Body::Typed(name) => {
+        DocBody::Typed(name) => {
             json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}")}}})
         }
-        Body::AnyJson => json!({"application/json": {"schema": {}}}),
-        Body::Raw(mime) => json!({ *mime: {"schema": {"type": "string", "format": "binary"}} }),
+        DocBody::AnyJson => json!({"application/json": {"schema": {}}}),
+        DocBody::Raw(mime) => json!({ *mime: {"schema": {"type": "string", "format": "binary"}} }),
     }
 }
 

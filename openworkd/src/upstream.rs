@@ -15,7 +15,6 @@ use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use openwork_shared::ErrorCode;
-use openwork_shared::models::WorkspaceType;
 use openwork_shared::routes::HOST_TOKEN_HEADER;
 use std::time::Duration;
 
@@ -45,9 +44,9 @@ const OURS: [&str; 5] = [
     "origin",
 ];
 
-pub type Client = HyperClient<HttpConnector, Body>;
+pub type UpstreamClient = HyperClient<HttpConnector, Body>;
 
-pub fn client() -> Client {
+pub fn client() -> UpstreamClient {
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
     connector.set_nodelay(true);
@@ -56,7 +55,7 @@ pub fn client() -> Client {
 
 /// Why an upstream could not be asked.
 #[derive(Debug)]
-pub enum Failure {
+pub enum UpstreamError {
     /// The base URL does not parse as an absolute http URL.
     InvalidUrl,
     /// Connecting or exchanging the request failed.
@@ -65,31 +64,21 @@ pub enum Failure {
 
 /// `base` with its path replaced by `path` (empty means `/`) and `query`
 /// appended as given.
-pub fn target(base: &str, path: &str, query: Option<&str>) -> Result<Uri, Failure> {
-    let base: Uri = base.trim().parse().map_err(|_| Failure::InvalidUrl)?;
+pub fn target(base: &str, path: &str, query: Option<&str>) -> Result<Uri, UpstreamError> {
+    let base: Uri = base.trim().parse().map_err(|_| UpstreamError::InvalidUrl)?;
     let (Some(scheme), Some(authority)) = (base.scheme_str(), base.authority()) else {
-        return Err(Failure::InvalidUrl);
+        return Err(UpstreamError::InvalidUrl);
     };
     if scheme != "http" {
         // Engines and routers are local services; TLS is not offered.
-        return Err(Failure::InvalidUrl);
+        return Err(UpstreamError::InvalidUrl);
     }
     let path = if path.is_empty() { "/" } else { path };
     let uri = match query {
         Some(q) => format!("{scheme}://{authority}{path}?{q}"),
         None => format!("{scheme}://{authority}{path}"),
     };
-    uri.parse().map_err(|_| Failure::InvalidUrl)
-}
-
-/// The OpenCode directory of a workspace: its `directory`, else its path
-/// for local workspaces.
-pub fn opencode_directory(ws: &WorkspaceEntry) -> Option<String> {
-    match ws.directory.as_deref().map(str::trim) {
-        Some(dir) if !dir.is_empty() => Some(dir.to_owned()),
-        _ if ws.workspace_type == WorkspaceType::Local => Some(ws.path.display().to_string()),
-        _ => None,
-    }
+    uri.parse().map_err(|_| UpstreamError::InvalidUrl)
 }
 
 /// `Basic base64(user:pass)` when both are configured.
@@ -146,11 +135,11 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
 /// them) and stream the answer back. Protocol upgrades (WebSocket) are
 /// joined end to end once both sides agree.
 pub async fn forward(
-    client: &Client,
+    client: &UpstreamClient,
     mut req: Request,
     target: Uri,
     extra: Vec<(HeaderName, HeaderValue)>,
-) -> Result<Response, Failure> {
+) -> Result<Response, UpstreamError> {
     let upgrading = is_upgrade(req.headers());
     let downstream = upgrading.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
@@ -174,7 +163,7 @@ pub async fn forward(
     let mut resp = client
         .request(upstream_req)
         .await
-        .map_err(|e| Failure::Unreachable(error_chain(&e)))?;
+        .map_err(|e| UpstreamError::Unreachable(error_chain(&e)))?;
     let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
     if let (true, Some(downstream)) = (switching, downstream) {
         let upstream = hyper::upgrade::on(&mut resp);
@@ -211,24 +200,24 @@ pub async fn read_answer(resp: Response) -> (StatusCode, serde_json::Value) {
     (status, body)
 }
 
-impl std::fmt::Display for Failure {
+impl std::fmt::Display for UpstreamError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::InvalidUrl => f.write_str("invalid upstream URL"),
-            Failure::Unreachable(e) => f.write_str(e),
+            UpstreamError::InvalidUrl => f.write_str("invalid upstream URL"),
+            UpstreamError::Unreachable(e) => f.write_str(e),
         }
     }
 }
 
 /// How an engine failure reaches the client: a clear 4xx/502, never a hang.
-impl From<Failure> for ApiError {
-    fn from(failure: Failure) -> Self {
+impl From<UpstreamError> for ApiError {
+    fn from(failure: UpstreamError) -> Self {
         match failure {
-            Failure::InvalidUrl => ApiError::new(
+            UpstreamError::InvalidUrl => ApiError::new(
                 ErrorCode::OpencodeUrlInvalid,
                 "OpenCode base URL is invalid",
             ),
-            Failure::Unreachable(e) => ApiError::new(
+            UpstreamError::Unreachable(e) => ApiError::new(
                 ErrorCode::OpencodeRequestFailed,
                 "OpenCode is not reachable",
             )
@@ -237,7 +226,7 @@ impl From<Failure> for ApiError {
     }
 }
 
-impl IntoResponse for Failure {
+impl IntoResponse for UpstreamError {
     fn into_response(self) -> Response {
         ApiError::from(self).into_response()
     }
@@ -255,11 +244,11 @@ mod tests {
         assert_eq!(root.to_string(), "http://127.0.0.1:4096/");
         assert!(matches!(
             target("not a url", "/", None),
-            Err(Failure::InvalidUrl)
+            Err(UpstreamError::InvalidUrl)
         ));
         assert!(matches!(
             target("/relative", "/", None),
-            Err(Failure::InvalidUrl)
+            Err(UpstreamError::InvalidUrl)
         ));
     }
 

@@ -179,7 +179,7 @@ impl Client {
     pub fn upsert_command(&self, ws: &str, cmd: &CommandUpsert) -> Result<CommandList> {
         self.with_json(Method::POST, &routes::workspace(ws, "commands"), cmd)
     }
-    pub fn delete_command(&self, ws: &str, name: &str) -> Result<Ok> {
+    pub fn delete_command(&self, ws: &str, name: &str) -> Result<OkBody> {
         self.send(self.request(
             Method::DELETE,
             &routes::workspace_item(ws, "commands", name),
@@ -217,7 +217,7 @@ impl Client {
     pub fn create_token(&self, create: &TokenCreate) -> Result<TokenCreated> {
         self.with_json(Method::POST, routes::TOKENS, create)
     }
-    pub fn revoke_token(&self, id: &str) -> Result<Ok> {
+    pub fn revoke_token(&self, id: &str) -> Result<OkBody> {
         self.send(self.request(Method::DELETE, &routes::token(id)))
     }
     pub fn inbox(&self, ws: &str) -> Result<FileList> {

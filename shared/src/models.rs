@@ -33,7 +33,7 @@ pub struct Actor {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Ok {
+pub struct OkBody {
     pub ok: bool,
 }
 
@@ -124,17 +124,6 @@ pub struct WorkspaceList {
 pub struct WorkspaceActivated {
     pub active_id: String,
     pub workspace: WorkspaceInfo,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase")]
-pub struct WorkspaceDeleted {
-    pub ok: bool,
-    pub deleted: bool,
-    pub persisted: bool,
-    pub active_id: Option<String>,
-    pub items: Vec<WorkspaceInfo>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

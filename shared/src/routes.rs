@@ -15,15 +15,12 @@ pub const HOST_TOKEN_HEADER: &str = "X-OpenWork-Host-Token";
 
 /// Percent-encode one path segment (everything but RFC 3986 unreserved characters).
 pub fn segment(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for b in raw.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    const RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(raw, RESERVED).to_string()
 }
 
 pub fn workspace(id: &str, rest: &str) -> String {

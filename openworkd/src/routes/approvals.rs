@@ -1,7 +1,7 @@
 use crate::app::AppState;
 use crate::auth::Host;
 use crate::error::ApiResult;
-use crate::http::{Body, Params};
+use crate::http::{JsonBody, Params};
 use axum::Json;
 use axum::extract::State;
 use openwork_shared::models::{ApprovalList, ApprovalReplied, ApprovalReply, Reply};
@@ -18,7 +18,7 @@ pub async fn reply(
     State(st): State<AppState>,
     _host: Host,
     Params(id): Params<String>,
-    body: Body,
+    body: JsonBody,
 ) -> ApiResult<Json<ApprovalReplied>> {
     // Any JSON is accepted: whatever is not an object with
     // `"reply": "allow"` denies.

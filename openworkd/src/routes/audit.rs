@@ -1,5 +1,5 @@
 use crate::app::{AppState, Workspace};
-use crate::auth::Client;
+use crate::auth::Bearer;
 use crate::error::ApiResult;
 use crate::http::QueryMap;
 use axum::Json;
@@ -11,7 +11,7 @@ const MAX_LIMIT: usize = 200;
 
 pub async fn list(
     State(st): State<AppState>,
-    _client: Client,
+    _client: Bearer,
     Workspace(ws): Workspace,
     query: QueryMap,
 ) -> ApiResult<Json<AuditList>> {

@@ -1,5 +1,5 @@
 use crate::app::{AppState, Reload, Workspace};
-use crate::auth::{Client, Writer, host_from_headers};
+use crate::auth::{Bearer, Writer, host_from_headers};
 use crate::error::ApiResult;
 use crate::events::trigger;
 use crate::http::{Params, Payload, QueryMap};
@@ -8,11 +8,11 @@ use crate::workspace::commands;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use openwork_shared::models::{CommandList, CommandUpsert, Ok as OkBody, ReloadReason};
+use openwork_shared::models::{CommandList, CommandUpsert, OkBody, ReloadReason};
 
 pub async fn list(
     State(st): State<AppState>,
-    _client: Client,
+    _client: Bearer,
     Params(id): Params<String>,
     query: QueryMap,
     headers: HeaderMap,

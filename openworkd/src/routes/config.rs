@@ -1,5 +1,5 @@
 use crate::app::{AppState, Workspace};
-use crate::auth::{Client, Writer};
+use crate::auth::{Bearer, Writer};
 use crate::error::{ApiError, ApiResult};
 use crate::events::config_reload;
 use crate::http::{Payload, QueryMap};
@@ -13,7 +13,7 @@ use openwork_shared::models::{ConfigPatch, ReloadEvents, UpdatedAt, WorkspaceCon
 
 pub async fn get(
     State(st): State<AppState>,
-    _client: Client,
+    _client: Bearer,
     Workspace(ws): Workspace,
 ) -> ApiResult<Json<WorkspaceConfig>> {
     Ok(Json(WorkspaceConfig {
@@ -65,7 +65,7 @@ pub async fn patch(
 /// text/event-stream` a live stream of `reload` frames with keep-alives.
 pub async fn events(
     State(st): State<AppState>,
-    _client: Client,
+    _client: Bearer,
     Workspace(ws): Workspace,
     query: QueryMap,
     headers: HeaderMap,

@@ -2,9 +2,9 @@
 //! batch reads, writes and operations.
 
 use crate::app::{AppState, Workspace};
-use crate::auth::{Client, Writer};
+use crate::auth::{Bearer, Writer};
 use crate::error::{ApiError, ApiResult};
-use crate::http::{Body, Params, QueryMap};
+use crate::http::{JsonBody, Params, QueryMap};
 use crate::now_ms;
 use crate::pipeline::{Action, Done, Intent};
 use crate::workspace::WorkspaceEntry;
@@ -12,9 +12,7 @@ use crate::workspace::files::{self, Change, MAX_BATCH, Op, Session};
 use crate::workspace::paths::{Root, normalize_relative, resolve_in_workspace};
 use axum::Json;
 use axum::extract::State;
-use openwork_shared::models::{
-    Actor, CatalogSnapshot, FileEventList, FileSessionEnvelope, Ok as OkBody,
-};
+use openwork_shared::models::{Actor, CatalogSnapshot, FileEventList, FileSessionEnvelope, OkBody};
 use openwork_shared::{ErrorCode, Scope};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -56,9 +54,9 @@ fn writable_session(
 
 pub async fn create(
     State(st): State<AppState>,
-    Client(actor): Client,
+    Bearer(actor): Bearer,
     Workspace(ws): Workspace,
-    body: Body,
+    body: JsonBody,
 ) -> ApiResult<Json<FileSessionEnvelope>> {
     let body = body.object()?;
     let wants_write = body.get("write") != Some(&Value::Bool(false));
@@ -81,9 +79,9 @@ fn envelope(session: &Session, now: u64) -> Json<FileSessionEnvelope> {
 
 pub async fn renew(
     State(st): State<AppState>,
-    Client(actor): Client,
+    Bearer(actor): Bearer,
     Params(sid): Params<String>,
-    body: Body,
+    body: JsonBody,
 ) -> ApiResult<Json<FileSessionEnvelope>> {
     let body = body.object()?;
     let now = now_ms();
@@ -94,7 +92,7 @@ pub async fn renew(
 
 pub async fn close(
     State(st): State<AppState>,
-    Client(actor): Client,
+    Bearer(actor): Bearer,
     Params(sid): Params<String>,
 ) -> ApiResult<Json<OkBody>> {
     session(&st, &sid, &actor)?;
@@ -104,7 +102,7 @@ pub async fn close(
 
 pub async fn snapshot(
     State(st): State<AppState>,
-    Client(actor): Client,
+    Bearer(actor): Bearer,
     Params(sid): Params<String>,
     query: QueryMap,
 ) -> ApiResult<Json<CatalogSnapshot>> {
@@ -163,7 +161,7 @@ pub async fn snapshot(
 
 pub async fn events(
     State(st): State<AppState>,
-    Client(actor): Client,
+    Bearer(actor): Bearer,
     Params(sid): Params<String>,
     query: QueryMap,
 ) -> ApiResult<Json<FileEventList>> {
@@ -197,9 +195,9 @@ fn batch<'a>(body: &'a serde_json::Map<String, Value>, name: &str) -> ApiResult<
 
 pub async fn read_batch(
     State(st): State<AppState>,
-    Client(actor): Client,
+    Bearer(actor): Bearer,
     Params(sid): Params<String>,
-    body: Body,
+    body: JsonBody,
 ) -> ApiResult<Json<Value>> {
     let (_, ws) = session(&st, &sid, &actor)?;
     let body = body.object()?;
@@ -222,7 +220,7 @@ pub async fn write_batch(
     State(st): State<AppState>,
     Writer(actor): Writer,
     Params(sid): Params<String>,
-    body: Body,
+    body: JsonBody,
 ) -> ApiResult<Json<Value>> {
     let (_, ws) = writable_session(&st, &sid, &actor)?;
     let body = body.object()?;
@@ -342,7 +340,7 @@ pub async fn ops(
     State(st): State<AppState>,
     Writer(actor): Writer,
     Params(sid): Params<String>,
-    body: Body,
+    body: JsonBody,
 ) -> ApiResult<Json<Value>> {
     let (_, ws) = writable_session(&st, &sid, &actor)?;
     let body = body.object()?;

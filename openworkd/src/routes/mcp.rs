@@ -1,5 +1,5 @@
 use crate::app::{AppState, Reload, Workspace};
-use crate::auth::{Client, Writer};
+use crate::auth::{Bearer, Writer};
 use crate::error::{ApiError, ApiResult};
 use crate::events::trigger;
 use crate::http::{Params, Payload};
@@ -12,7 +12,7 @@ use serde_json::Value;
 
 pub async fn list(
     State(st): State<AppState>,
-    _client: Client,
+    _client: Bearer,
     Workspace(ws): Workspace,
 ) -> ApiResult<Json<McpList>> {
     st.blocking(move |st| {

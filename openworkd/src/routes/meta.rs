@@ -1,5 +1,5 @@
 use crate::app::{AppState, Workspace};
-use crate::auth::Client;
+use crate::auth::Bearer;
 use crate::error::ApiResult;
 use crate::routes::sees_secrets;
 use crate::workspace::WorkspaceEntry;
@@ -52,19 +52,19 @@ fn approval_config(st: &AppState) -> ApprovalConfig {
     }
 }
 
-pub async fn status(State(st): State<AppState>, Client(actor): Client) -> Json<Status> {
+pub async fn status(State(st): State<AppState>, Bearer(actor): Bearer) -> Json<Status> {
     Json(status_of(&st, &actor, &st.workspace_list()))
 }
 
 pub async fn mounted_status(
     State(st): State<AppState>,
-    Client(actor): Client,
+    Bearer(actor): Bearer,
     Workspace(ws): Workspace,
 ) -> ApiResult<Json<Status>> {
     Ok(Json(status_of(&st, &actor, &[ws])))
 }
 
-pub async fn capabilities(State(st): State<AppState>, _client: Client) -> Json<Capabilities> {
+pub async fn capabilities(State(st): State<AppState>, _client: Bearer) -> Json<Capabilities> {
     let c = &st.config;
     let write = !c.read_only;
     let rw = || ReadWrite { read: true, write };
@@ -133,7 +133,7 @@ pub async fn capabilities(State(st): State<AppState>, _client: Client) -> Json<C
     })
 }
 
-pub async fn whoami(Client(actor): Client) -> Json<Whoami> {
+pub async fn whoami(Bearer(actor): Bearer) -> Json<Whoami> {
     Json(Whoami { ok: true, actor })
 }
 

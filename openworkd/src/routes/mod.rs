@@ -3,11 +3,12 @@
 //! and calls the domain module in `crate::workspace`.
 
 pub mod approvals;
+pub mod artifacts;
 pub mod audit;
 pub mod commands;
 pub mod config;
-pub mod exchange;
 pub mod file_sessions;
+pub mod inbox;
 pub mod mcp;
 pub mod meta;
 pub mod plugins;

@@ -2,7 +2,7 @@
 //! `/w/:id`): the policy checks, then a streamed pass-through.
 
 use crate::app::AppState;
-use crate::auth::{self, Client, require_scope};
+use crate::auth::{self, Bearer, require_scope};
 use crate::error::{ApiError, ApiResult};
 use crate::http::Params;
 use crate::pipeline::{Action, Audited};
@@ -80,7 +80,7 @@ fn base_url(ws: &WorkspaceEntry) -> ApiResult<&str> {
 /// Directory and credentials the engine expects with every request.
 fn engine_headers(ws: &WorkspaceEntry) -> Vec<(HeaderName, HeaderValue)> {
     let mut extra = Vec::new();
-    if let Some(dir) = upstream::opencode_directory(ws)
+    if let Some(dir) = ws.opencode_directory()
         && let Ok(value) = HeaderValue::from_str(&dir)
     {
         extra.push((HeaderName::from_static(DIRECTORY_HEADER), value));
@@ -110,7 +110,7 @@ async fn to_engine(st: AppState, ws: WorkspaceEntry, rest: ProxyPath, req: Reque
 }
 
 /// `ANY /opencode[/*]`: the active workspace's engine.
-pub async fn opencode(State(st): State<AppState>, Client(actor): Client, req: Request) -> Response {
+pub async fn opencode(State(st): State<AppState>, Bearer(actor): Bearer, req: Request) -> Response {
     let rest = match rest_after(&req, OPENCODE)
         .and_then(|rest| opencode_policy(&actor, req.method(), &rest).map(|()| rest))
     {
@@ -129,7 +129,7 @@ pub async fn opencode(State(st): State<AppState>, Client(actor): Client, req: Re
 /// `ANY /w/:id/opencode[/*]`.
 pub async fn opencode_mounted(
     State(st): State<AppState>,
-    Client(actor): Client,
+    Bearer(actor): Bearer,
     Params(params): Params<HashMap<String, String>>,
     req: Request,
 ) -> Response {
@@ -205,13 +205,13 @@ async fn router_checked(st: &AppState, req: Request) -> ApiResult<Response> {
 /// workspace's instance so it reads its configuration again.
 pub async fn engine_reload(
     State(st): State<AppState>,
-    Client(actor): Client,
+    Bearer(actor): Bearer,
     Params(id): Params<String>,
 ) -> ApiResult<Json<EngineReloaded>> {
     require_scope(&actor, Scope::Collaborator)?;
     let ws = st.workspace(&id)?;
     let base = base_url(&ws)?.to_owned();
-    let query = upstream::opencode_directory(&ws).map(|dir| {
+    let query = ws.opencode_directory().map(|dir| {
         form_urlencoded::Serializer::new(String::new())
             .append_pair("directory", &dir)
             .finish()

@@ -1,5 +1,5 @@
 use crate::app::{AppState, Reload, Workspace};
-use crate::auth::{Client, Writer};
+use crate::auth::{Bearer, Writer};
 use crate::error::ApiResult;
 use crate::events::trigger;
 use crate::http::{Params, Payload, QueryMap};
@@ -13,7 +13,7 @@ use openwork_shared::models::{
 
 pub async fn list(
     State(st): State<AppState>,
-    _client: Client,
+    _client: Bearer,
     Workspace(ws): Workspace,
     query: QueryMap,
 ) -> ApiResult<Json<SkillList>> {
@@ -26,7 +26,7 @@ pub async fn list(
 
 pub async fn get(
     State(st): State<AppState>,
-    _client: Client,
+    _client: Bearer,
     Workspace(ws): Workspace,
     Params((_, name)): Params<(String, String)>,
 ) -> ApiResult<Json<SkillDetail>> {

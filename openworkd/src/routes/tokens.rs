@@ -5,7 +5,7 @@ use crate::http::{Params, Payload};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use openwork_shared::models::{Ok as OkBody, TokenCreate, TokenCreated, TokenList};
+use openwork_shared::models::{OkBody, TokenCreate, TokenCreated, TokenList};
 
 pub async fn list(State(st): State<AppState>, _host: Host) -> ApiResult<Json<TokenList>> {
     st.blocking(|st| {

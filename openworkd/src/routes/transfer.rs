@@ -1,17 +1,17 @@
 use crate::app::{AppState, Workspace};
-use crate::auth::{Client, Writer};
+use crate::auth::{Bearer, Writer};
 use crate::error::ApiResult;
 use crate::events::config_reload;
-use crate::http::Body;
+use crate::http::JsonBody;
 use crate::pipeline::{Action, Done, Intent};
 use crate::workspace::{settings, transfer};
 use axum::Json;
 use axum::extract::State;
-use openwork_shared::models::{Ok as OkBody, WorkspaceExport};
+use openwork_shared::models::{OkBody, WorkspaceExport};
 
 pub async fn export(
     State(st): State<AppState>,
-    _client: Client,
+    _client: Bearer,
     Workspace(ws): Workspace,
 ) -> ApiResult<Json<WorkspaceExport>> {
     st.blocking(move |st| transfer::export(&st.caches, &ws.path, &ws.id, crate::now_ms()).map(Json))
@@ -22,7 +22,7 @@ pub async fn import(
     State(st): State<AppState>,
     Writer(actor): Writer,
     Workspace(ws): Workspace,
-    body: Body,
+    body: JsonBody,
 ) -> ApiResult<Json<OkBody>> {
     let body = transfer::require_object(body.json()?)?;
     let plan = transfer::plan_import(&ws.path, &body)?;

@@ -1,5 +1,5 @@
 use crate::app::{AppState, Workspace};
-use crate::auth::{Client, Host};
+use crate::auth::{Bearer, Host};
 use crate::error::ApiResult;
 use crate::pipeline::{Action, Audited};
 use crate::routes::sees_secrets;
@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use openwork_shared::models::{WorkspaceActivated, WorkspaceList};
 
-pub async fn list(State(st): State<AppState>, Client(actor): Client) -> Json<WorkspaceList> {
+pub async fn list(State(st): State<AppState>, Bearer(actor): Bearer) -> Json<WorkspaceList> {
     let all = st.workspace_list();
     Json(WorkspaceList {
         active_id: all.first().map(|w| w.id.clone()),
@@ -17,7 +17,7 @@ pub async fn list(State(st): State<AppState>, Client(actor): Client) -> Json<Wor
 
 pub async fn mounted_list(
     State(_st): State<AppState>,
-    Client(actor): Client,
+    Bearer(actor): Bearer,
     Workspace(ws): Workspace,
 ) -> ApiResult<Json<WorkspaceList>> {
     Ok(Json(WorkspaceList {

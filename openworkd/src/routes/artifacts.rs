@@ -1,23 +1,19 @@
-//! Inbox uploads and outbox artifacts.
+//! Listing and downloading the files of a workspace's two boxes: its
+//! artifacts (the outbox) and its inbox.
 
 use crate::app::{AppState, Workspace};
-use crate::auth::{Client, Writer};
+use crate::auth::Bearer;
 use crate::error::{ApiError, ApiResult};
-use crate::http::{Params, QueryMap};
-use crate::pipeline::{Action, Done, Intent};
+use crate::http::Params;
 use crate::workspace::exchange::{self, INBOX, OUTBOX};
-use crate::workspace::paths::{TempFile, create_dirs};
 use axum::Json;
 use axum::body::Body;
-use axum::extract::multipart::{Field, Multipart, MultipartRejection};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use openwork_shared::ErrorCode;
-use openwork_shared::models::{FileList, InboxUploaded};
+use openwork_shared::models::FileList;
 use serde_json::json;
-use std::path::PathBuf;
-use tokio::io::AsyncWriteExt;
 use tower::ServiceExt;
 
 /// One of a workspace's two file boxes, with its switch and error answers.
@@ -57,7 +53,7 @@ fn file_box<const OUT: bool>(st: &AppState) -> (&'static FileBox, bool) {
 /// `GET /workspace/:id/artifacts` and `/inbox`: empty when disabled.
 pub async fn list<const OUT: bool>(
     State(st): State<AppState>,
-    _client: Client,
+    _client: Bearer,
     Workspace(ws): Workspace,
 ) -> ApiResult<Json<FileList>> {
     let (file_box, enabled) = file_box::<OUT>(&st);
@@ -75,7 +71,7 @@ pub async fn list<const OUT: bool>(
 /// streamed, honouring `Range` requests.
 pub async fn item<const OUT: bool>(
     State(st): State<AppState>,
-    _client: Client,
+    _client: Bearer,
     Params((id, item)): Params<(String, String)>,
     req: Request,
 ) -> ApiResult<Response> {
@@ -164,136 +160,4 @@ fn content_disposition(path: &std::path::Path) -> String {
     }
     let encoded = openwork_shared::routes::segment(&name);
     format!("attachment; filename=\"{plain}\"; filename*=UTF-8''{encoded}")
-}
-
-/// A received upload: its temporary file (removed on drop) and size.
-struct Upload {
-    file: TempFile,
-    bytes: u64,
-    filename: Option<String>,
-}
-
-pub async fn upload(
-    State(st): State<AppState>,
-    Writer(actor): Writer,
-    Params(id): Params<String>,
-    query: QueryMap,
-    headers: axum::http::HeaderMap,
-    multipart: Result<Multipart, MultipartRejection>,
-) -> ApiResult<Json<InboxUploaded>> {
-    if !st.config.inbox_enabled {
-        return Err(ApiError::new(
-            ErrorCode::InboxDisabled,
-            "Workspace inbox is disabled",
-        ));
-    }
-    let ws = st.workspace(&id)?;
-    let max = st.config.inbox_max_bytes;
-    if let Some(announced) = content_length(&headers)
-        && announced > max.saturating_add(MULTIPART_ALLOWANCE)
-    {
-        // Refused from the header, before any of the body is read.
-        return Err(too_large(max, announced));
-    }
-    let mut multipart =
-        multipart.map_err(|_| ApiError::invalid_payload("Expected multipart/form-data"))?;
-    let mut upload = None;
-    let mut form_path = None;
-    while let Some(field) = multipart.next_field().await.map_err(bad_multipart)? {
-        match field.name() {
-            Some("file") if field.file_name().is_some() && upload.is_none() => {
-                let root = ws.path.clone();
-                let dir = st.blocking(move |_| exchange::uploads_dir(&root)).await?;
-                upload = Some(receive(field, dir, max).await?);
-            }
-            Some("path") if field.file_name().is_none() => {
-                form_path = Some(field.text().await.map_err(bad_multipart)?);
-            }
-            _ => {}
-        }
-    }
-    let upload = upload
-        .ok_or_else(|| ApiError::new(ErrorCode::FileRequired, "Form field 'file' is required"))?;
-    let requested = [
-        query.get("path").map(str::to_owned),
-        form_path,
-        upload.filename.clone(),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|p| p.trim().to_owned())
-    .find(|p| !p.is_empty())
-    .unwrap_or_default();
-    let root = ws.path.clone();
-    let (relative, target) = st
-        .blocking(move |_| exchange::inbox_target(&root, &requested))
-        .await?;
-    let intent = Intent::new(
-        Action::InboxUpload,
-        format!("Upload {relative} to inbox"),
-        vec![target],
-    );
-    let bytes = upload.bytes;
-    let rel = relative.clone();
-    st.mutate(&actor, &ws, intent, move |_, root| {
-        // Resolve again: the folders may have changed while waiting.
-        let (_, target) = exchange::inbox_target(root, &rel)?;
-        if let Some(parent) = target.parent() {
-            create_dirs(parent)?;
-        }
-        upload.file.persist(&target)?;
-        let summary = format!("Uploaded {rel} to inbox");
-        Ok(Done::new(()).audit(target.display().to_string(), summary))
-    })
-    .await?;
-    Ok(Json(InboxUploaded {
-        ok: true,
-        path: relative,
-        bytes,
-    }))
-}
-
-/// Stream a file part to a temporary file, refusing it as soon as it
-/// passes `max` bytes (the temporary file is then removed).
-async fn receive(mut field: Field<'_>, dir: PathBuf, max: u64) -> ApiResult<Upload> {
-    let filename = field.file_name().map(str::to_owned);
-    let file = tokio::task::spawn_blocking(move || TempFile::create_in(&dir, 0o644)).await??;
-    let mut out = tokio::fs::File::from_std(file.file().try_clone()?);
-    let mut bytes = 0u64;
-    while let Some(chunk) = field.chunk().await.map_err(bad_multipart)? {
-        bytes += chunk.len() as u64;
-        if bytes > max {
-            return Err(too_large(max, bytes));
-        }
-        out.write_all(&chunk).await?;
-    }
-    out.flush().await?;
-    Ok(Upload {
-        file,
-        bytes,
-        filename,
-    })
-}
-
-/// What a multipart body may carry beyond the file itself (boundaries,
-/// part headers, the `path` field) before its length alone refuses it.
-const MULTIPART_ALLOWANCE: u64 = 64 * 1024;
-
-fn content_length(headers: &axum::http::HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-fn too_large(max: u64, size: u64) -> ApiError {
-    ApiError::new(ErrorCode::FileTooLarge, "File exceeds upload limit")
-        .with_details(json!({"maxBytes": max, "size": size}))
-}
-
-fn bad_multipart(e: axum::extract::multipart::MultipartError) -> ApiError {
-    ApiError::invalid_payload(format!("Invalid multipart body: {}", e.body_text()))
 }
