@@ -13,8 +13,8 @@ use crate::routes::{
     skills, tokens, transfer, ui, workspaces,
 };
 use crate::tokens::TokenStore;
+use crate::workspace::Caches;
 use crate::workspace::WorkspaceEntry;
-use crate::workspace::cache::Caches;
 use crate::workspace::files::{FileEvents, Sessions};
 use arc_swap::ArcSwap;
 use axum::Router;

@@ -1,7 +1,7 @@
 //! The audit log: one JSON line per successful write, per workspace.
 
+use crate::workspace::Caches;
 use crate::workspace::WorkspaceEntry;
-use crate::workspace::cache::Caches;
 use openwork_shared::models::AuditEntry;
 use parking_lot::Mutex;
 use std::io::{self, Read, Seek, SeekFrom, Write};

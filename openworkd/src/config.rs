@@ -196,6 +196,24 @@ pub struct FileWorkspace {
     pub opencode_password: Option<String>,
 }
 
+impl FileWorkspace {
+    /// The workspace this entry describes; a relative path is taken from
+    /// the config file's folder.
+    fn entry(&self, config_dir: &Path) -> WorkspaceEntry {
+        let path = normalize_path(config_dir, Path::new(&self.path));
+        let mut ws = WorkspaceEntry::new(
+            path,
+            self.name.clone(),
+            self.workspace_type.unwrap_or(WorkspaceType::Local),
+        );
+        ws.base_url = self.base_url.clone();
+        ws.directory = self.directory.clone();
+        ws.opencode_username = self.opencode_username.clone();
+        ws.opencode_password = self.opencode_password.clone();
+        ws
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {reason}")]
@@ -289,6 +307,27 @@ impl Environment<'_> {
     }
 }
 
+/// The first of a flag, an environment variable and a config-file value
+/// that is set (the later ones are only looked at when needed, so a value
+/// that is not used is never parsed or warned about).
+fn layered<T>(
+    flag: Option<T>,
+    env: impl FnOnce() -> Option<T>,
+    file: impl FnOnce() -> Option<T>,
+) -> Option<T> {
+    flag.or_else(env).or_else(file)
+}
+
+/// What every resolver reads: the flags, the environment, the config file
+/// (and its folder), and where to report values that were ignored.
+struct Sources<'a> {
+    flags: &'a Flags,
+    env: &'a Environment<'a>,
+    file: &'a FileConfig,
+    config_dir: &'a Path,
+    warn: &'a mut dyn FnMut(String),
+}
+
 /// Resolve flags > environment > config file > defaults. `warn` receives
 /// each value that was ignored because it could not be parsed.
 pub fn resolve(
@@ -297,11 +336,11 @@ pub fn resolve(
     warn: &mut dyn FnMut(String),
 ) -> Result<Config, ConfigError> {
     let home = env.home.clone().ok_or(ConfigError::NoHome)?;
-    let config_path = match flags
-        .config
-        .clone()
-        .or_else(|| env.get("OPENWORK_SERVER_CONFIG"))
-    {
+    let config_path = match layered(
+        flags.config.clone(),
+        || env.get("OPENWORK_SERVER_CONFIG"),
+        || None,
+    ) {
         Some(p) => normalize_path(&env.cwd, Path::new(&p)),
         None => default_config_path(&home, env.config_dir.as_deref()),
     };
@@ -310,102 +349,185 @@ pub fn resolve(
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| env.cwd.clone());
+    let mut src = Sources {
+        flags,
+        env,
+        file: &file,
+        config_dir: &config_dir,
+        warn,
+    };
+    let (host, port) = listen_address(&mut src);
+    let ((client_token, client_token_source), (host_token, host_token_source)) = tokens(&src);
+    let (approval_mode, approval_timeout_ms) = approval(&mut src);
+    let workspaces = workspaces(&src);
+    let authorized_roots = authorized_roots(&src, &workspaces);
+    let (log_format, log_requests) = logging(&src);
+    let (token_store_path, data_dir) = storage(env, &home, &config_dir);
+    let features = Features::from_env(env);
+    Ok(Config {
+        host,
+        port,
+        client_token,
+        client_token_source,
+        host_token,
+        host_token_source,
+        approval_mode,
+        approval_timeout_ms,
+        workspaces,
+        authorized_roots,
+        cors_origins: cors_origins(&src),
+        read_only: read_only(&src),
+        config_path,
+        token_store_path,
+        data_dir,
+        home_dir: home,
+        log_format,
+        log_requests,
+        run_id: env
+            .get("OPENWORK_RUN_ID")
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        reported_version: env
+            .get("OPENWORKD_REPORT_VERSION")
+            .unwrap_or_else(|| openwork_shared::COMPAT_VERSION.to_owned()),
+        inbox_enabled: features.inbox_enabled,
+        inbox_max_bytes: features.inbox_max_bytes,
+        outbox_enabled: features.outbox_enabled,
+        toy_ui: features.toy_ui,
+        watch: features.watch,
+        metrics_public: features.metrics_public,
+        events_keepalive_ms: features.events_keepalive_ms,
+        opencode_router_port: features.opencode_router_port,
+        sandbox_enabled: features.sandbox_enabled,
+        sandbox_backend: features.sandbox_backend,
+        browser_provider: features.browser_provider,
+    })
+}
 
-    let host = flags
-        .host
-        .clone()
-        .or_else(|| env.get("OPENWORK_HOST"))
-        .or(file.host.clone());
-    let port = parse_num::<u16>(flags.port.as_deref(), "--port", warn)
-        .or_else(|| parse_num(env.get("OPENWORK_PORT").as_deref(), "OPENWORK_PORT", warn))
-        .or(file.port)
-        .unwrap_or(DEFAULT_PORT);
+fn listen_address(src: &mut Sources) -> (String, u16) {
+    let host = layered(
+        src.flags.host.clone(),
+        || src.env.get("OPENWORK_HOST"),
+        || src.file.host.clone(),
+    )
+    .unwrap_or_else(|| "127.0.0.1".to_owned());
+    let port = layered(
+        parse_num::<u16>(src.flags.port.as_deref(), "--port", src.warn),
+        || {
+            parse_num(
+                src.env.get("OPENWORK_PORT").as_deref(),
+                "OPENWORK_PORT",
+                src.warn,
+            )
+        },
+        || src.file.port,
+    )
+    .unwrap_or(DEFAULT_PORT);
+    (host, port)
+}
 
-    let (client_token, client_token_source) = pick_token(
-        flags.token.clone(),
-        env.get("OPENWORK_TOKEN"),
-        file.token.clone(),
+/// The client and host tokens, each with where it came from.
+fn tokens(src: &Sources) -> ((String, TokenSource), (String, TokenSource)) {
+    let client = pick_token(
+        src.flags.token.clone(),
+        src.env.get("OPENWORK_TOKEN"),
+        src.file.token.clone(),
     );
-    let (host_token, host_token_source) = pick_token(
-        flags.host_token.clone(),
-        env.get("OPENWORK_HOST_TOKEN"),
-        file.host_token.clone(),
+    let host = pick_token(
+        src.flags.host_token.clone(),
+        src.env.get("OPENWORK_HOST_TOKEN"),
+        src.file.host_token.clone(),
     );
+    (client, host)
+}
 
-    let file_approval = file.approval.as_ref();
-    let approval_mode = match flags.approval.as_deref() {
+fn approval(src: &mut Sources) -> (ApprovalMode, u64) {
+    let file = src.file.approval.as_ref();
+    let flag = match src.flags.approval.as_deref() {
         Some("auto") => Some(ApprovalMode::Auto),
         Some("manual") => Some(ApprovalMode::Manual),
         Some(other) => {
-            warn(format!(
+            (src.warn)(format!(
                 "ignoring --approval {other}: expected manual or auto"
             ));
             None
         }
         None => None,
-    }
-    .or_else(|| {
-        env.get("OPENWORK_APPROVAL_MODE").map(|m| match m.trim() {
-            "auto" => ApprovalMode::Auto,
-            _ => ApprovalMode::Manual,
-        })
-    })
-    .or(file_approval.and_then(|a| a.mode))
-    .unwrap_or(ApprovalMode::Manual);
-    let approval_timeout_ms = parse_num::<u64>(
-        flags.approval_timeout.as_deref(),
-        "--approval-timeout",
-        warn,
+    };
+    let mode = layered(
+        flag,
+        || {
+            src.env
+                .get("OPENWORK_APPROVAL_MODE")
+                .map(|m| match m.trim() {
+                    "auto" => ApprovalMode::Auto,
+                    _ => ApprovalMode::Manual,
+                })
+        },
+        || file.and_then(|a| a.mode),
     )
-    .or_else(|| {
-        let v = env.get("OPENWORK_APPROVAL_TIMEOUT_MS");
-        parse_num(v.as_deref(), "OPENWORK_APPROVAL_TIMEOUT_MS", warn)
-    })
-    .or(file_approval.and_then(|a| a.timeout_ms))
+    .unwrap_or(ApprovalMode::Manual);
+    let timeout_ms = layered(
+        parse_num::<u64>(
+            src.flags.approval_timeout.as_deref(),
+            "--approval-timeout",
+            src.warn,
+        ),
+        || {
+            let v = src.env.get("OPENWORK_APPROVAL_TIMEOUT_MS");
+            parse_num(v.as_deref(), "OPENWORK_APPROVAL_TIMEOUT_MS", src.warn)
+        },
+        || file.and_then(|a| a.timeout_ms),
+    )
     .unwrap_or(DEFAULT_APPROVAL_TIMEOUT_MS);
+    (mode, timeout_ms)
+}
 
-    // Workspaces: one source only, never merged.
-    let env_workspaces = env
+/// The workspaces from one source only (flags, else the environment, else
+/// the file; never merged), with the engine settings they do not set.
+fn workspaces(src: &Sources) -> Vec<WorkspaceEntry> {
+    let cwd = &src.env.cwd;
+    let env_workspaces = src
+        .env
         .get("OPENWORK_WORKSPACES")
         .map(|v| parse_list(&v))
         .unwrap_or_default();
-    let mut workspaces: Vec<WorkspaceEntry> = if !flags.workspace.is_empty() {
-        flags
+    let mut workspaces: Vec<WorkspaceEntry> = if !src.flags.workspace.is_empty() {
+        src.flags
             .workspace
             .iter()
-            .map(|p| WorkspaceEntry::at(&env.cwd, p))
+            .map(|p| WorkspaceEntry::at(cwd, p))
             .collect()
     } else if !env_workspaces.is_empty() {
         env_workspaces
             .iter()
-            .map(|p| WorkspaceEntry::at(&env.cwd, p))
+            .map(|p| WorkspaceEntry::at(cwd, p))
             .collect()
     } else {
-        let entries = file.workspaces.clone().unwrap_or_default();
-        entries
-            .iter()
-            .map(|w| WorkspaceEntry::from_file(&config_dir, w))
-            .collect()
+        let entries = src.file.workspaces.clone().unwrap_or_default();
+        entries.iter().map(|w| w.entry(src.config_dir)).collect()
     };
-
-    let base_url = flags
-        .opencode_base_url
-        .clone()
-        .or_else(|| env.get("OPENWORK_OPENCODE_BASE_URL"));
-    let directory = flags
-        .opencode_directory
-        .clone()
-        .or_else(|| env.get("OPENWORK_OPENCODE_DIRECTORY"));
-    let username = flags
-        .opencode_username
-        .clone()
-        .or_else(|| env.get("OPENWORK_OPENCODE_USERNAME"))
-        .or(file.opencode_username.clone());
-    let password = flags
-        .opencode_password
-        .clone()
-        .or_else(|| env.get("OPENWORK_OPENCODE_PASSWORD"))
-        .or(file.opencode_password.clone());
+    let flags = src.flags;
+    let env = src.env;
+    let base_url = layered(
+        flags.opencode_base_url.clone(),
+        || env.get("OPENWORK_OPENCODE_BASE_URL"),
+        || None,
+    );
+    let directory = layered(
+        flags.opencode_directory.clone(),
+        || env.get("OPENWORK_OPENCODE_DIRECTORY"),
+        || None,
+    );
+    let username = layered(
+        flags.opencode_username.clone(),
+        || env.get("OPENWORK_OPENCODE_USERNAME"),
+        || src.file.opencode_username.clone(),
+    );
+    let password = layered(
+        flags.opencode_password.clone(),
+        || env.get("OPENWORK_OPENCODE_PASSWORD"),
+        || src.file.opencode_password.clone(),
+    );
     let single = workspaces.len() == 1;
     for ws in &mut workspaces {
         if ws.base_url.is_none() {
@@ -421,57 +543,78 @@ pub fn resolve(
             ws.opencode_password.clone_from(&password);
         }
     }
+    workspaces
+}
 
-    let authorized_roots = match file.authorized_roots.as_ref().filter(|r| !r.is_empty()) {
+/// The file's `authorizedRoots`, else the workspaces themselves.
+fn authorized_roots(src: &Sources, workspaces: &[WorkspaceEntry]) -> Vec<PathBuf> {
+    match src.file.authorized_roots.as_ref().filter(|r| !r.is_empty()) {
         Some(roots) => roots
             .iter()
-            .map(|r| normalize_path(&config_dir, Path::new(r)))
+            .map(|r| normalize_path(src.config_dir, Path::new(r)))
             .collect(),
         None => workspaces.iter().map(|w| w.path.clone()).collect(),
-    };
+    }
+}
 
-    let cors_origins = if !flags.cors.is_empty() {
-        flags.cors.iter().flat_map(|c| parse_list(c)).collect()
-    } else if let Some(v) = env.get("OPENWORK_CORS_ORIGINS") {
-        parse_list(&v)
-    } else {
-        file.cors_origins.clone().unwrap_or_default()
-    };
-    let cors_origins = if cors_origins.is_empty() {
+/// Allowed origins; none configured means any (`*`).
+fn cors_origins(src: &Sources) -> Vec<String> {
+    let flags = (!src.flags.cors.is_empty())
+        .then(|| src.flags.cors.iter().flat_map(|c| parse_list(c)).collect());
+    let origins: Vec<String> = layered(
+        flags,
+        || src.env.get("OPENWORK_CORS_ORIGINS").map(|v| parse_list(&v)),
+        || src.file.cors_origins.clone(),
+    )
+    .unwrap_or_default();
+    if origins.is_empty() {
         vec!["*".to_owned()]
     } else {
-        cors_origins
-    };
+        origins
+    }
+}
 
-    let read_only = flags.read_only
-        || match env.get("OPENWORK_READONLY") {
+fn read_only(src: &Sources) -> bool {
+    src.flags.read_only
+        || match src.env.get("OPENWORK_READONLY") {
             Some(v) => matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"),
-            None => file.read_only.unwrap_or(false),
-        };
+            None => src.file.read_only.unwrap_or(false),
+        }
+}
 
-    let log_format = flags
-        .log_format
-        .as_deref()
-        .and_then(parse_log_format)
-        .or_else(|| {
-            env.get("OPENWORK_LOG_FORMAT")
+fn logging(src: &Sources) -> (LogFormat, bool) {
+    let format = layered(
+        src.flags.log_format.as_deref().and_then(parse_log_format),
+        || {
+            src.env
+                .get("OPENWORK_LOG_FORMAT")
                 .as_deref()
                 .and_then(parse_log_format)
-        })
-        .or_else(|| file.log_format.as_deref().and_then(parse_log_format))
-        .unwrap_or(LogFormat::Pretty);
-    let log_requests = if flags.no_log_requests {
-        false
-    } else if flags.log_requests {
-        true
+        },
+        || src.file.log_format.as_deref().and_then(parse_log_format),
+    )
+    .unwrap_or(LogFormat::Pretty);
+    let flag = if src.flags.no_log_requests {
+        Some(false)
     } else {
-        env.get("OPENWORK_LOG_REQUESTS")
-            .and_then(|v| parse_bool(&v))
-            .or(file.log_requests)
-            .unwrap_or(true)
+        src.flags.log_requests.then_some(true)
     };
+    let requests = layered(
+        flag,
+        || {
+            src.env
+                .get("OPENWORK_LOG_REQUESTS")
+                .and_then(|v| parse_bool(&v))
+        },
+        || src.file.log_requests,
+    )
+    .unwrap_or(true);
+    (format, requests)
+}
 
-    let token_store_path = match env.get("OPENWORK_TOKEN_STORE") {
+/// The token store and the data folder.
+fn storage(env: &Environment, home: &Path, config_dir: &Path) -> (PathBuf, PathBuf) {
+    let token_store = match env.get("OPENWORK_TOKEN_STORE") {
         Some(p) => normalize_path(&env.cwd, Path::new(&p)),
         None => config_dir.join("tokens.json"),
     };
@@ -482,83 +625,75 @@ pub fn resolve(
         },
         None => home.join(".openwork").join("openwork-server"),
     };
+    (token_store, data_dir)
+}
 
-    let enabled_unless_off = |name: &str| match env.get(name) {
-        None => true,
-        Some(v) => parse_bool(&v).unwrap_or(false),
-    };
-    let inbox_max_bytes = match env
-        .get("OPENWORK_INBOX_MAX_BYTES")
-        .map(|v| v.trim().parse::<f64>())
-    {
-        Some(Ok(n)) if n.is_finite() && n >= 1.0 => (n.trunc() as u64).min(INBOX_CAP_BYTES),
-        _ => INBOX_DEFAULT_BYTES,
-    };
-    let sandbox_backend = match env
-        .get("OPENWORK_SANDBOX_BACKEND")
-        .map(|b| b.trim().to_ascii_lowercase())
-    {
-        Some(b) if b == "docker" || b == "container" => b,
-        _ => "none".to_owned(),
-    };
-    let sandbox_enabled = env
-        .get("OPENWORK_SANDBOX_ENABLED")
-        .and_then(|v| parse_bool(&v))
-        .unwrap_or(sandbox_backend != "none");
-    let opencode_router_port = env
-        .get("OPENCODE_ROUTER_HEALTH_PORT")
-        .and_then(|p| p.trim().parse::<u16>().ok())
-        .filter(|p| *p != 0);
-    let browser_provider = env.get("OPENWORK_BROWSER_PROVIDER").filter(|p| {
-        matches!(
-            p.as_str(),
-            "sandbox-headless" | "host-interactive" | "client-interactive"
-        )
-    });
+/// Switches and limits set by the environment only.
+struct Features {
+    inbox_enabled: bool,
+    inbox_max_bytes: u64,
+    outbox_enabled: bool,
+    toy_ui: bool,
+    watch: bool,
+    metrics_public: bool,
+    events_keepalive_ms: u64,
+    opencode_router_port: Option<u16>,
+    sandbox_enabled: bool,
+    sandbox_backend: String,
+    browser_provider: Option<String>,
+}
 
-    Ok(Config {
-        host: host.unwrap_or_else(|| "127.0.0.1".to_owned()),
-        port,
-        client_token,
-        client_token_source,
-        host_token,
-        host_token_source,
-        approval_mode,
-        approval_timeout_ms,
-        workspaces,
-        authorized_roots,
-        cors_origins,
-        read_only,
-        config_path,
-        token_store_path,
-        data_dir,
-        home_dir: home,
-        log_format,
-        log_requests,
-        run_id: env
-            .get("OPENWORK_RUN_ID")
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-        reported_version: env
-            .get("OPENWORKD_REPORT_VERSION")
-            .unwrap_or_else(|| openwork_shared::COMPAT_VERSION.to_owned()),
-        inbox_enabled: enabled_unless_off("OPENWORK_INBOX_ENABLED"),
-        inbox_max_bytes,
-        outbox_enabled: enabled_unless_off("OPENWORK_OUTBOX_ENABLED"),
-        toy_ui: enabled_unless_off("OPENWORK_TOY_UI"),
-        watch: enabled_unless_off("OPENWORK_WATCH"),
-        metrics_public: env
-            .get("OPENWORK_METRICS_PUBLIC")
-            .is_some_and(|v| parse_bool(&v).unwrap_or(false)),
-        events_keepalive_ms: env
-            .get("OPENWORK_EVENTS_KEEPALIVE_MS")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .filter(|ms| *ms > 0)
-            .unwrap_or(15_000),
-        opencode_router_port,
-        sandbox_enabled,
-        sandbox_backend,
-        browser_provider,
-    })
+impl Features {
+    fn from_env(env: &Environment) -> Features {
+        let enabled_unless_off = |name: &str| match env.get(name) {
+            None => true,
+            Some(v) => parse_bool(&v).unwrap_or(false),
+        };
+        let inbox_max_bytes = match env
+            .get("OPENWORK_INBOX_MAX_BYTES")
+            .map(|v| v.trim().parse::<f64>())
+        {
+            Some(Ok(n)) if n.is_finite() && n >= 1.0 => (n.trunc() as u64).min(INBOX_CAP_BYTES),
+            _ => INBOX_DEFAULT_BYTES,
+        };
+        let sandbox_backend = match env
+            .get("OPENWORK_SANDBOX_BACKEND")
+            .map(|b| b.trim().to_ascii_lowercase())
+        {
+            Some(b) if b == "docker" || b == "container" => b,
+            _ => "none".to_owned(),
+        };
+        Features {
+            inbox_enabled: enabled_unless_off("OPENWORK_INBOX_ENABLED"),
+            inbox_max_bytes,
+            outbox_enabled: enabled_unless_off("OPENWORK_OUTBOX_ENABLED"),
+            toy_ui: enabled_unless_off("OPENWORK_TOY_UI"),
+            watch: enabled_unless_off("OPENWORK_WATCH"),
+            metrics_public: env
+                .get("OPENWORK_METRICS_PUBLIC")
+                .is_some_and(|v| parse_bool(&v).unwrap_or(false)),
+            events_keepalive_ms: env
+                .get("OPENWORK_EVENTS_KEEPALIVE_MS")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|ms| *ms > 0)
+                .unwrap_or(15_000),
+            opencode_router_port: env
+                .get("OPENCODE_ROUTER_HEALTH_PORT")
+                .and_then(|p| p.trim().parse::<u16>().ok())
+                .filter(|p| *p != 0),
+            sandbox_enabled: env
+                .get("OPENWORK_SANDBOX_ENABLED")
+                .and_then(|v| parse_bool(&v))
+                .unwrap_or(sandbox_backend != "none"),
+            sandbox_backend,
+            browser_provider: env.get("OPENWORK_BROWSER_PROVIDER").filter(|p| {
+                matches!(
+                    p.as_str(),
+                    "sandbox-headless" | "host-interactive" | "client-interactive"
+                )
+            }),
+        }
+    }
 }
 
 /// `server.json` in the platform config dir; an existing

@@ -399,13 +399,3 @@ mod tests {
         assert_eq!(runs.get(), 2);
     }
 }
-
-/// The parsed-file caches the daemon keeps.
-#[derive(Default)]
-pub struct Caches {
-    pub json: StampCache<crate::error::ApiResult<Option<std::sync::Arc<serde_json::Value>>>>,
-    pub skills: StampCache<Option<super::skills::SkillDoc>>,
-    pub skill_lists:
-        ObservedCache<(PathBuf, Option<PathBuf>), Vec<openwork_shared::models::SkillItem>>,
-    pub audit_tail: StampCache<Option<Option<u64>>>,
-}

@@ -1,6 +1,6 @@
 //! MCP servers: the `mcp` object of the OpenCode config.
 
-use super::cache::Caches;
+use super::Caches;
 use super::settings;
 use crate::error::{ApiError, ApiResult};
 use openwork_shared::ErrorCode;

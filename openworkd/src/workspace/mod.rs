@@ -17,7 +17,6 @@ pub mod transfer;
 #[cfg(test)]
 mod properties;
 
-use crate::config::FileWorkspace;
 use openwork_shared::models::{OpencodeConnection, WorkspaceInfo, WorkspaceType};
 use sha2::{Digest, Sha256};
 use std::path::{Component, Path, PathBuf};
@@ -72,23 +71,8 @@ impl WorkspaceEntry {
         )
     }
 
-    /// A workspace entry of the config file; relative paths are taken from
-    /// the config file's folder.
-    pub fn from_file(config_dir: &Path, entry: &FileWorkspace) -> Self {
-        let path = normalize_path(config_dir, Path::new(&entry.path));
-        let mut ws = Self::new(
-            path,
-            entry.name.clone(),
-            entry.workspace_type.unwrap_or(WorkspaceType::Local),
-        );
-        ws.base_url = entry.base_url.clone();
-        ws.directory = entry.directory.clone();
-        ws.opencode_username = entry.opencode_username.clone();
-        ws.opencode_password = entry.opencode_password.clone();
-        ws
-    }
-
-    fn new(path: PathBuf, name: Option<String>, workspace_type: WorkspaceType) -> Self {
+    /// A workspace at `path`; its name defaults to the folder name.
+    pub fn new(path: PathBuf, name: Option<String>, workspace_type: WorkspaceType) -> Self {
         let name = name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| {
             path.file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -173,4 +157,14 @@ mod tests {
             PathBuf::from("/tmp/ws")
         );
     }
+}
+
+/// The parsed-file caches the daemon keeps.
+#[derive(Default)]
+pub struct Caches {
+    pub json: cache::StampCache<crate::error::ApiResult<Option<std::sync::Arc<serde_json::Value>>>>,
+    pub skills: cache::StampCache<Option<skills::SkillDoc>>,
+    pub skill_lists:
+        cache::ObservedCache<(PathBuf, Option<PathBuf>), Vec<openwork_shared::models::SkillItem>>,
+    pub audit_tail: cache::StampCache<Option<Option<u64>>>,
 }

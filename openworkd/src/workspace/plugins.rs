@@ -1,7 +1,7 @@
 //! Plugins: the `plugin` key of the OpenCode config, plus plugin files in
 //! `.opencode/plugins/` (and the global plugin folder) listed read-only.
 
-use super::cache::Caches;
+use super::Caches;
 use super::settings;
 use crate::error::ApiResult;
 use openwork_shared::models::{JsonObject, PluginItem, PluginList};

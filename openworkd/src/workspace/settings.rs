@@ -1,7 +1,8 @@
 //! The two workspace config files: OpenCode's `opencode.jsonc`/`.json`
 //! (edited key by key, comments kept) and `.opencode/openwork.json`.
 
-use super::cache::{Caches, Miss};
+use super::Caches;
+use super::cache::Miss;
 use super::jsonc;
 use super::paths::{resolve_in_workspace, write_atomic};
 use crate::error::{ApiError, ApiResult};

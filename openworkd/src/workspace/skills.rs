@@ -2,7 +2,8 @@
 //! workspace and its parents (up to the repository root) and, on request,
 //! in the global skill folders; written only to `.opencode/skills/<name>/`.
 
-use super::cache::{Caches, Observed};
+use super::Caches;
+use super::cache::Observed;
 use super::frontmatter::{self, Fields, string_field};
 use super::paths::{resolve_in_workspace, write_atomic};
 use crate::error::{ApiError, ApiResult};

@@ -1,7 +1,7 @@
 //! Export and import of a workspace's configuration: both config files,
 //! skills and commands.
 
-use super::cache::Caches;
+use super::Caches;
 use super::paths::{remove_if_exists, resolve_in_workspace};
 use super::{commands, settings, skills};
 use crate::error::{ApiError, ApiResult};
