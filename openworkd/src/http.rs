@@ -222,9 +222,17 @@ pub trait RequestBody: DeserializeOwned {
 impl<S: Send + Sync, T: RequestBody> FromRequest<S> for Payload<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> ApiResult<Self> {
-        let object = JsonBody::from_request(req, state).await?.object()?;
-        serde_json::from_value(Value::Object(object))
+        JsonBody::from_request(req, state)
+            .await?
+            .parse()
             .map(Payload)
+    }
+}
+
+impl JsonBody {
+    /// The body read into `T`, for handlers that check other things first.
+    pub fn parse<T: RequestBody>(&self) -> ApiResult<T> {
+        serde_json::from_value(Value::Object(self.object()?))
             .map_err(|e| refusal::<T>(&e.to_string()))
     }
 }
@@ -249,6 +257,27 @@ impl RequestBody for models::PluginAdd {}
 impl RequestBody for models::SkillUpsert {}
 impl RequestBody for models::McpAdd {}
 impl RequestBody for models::CommandUpsert {}
+
+impl RequestBody for models::FileSessionOpen {}
+impl RequestBody for models::FileSessionRenew {}
+
+impl RequestBody for models::ReadBatch {
+    fn missing(_: &str) -> ApiError {
+        ApiError::invalid_payload("paths must be an array")
+    }
+}
+
+impl RequestBody for models::WriteBatch {
+    fn missing(_: &str) -> ApiError {
+        ApiError::invalid_payload("writes must be an array")
+    }
+}
+
+impl RequestBody for models::FileOps {
+    fn missing(_: &str) -> ApiError {
+        ApiError::invalid_payload("operations must be a non-empty array")
+    }
+}
 
 impl RequestBody for models::TokenCreate {
     fn missing(_: &str) -> ApiError {

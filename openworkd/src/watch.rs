@@ -10,7 +10,7 @@ use crate::workspace::paths::is_temp_name;
 use notify_debouncer_full::notify::event::{ModifyKind, RenameMode};
 use notify_debouncer_full::notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, DebouncedEvent, new_debouncer};
-use openwork_shared::models::{ReloadReason, ReloadTrigger};
+use openwork_shared::models::{FileEventKind, ReloadReason, ReloadTrigger};
 use std::collections::{BTreeSet, HashMap};
 use std::fs::Metadata;
 use std::path::Path;
@@ -155,7 +155,7 @@ impl<'a> Observer<'a> {
     /// before the folder's own watch was registered).
     fn with_contents(&self, change: Change) -> Vec<Change> {
         let mut all = Vec::new();
-        if change.kind == "mkdir" {
+        if change.kind == FileEventKind::Mkdir {
             all.extend(
                 walkdir::WalkDir::new(self.root.join(&change.path))
                     .min_depth(1)
@@ -178,13 +178,13 @@ impl<'a> Observer<'a> {
                 if is_temporary(&first) || ignored(&first) {
                     return self.current(&to, true);
                 }
-                let mut change = Change::new("rename", &first);
+                let mut change = Change::new(FileEventKind::Rename, &first);
                 change.to_path = Some(to);
                 Some(change)
             }
             EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From)) => {
                 let gone = std::fs::symlink_metadata(self.root.join(&first)).is_err();
-                (gone && !is_temporary(&first)).then(|| Change::new("delete", &first))
+                (gone && !is_temporary(&first)).then(|| Change::new(FileEventKind::Delete, &first))
             }
             EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(_)) => {
                 self.current(&first, true)
@@ -199,11 +199,11 @@ impl<'a> Observer<'a> {
     fn current(&self, path: &str, created: bool) -> Option<Change> {
         let meta = std::fs::symlink_metadata(self.root.join(path)).ok()?;
         if meta.is_file() {
-            let mut change = Change::new("write", path);
+            let mut change = Change::new(FileEventKind::Write, path);
             change.revision = Some(revision(&meta));
             Some(change)
         } else if meta.is_dir() && created {
-            Some(Change::new("mkdir", path))
+            Some(Change::new(FileEventKind::Mkdir, path))
         } else {
             None
         }

@@ -114,3 +114,83 @@ pub fn reply<'de, D: Deserializer<'de>>(d: D) -> Result<crate::models::Reply, D:
         _ => crate::models::Reply::Deny,
     })
 }
+
+/// A finite number, or none for anything else.
+pub fn opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    Ok(Value::deserialize(d)?.as_f64().filter(|v| v.is_finite()))
+}
+
+/// `false` only for `false`.
+pub fn not_false<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Value::deserialize(d)? != Value::Bool(false))
+}
+
+/// A string that is not blank (kept as given), or none.
+pub fn opt_nonblank<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    opt_string(d).map(|s| s.filter(|s| !s.trim().is_empty()))
+}
+
+/// The most items a file-session batch takes.
+pub const MAX_BATCH: usize = 64;
+
+/// The array field `name` of a batch: 1 to 64 items.
+fn batch<E: Error>(value: Value, name: &str) -> Result<Vec<Value>, E> {
+    let refuse_as = |message: String| refuse(ErrorCode::InvalidPayload, &message);
+    let Value::Array(items) = value else {
+        return Err(refuse_as(format!("{name} must be an array")));
+    };
+    if items.is_empty() {
+        return Err(refuse_as(format!("{name} must not be empty")));
+    }
+    if items.len() > MAX_BATCH {
+        return Err(refuse_as(format!(
+            "{name} must include <= {MAX_BATCH} items"
+        )));
+    }
+    Ok(items)
+}
+
+/// `paths` of a read batch; an item that is not a string reads as "".
+pub fn paths<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let items = batch(Value::deserialize(d)?, "paths")?;
+    Ok(items
+        .into_iter()
+        .map(|v| match v {
+            Value::String(s) => s,
+            _ => String::new(),
+        })
+        .collect())
+}
+
+/// `writes` of a write batch: objects only.
+pub fn writes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<crate::models::FileWrite>, D::Error> {
+    batch(Value::deserialize(d)?, "writes")?
+        .into_iter()
+        .map(|v| match v {
+            Value::Object(_) => serde_json::from_value(v).map_err(D::Error::custom),
+            _ => Err(refuse(
+                ErrorCode::InvalidPayload,
+                "write entries must be objects",
+            )),
+        })
+        .collect()
+}
+
+/// `operations` of an ops request; an item that is not an object is an
+/// operation of no type.
+pub fn operations<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<crate::models::FileOp>, D::Error> {
+    let value = Value::deserialize(d)?;
+    if value.as_array().is_none_or(Vec::is_empty) {
+        return Err(refuse(
+            ErrorCode::InvalidPayload,
+            "operations must be a non-empty array",
+        ));
+    }
+    batch(value, "operations")?
+        .into_iter()
+        .map(|v| match v {
+            Value::Object(_) => serde_json::from_value(v).map_err(D::Error::custom),
+            _ => Ok(crate::models::FileOp::default()),
+        })
+        .collect()
+}

@@ -713,8 +713,7 @@ pub struct FileSessionEnvelope {
 #[serde(rename_all = "camelCase")]
 pub struct CatalogEntry {
     pub path: String,
-    /// `file` or `dir`.
-    pub kind: String,
+    pub kind: EntryKind,
     pub size: u64,
     pub mtime_ms: f64,
     pub revision: String,
@@ -742,9 +741,8 @@ pub struct FileEvent {
     pub id: String,
     pub seq: u64,
     pub workspace_id: String,
-    /// `write`, `delete`, `rename` or `mkdir`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: FileEventKind,
     pub path: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to_path: Option<String>,
@@ -762,4 +760,204 @@ pub struct FileEventList {
     pub cursor: u64,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reset: bool,
+}
+
+/// What a catalog entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    File,
+    Dir,
+}
+
+/// What happened to a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum FileEventKind {
+    Write,
+    Delete,
+    Rename,
+    Mkdir,
+}
+
+impl FileEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileEventKind::Write => "write",
+            FileEventKind::Delete => "delete",
+            FileEventKind::Rename => "rename",
+            FileEventKind::Mkdir => "mkdir",
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `POST /workspace/:id/files/sessions`: open a file session.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct FileSessionOpen {
+    /// Clamped to 30 s – 24 h; anything but a number means 15 minutes.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_f64"
+    )]
+    pub ttl_seconds: Option<f64>,
+    /// Only `false` asks for a read-only session.
+    #[serde(default = "yes", deserialize_with = "lenient::not_false")]
+    pub write: bool,
+}
+
+/// `POST /files/sessions/:sid/renew`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct FileSessionRenew {
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_f64"
+    )]
+    pub ttl_seconds: Option<f64>,
+}
+
+/// `POST /files/sessions/:sid/read-batch`: 1 to 64 paths.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReadBatch {
+    #[serde(deserialize_with = "lenient::paths")]
+    pub paths: Vec<String>,
+}
+
+/// `POST /files/sessions/:sid/write-batch`: 1 to 64 writes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WriteBatch {
+    #[serde(deserialize_with = "lenient::writes")]
+    pub writes: Vec<FileWrite>,
+}
+
+/// One write of a batch.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct FileWrite {
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub path: String,
+    #[serde(default, deserialize_with = "lenient::trimmed")]
+    pub content_base64: String,
+    /// Write only if the file is still at this revision.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_trimmed"
+    )]
+    pub if_match_revision: Option<String>,
+    /// Write even if the revision changed.
+    #[serde(default, deserialize_with = "lenient::is_true")]
+    pub force: bool,
+}
+
+/// `POST /files/sessions/:sid/ops`: 1 to 64 operations.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FileOps {
+    #[serde(deserialize_with = "lenient::operations")]
+    pub operations: Vec<FileOp>,
+}
+
+/// One operation: `mkdir` (`path`), `delete` (`path`, `recursive`) or
+/// `rename` (`from`, `to`). Another `type` is answered per item.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FileOp {
+    #[serde(rename = "type", default, deserialize_with = "lenient::trimmed")]
+    pub kind: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_nonblank"
+    )]
+    pub path: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_nonblank"
+    )]
+    pub from: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_nonblank"
+    )]
+    pub to: Option<String>,
+    #[serde(default, deserialize_with = "lenient::is_true")]
+    pub recursive: bool,
+}
+
+/// The result of one item of a read batch, a write batch or an ops request:
+/// `ok` and, as the item needs, what was read or written, or why it failed
+/// (`code`, `message`, and the limit or the revisions involved).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct FileResult {
+    pub ok: bool,
+    /// The operation (ops requests only).
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<EntryKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// Written items: the revision before the write (`null`: a new file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_revision: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_base64: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_revision: Option<String>,
+    /// Conflicts: the revision found (`null`: the file is gone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_revision: Option<Option<String>>,
+}
+
+/// The answer to a read batch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReadResults {
+    pub items: Vec<FileResult>,
+}
+
+/// The answer to a write batch or an ops request, with the file-event
+/// cursor after it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WriteResults {
+    pub items: Vec<FileResult>,
+    pub cursor: u64,
 }

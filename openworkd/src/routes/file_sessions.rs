@@ -4,17 +4,19 @@
 use crate::app::{AppState, Workspace};
 use crate::auth::{Bearer, Writer};
 use crate::error::{ApiError, ApiResult};
-use crate::http::{JsonBody, Params, QueryMap};
+use crate::http::{JsonBody, Params, Payload, QueryMap};
 use crate::now_ms;
 use crate::pipeline::{Action, Done, Intent};
 use crate::workspace::WorkspaceEntry;
-use crate::workspace::files::{self, Change, MAX_BATCH, Op, Session};
+use crate::workspace::files::{self, Change, Op, Session};
 use crate::workspace::paths::{Root, normalize_relative, resolve_in_workspace};
 use axum::Json;
 use axum::extract::State;
-use openwork_shared::models::{Actor, CatalogSnapshot, FileEventList, FileSessionEnvelope, OkBody};
+use openwork_shared::models::{
+    Actor, CatalogSnapshot, EntryKind, FileEventList, FileOps, FileResult, FileSessionEnvelope,
+    FileSessionOpen, FileSessionRenew, OkBody, ReadBatch, ReadResults, WriteBatch, WriteResults,
+};
 use openwork_shared::{ErrorCode, Scope};
-use serde_json::{Value, json};
 use std::path::Path;
 
 fn token_hash(actor: &Actor) -> &str {
@@ -56,14 +58,11 @@ pub async fn create(
     State(st): State<AppState>,
     Bearer(actor): Bearer,
     Workspace(ws): Workspace,
-    body: JsonBody,
+    Payload(open): Payload<FileSessionOpen>,
 ) -> ApiResult<Json<FileSessionEnvelope>> {
-    let body = body.object()?;
-    let wants_write = body.get("write") != Some(&Value::Bool(false));
-    let can_write = wants_write
-        && !st.config.read_only
-        && actor.scope.is_some_and(|s| s >= Scope::Collaborator);
-    let ttl = files::ttl_ms(body.get("ttlSeconds"));
+    let can_write =
+        open.write && !st.config.read_only && actor.scope.is_some_and(|s| s >= Scope::Collaborator);
+    let ttl = files::ttl_ms(open.ttl_seconds);
     let now = now_ms();
     let session = st
         .sessions
@@ -81,11 +80,10 @@ pub async fn renew(
     State(st): State<AppState>,
     Bearer(actor): Bearer,
     Params(sid): Params<String>,
-    body: JsonBody,
+    Payload(renew): Payload<FileSessionRenew>,
 ) -> ApiResult<Json<FileSessionEnvelope>> {
-    let body = body.object()?;
     let now = now_ms();
-    let ttl = files::ttl_ms(body.get("ttlSeconds"));
+    let ttl = files::ttl_ms(renew.ttl_seconds);
     let session = st.sessions.renew(&sid, token_hash(&actor), ttl, now)?;
     Ok(envelope(&session, now))
 }
@@ -134,7 +132,7 @@ pub async fn snapshot(
         })
         .await?;
     entries.retain(|e| {
-        (include_dirs || e.kind == "file")
+        (include_dirs || e.kind == EntryKind::File)
             && prefix.as_ref().is_none_or(|p| {
                 e.path
                     .strip_prefix(p.as_str())
@@ -174,46 +172,23 @@ pub async fn events(
     }))
 }
 
-/// The array field `name` of a batch body, 1 to 64 items.
-fn batch<'a>(body: &'a serde_json::Map<String, Value>, name: &str) -> ApiResult<&'a Vec<Value>> {
-    let items = body
-        .get(name)
-        .and_then(Value::as_array)
-        .ok_or_else(|| ApiError::invalid_payload(format!("{name} must be an array")))?;
-    if items.is_empty() {
-        return Err(ApiError::invalid_payload(format!(
-            "{name} must not be empty"
-        )));
-    }
-    if items.len() > MAX_BATCH {
-        return Err(ApiError::invalid_payload(format!(
-            "{name} must include <= {MAX_BATCH} items"
-        )));
-    }
-    Ok(items)
-}
-
 pub async fn read_batch(
     State(st): State<AppState>,
     Bearer(actor): Bearer,
     Params(sid): Params<String>,
     body: JsonBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ReadResults>> {
     let (_, ws) = session(&st, &sid, &actor)?;
-    let body = body.object()?;
-    let paths = batch(&body, "paths")?;
-    let paths = files::normalize_all(paths.iter().map(|p| p.as_str().unwrap_or_default()))?;
+    let batch: ReadBatch = body.parse()?;
+    let paths = files::normalize_all(batch.paths.iter().map(String::as_str))?;
     let root = ws.path.clone();
     let items = st
         .blocking(move |_| {
             let root = Root::new(&root)?;
-            Ok(paths
-                .iter()
-                .map(|p| files::read_item(&root, p))
-                .collect::<Vec<_>>())
+            Ok(paths.iter().map(|p| files::read_item(&root, p)).collect())
         })
         .await?;
-    Ok(Json(json!({"items": items})))
+    Ok(Json(ReadResults { items }))
 }
 
 pub async fn write_batch(
@@ -221,46 +196,26 @@ pub async fn write_batch(
     Writer(actor): Writer,
     Params(sid): Params<String>,
     body: JsonBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<WriteResults>> {
     let (_, ws) = writable_session(&st, &sid, &actor)?;
-    let body = body.object()?;
+    let batch: WriteBatch = body.parse()?;
     let mut requested = Vec::new();
-    for entry in batch(&body, "writes")? {
-        let entry = entry
-            .as_object()
-            .ok_or_else(|| ApiError::invalid_payload("write entries must be objects"))?;
-        let content = entry
-            .get("contentBase64")
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .unwrap_or_default();
-        if content.is_empty() {
+    for mut write in batch.writes {
+        if write.content_base64.is_empty() {
             return Err(ApiError::invalid_payload("contentBase64 is required"));
         }
-        let path = normalize_relative(
-            entry
-                .get("path")
-                .and_then(Value::as_str)
-                .unwrap_or_default(),
-        )?;
-        let if_match = entry
-            .get("ifMatchRevision")
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned);
-        let force = entry.get("force") == Some(&Value::Bool(true));
-        requested.push((path, content.to_owned(), if_match, force));
+        write.path = normalize_relative(&write.path)?;
+        requested.push(write);
     }
     let root = ws.path.clone();
     let (failures, planned) = st
         .blocking(move |_| {
             let root = Root::new(&root)?;
             let (mut failures, mut planned) = (Vec::new(), Vec::new());
-            for (path, content, if_match, force) in requested {
-                match files::plan_write(&root, &path, &content, if_match, force) {
+            for write in requested {
+                match files::plan_write(&root, write) {
                     Ok(plan) => planned.push(plan),
-                    Err(item) => failures.push(item),
+                    Err(item) => failures.push(*item),
                 }
             }
             Ok((failures, planned))
@@ -281,59 +236,8 @@ pub async fn write_batch(
             .await?;
         items.extend(written);
     }
-    Ok(Json(
-        json!({"items": items, "cursor": st.file_events.cursor(&ws.id)}),
-    ))
-}
-
-fn op_string(op: &serde_json::Map<String, Value>, key: &str) -> Option<String> {
-    op.get(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.trim().is_empty())
-        .map(str::to_owned)
-}
-
-/// Parse one op; its paths are normalized (errors fail the whole request).
-fn parse_op(value: &Value) -> ApiResult<Op> {
-    let empty = serde_json::Map::new();
-    let op = value.as_object().unwrap_or(&empty);
-    let kind = op
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
-    let path = |key: &str| {
-        op_string(op, key)
-            .map(|p| normalize_relative(&p))
-            .transpose()
-    };
-    let missing = |kind: &str, key: &str| Op::Invalid {
-        kind: kind.to_owned(),
-        code: "operation_failed",
-        message: format!("{key} is required"),
-    };
-    Ok(match kind.as_str() {
-        "mkdir" => {
-            path("path")?.map_or_else(|| missing("mkdir", "path"), |path| Op::Mkdir { path })
-        }
-        "delete" => {
-            let recursive = op.get("recursive") == Some(&Value::Bool(true));
-            path("path")?.map_or_else(
-                || missing("delete", "path"),
-                |path| Op::Delete { path, recursive },
-            )
-        }
-        "rename" => match (path("from")?, path("to")?) {
-            (Some(from), Some(to)) => Op::Rename { from, to },
-            _ => missing("rename", "from and to"),
-        },
-        other => Op::Invalid {
-            kind: other.to_owned(),
-            code: "invalid_operation",
-            message: format!("Unsupported operation type: {other}"),
-        },
-    })
+    let cursor = st.file_events.cursor(&ws.id);
+    Ok(Json(WriteResults { items, cursor }))
 }
 
 pub async fn ops(
@@ -341,36 +245,20 @@ pub async fn ops(
     Writer(actor): Writer,
     Params(sid): Params<String>,
     body: JsonBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<WriteResults>> {
     let (_, ws) = writable_session(&st, &sid, &actor)?;
-    let body = body.object()?;
-    let operations = body
-        .get("operations")
-        .and_then(Value::as_array)
-        .filter(|ops| !ops.is_empty())
-        .ok_or_else(|| ApiError::invalid_payload("operations must be a non-empty array"))?;
-    if operations.len() > MAX_BATCH {
-        return Err(ApiError::invalid_payload(format!(
-            "operations must include <= {MAX_BATCH} items"
-        )));
-    }
-    let ops = operations
-        .iter()
-        .map(parse_op)
+    let batch: FileOps = body.parse()?;
+    let ops = batch
+        .operations
+        .into_iter()
+        .map(Op::parse)
         .collect::<ApiResult<Vec<_>>>()?;
-    let ops_len = ops.len();
     let mut paths = Vec::new();
-    for op in &ops {
-        let rels: Vec<&String> = match op {
-            Op::Mkdir { path } | Op::Delete { path, .. } => vec![path],
-            Op::Rename { from, to } => vec![from, to],
-            Op::Invalid { .. } => vec![],
-        };
-        for rel in rels {
-            paths.push(resolve_in_workspace(&ws.path, rel)?);
-        }
+    for rel in ops.iter().flat_map(Op::paths) {
+        paths.push(resolve_in_workspace(&ws.path, rel)?);
     }
     let ws_id = ws.id.clone();
+    let summary = format!("Apply {} file operation(s) via file session", ops.len());
     let work =
         move |st: &AppState, root: &Path| apply_all(st, &ws_id, root, &ops, files::apply_op, false);
     let items = if paths.is_empty() {
@@ -378,16 +266,11 @@ pub async fn ops(
         st.write(&ws, move |st, root| work(st, root).map(|done| done.value))
             .await?
     } else {
-        let intent = Intent::new(
-            Action::FilesOps,
-            format!("Apply {} file operation(s) via file session", ops_len),
-            paths,
-        );
+        let intent = Intent::new(Action::FilesOps, summary, paths);
         st.mutate(&actor, &ws, intent, work).await?
     };
-    Ok(Json(
-        json!({"items": items, "cursor": st.file_events.cursor(&ws.id)}),
-    ))
+    let cursor = st.file_events.cursor(&ws.id);
+    Ok(Json(WriteResults { items, cursor }))
 }
 
 /// Apply each item (under the workspace's write lock), recording a file
@@ -397,9 +280,9 @@ fn apply_all<T>(
     ws_id: &str,
     root: &Path,
     items: &[T],
-    apply: fn(&Root, &T) -> (Value, Option<Change>),
+    apply: fn(&Root, &T) -> (FileResult, Option<Change>),
     audited: bool,
-) -> ApiResult<Done<Vec<Value>>> {
+) -> ApiResult<Done<Vec<FileResult>>> {
     let resolver = Root::new(root)?;
     let mut values = Vec::with_capacity(items.len());
     let mut changes = Vec::new();

@@ -3,16 +3,18 @@
 
 use super::paths::{Root, create_dirs, is_temp_name, normalize_relative, write_atomic};
 use crate::error::{ApiError, ApiResult};
-use openwork_shared::models::{CatalogEntry, FileEvent, FileSessionInfo};
+use openwork_shared::models::{
+    CatalogEntry, EntryKind, FileEvent, FileEventKind, FileOp, FileResult, FileSessionInfo,
+    FileWrite,
+};
 use parking_lot::Mutex;
-use serde_json::{Value, json};
+
 use std::collections::{HashMap, VecDeque};
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 pub const MAX_SESSIONS: usize = 256;
-pub const MAX_BATCH: usize = 64;
 pub const MAX_FILE_BYTES: u64 = 5_000_000;
 pub const EVENTS_KEPT: usize = 500;
 const TTL_DEFAULT_MS: u64 = 900_000;
@@ -21,8 +23,8 @@ const TTL_MAX_MS: u64 = 86_400_000;
 
 /// `ttlSeconds` → milliseconds: a JSON number clamped to [30 s, 24 h],
 /// anything else the 15-minute default.
-pub fn ttl_ms(value: Option<&Value>) -> u64 {
-    match value.and_then(Value::as_f64).filter(|v| v.is_finite()) {
+pub fn ttl_ms(seconds: Option<f64>) -> u64 {
+    match seconds {
         Some(secs) => ((secs * 1000.0).floor().max(0.0) as u64).clamp(TTL_MIN_MS, TTL_MAX_MS),
         None => TTL_DEFAULT_MS,
     }
@@ -153,7 +155,7 @@ impl Ring {
             id: uuid::Uuid::new_v4().to_string(),
             seq: self.seq,
             workspace_id: workspace_id.to_owned(),
-            kind: change.kind.to_owned(),
+            kind: change.kind,
             path: change.path.clone(),
             to_path: change.to_path.clone(),
             revision: change.revision.clone(),
@@ -176,11 +178,12 @@ impl Ring {
         else {
             return false;
         };
-        match (last.kind.as_str(), seen.kind) {
-            ("rename", "rename") => last.path == path && last.to_path == seen.to_path,
-            ("rename", kind) if last.path == path => kind == "delete",
-            ("rename", kind) => kind != "delete",
-            (kind, "write") => kind == "write" && last.revision == seen.revision,
+        use FileEventKind::{Delete, Rename, Write};
+        match (last.kind, seen.kind) {
+            (Rename, Rename) => last.path == path && last.to_path == seen.to_path,
+            (Rename, kind) if last.path == path => kind == Delete,
+            (Rename, kind) => kind != Delete,
+            (kind, Write) => kind == Write && last.revision == seen.revision,
             (kind, seen_kind) => kind == seen_kind,
         }
     }
@@ -281,7 +284,11 @@ pub fn catalog(root: &Path, under: Option<&Path>) -> Vec<CatalogEntry> {
                 .join("/");
             Some(CatalogEntry {
                 path,
-                kind: if meta.is_dir() { "dir" } else { "file" }.to_owned(),
+                kind: if meta.is_dir() {
+                    EntryKind::Dir
+                } else {
+                    EntryKind::File
+                },
                 size: if meta.is_dir() { 0 } else { meta.len() },
                 mtime_ms: mtime_ms(&meta),
                 revision: revision(&meta),
@@ -297,12 +304,26 @@ pub fn normalize_all<'a>(paths: impl IntoIterator<Item = &'a str>) -> ApiResult<
     paths.into_iter().map(normalize_relative).collect()
 }
 
-fn item_error(path: &str, code: &str, message: impl Into<String>) -> Value {
-    json!({"ok": false, "path": path, "code": code, "message": message.into()})
+/// A failed item of a read or write batch.
+fn item_error(path: &str, code: &str, message: impl Into<String>) -> FileResult {
+    FileResult {
+        path: Some(path.to_owned()),
+        code: Some(code.to_owned()),
+        message: Some(message.into()),
+        ..FileResult::default()
+    }
+}
+
+fn too_large(path: &str, size: u64) -> FileResult {
+    FileResult {
+        max_bytes: Some(MAX_FILE_BYTES),
+        size: Some(size),
+        ..item_error(path, "file_too_large", "File exceeds size limit")
+    }
 }
 
 /// One read-batch item.
-pub fn read_item(root: &Root, path: &str) -> Value {
+pub fn read_item(root: &Root, path: &str) -> FileResult {
     use base64::Engine;
     let target = match root.resolve(path) {
         Ok(t) => t,
@@ -313,17 +334,19 @@ pub fn read_item(root: &Root, path: &str) -> Value {
         _ => return item_error(path, "file_not_found", "File not found"),
     };
     if meta.len() > MAX_FILE_BYTES {
-        let mut item = item_error(path, "file_too_large", "File exceeds size limit");
-        item["maxBytes"] = MAX_FILE_BYTES.into();
-        item["size"] = meta.len().into();
-        return item;
+        return too_large(path, meta.len());
     }
     match std::fs::read(&target) {
-        Ok(bytes) => json!({
-            "ok": true, "path": path, "kind": "file", "bytes": bytes.len(),
-            "updatedAt": mtime_ms(&meta), "revision": revision(&meta),
-            "contentBase64": base64::engine::general_purpose::STANDARD.encode(&bytes),
-        }),
+        Ok(bytes) => FileResult {
+            ok: true,
+            path: Some(path.to_owned()),
+            kind: Some(EntryKind::File),
+            bytes: Some(bytes.len() as u64),
+            updated_at: Some(mtime_ms(&meta)),
+            revision: Some(revision(&meta)),
+            content_base64: Some(base64::engine::general_purpose::STANDARD.encode(&bytes)),
+            ..FileResult::default()
+        },
         Err(_) => item_error(path, "read_failed", "Unable to read file"),
     }
 }
@@ -337,67 +360,63 @@ pub struct PlannedWrite {
     pub force: bool,
 }
 
-/// Phase 1 of a write-batch entry: decode, size, kind and precondition.
-pub fn plan_write(
-    root: &Root,
-    path: &str,
-    content: &str,
-    if_match: Option<String>,
-    force: bool,
-) -> Result<PlannedWrite, Value> {
+/// Phase 1 of a write-batch entry (its path normalized): decode, size,
+/// kind and precondition.
+pub fn plan_write(root: &Root, write: FileWrite) -> Result<PlannedWrite, Box<FileResult>> {
     use base64::Engine;
-    let cleaned: String = content
+    let path = write.path.as_str();
+    let cleaned: String = write
+        .content_base64
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/'))
         .collect();
     let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
         .decode(cleaned.as_bytes())
-        .map_err(|_| item_error(path, "invalid_payload", "contentBase64 is not valid base64"))?;
+        .map_err(|_| item_error(path, "invalid_payload", "contentBase64 is not valid base64"))
+        .map_err(Box::new)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        let mut item = item_error(path, "file_too_large", "File exceeds size limit");
-        item["maxBytes"] = MAX_FILE_BYTES.into();
-        item["size"] = bytes.len().into();
-        return Err(item);
+        return Err(Box::new(too_large(path, bytes.len() as u64)));
     }
     let target = root
         .resolve(path)
-        .map_err(|e| item_error(path, "invalid_path", e.message))?;
+        .map_err(|e| Box::new(item_error(path, "invalid_path", e.message)))?;
     if std::fs::symlink_metadata(&target).is_ok_and(|m| !m.is_file()) {
-        return Err(item_error(
+        return Err(Box::new(item_error(
             path,
             "invalid_path",
             "Path must point to a file",
-        ));
+        )));
     }
-    if let (Some(expected), false) = (&if_match, force) {
+    if let (Some(expected), false) = (&write.if_match_revision, write.force) {
         let current = current_revision(&target);
         if current.as_deref() != Some(expected.as_str()) {
-            return Err(conflict(
+            return Err(Box::new(conflict(
                 path,
                 expected,
                 current,
                 "File changed since it was loaded",
-            ));
+            )));
         }
     }
     Ok(PlannedWrite {
-        path: path.to_owned(),
         target,
         bytes,
-        if_match,
-        force,
+        if_match: write.if_match_revision,
+        force: write.force,
+        path: write.path,
     })
 }
 
-fn conflict(path: &str, expected: &str, current: Option<String>, message: &str) -> Value {
-    let mut item = item_error(path, "conflict", message);
-    item["expectedRevision"] = expected.into();
-    item["currentRevision"] = current.into();
-    item
+fn conflict(path: &str, expected: &str, current: Option<String>, message: &str) -> FileResult {
+    FileResult {
+        expected_revision: Some(expected.to_owned()),
+        current_revision: Some(current),
+        ..item_error(path, "conflict", message)
+    }
 }
 
 /// Phase 2: re-check, then write atomically.
-pub fn apply_write(root: &Root, plan: &PlannedWrite) -> (Value, Option<Change>) {
+pub fn apply_write(root: &Root, plan: &PlannedWrite) -> (FileResult, Option<Change>) {
     let path = plan.path.as_str();
     // Resolve again: folders may have changed while the approval waited.
     let target = match root.resolve(path) {
@@ -426,14 +445,20 @@ pub fn apply_write(root: &Root, plan: &PlannedWrite) -> (Value, Option<Change>) 
     match written {
         Ok(meta) => {
             let rev = revision(&meta);
-            let item = json!({"ok": true, "path": path, "bytes": plan.bytes.len(), "updatedAt": mtime_ms(&meta), "revision": rev, "previousRevision": previous});
-            (
-                item,
-                Some(Change {
-                    revision: Some(rev),
-                    ..Change::new("write", path)
-                }),
-            )
+            let item = FileResult {
+                ok: true,
+                path: Some(path.to_owned()),
+                bytes: Some(plan.bytes.len() as u64),
+                updated_at: Some(mtime_ms(&meta)),
+                revision: Some(rev.clone()),
+                previous_revision: Some(previous),
+                ..FileResult::default()
+            };
+            let change = Change {
+                revision: Some(rev),
+                ..Change::new(FileEventKind::Write, path)
+            };
+            (item, Some(change))
         }
         Err(e) => (item_error(path, "write_failed", e.to_string()), None),
     }
@@ -459,16 +484,58 @@ pub enum Op {
     },
 }
 
+impl Op {
+    /// Read an operation, normalizing its paths (an invalid path fails the
+    /// whole request, as traversal always did).
+    pub fn parse(op: FileOp) -> ApiResult<Op> {
+        let normalized = |p: Option<String>| p.map(|p| normalize_relative(&p)).transpose();
+        let missing = |kind: &str, key: &str| Op::Invalid {
+            kind: kind.to_owned(),
+            code: "operation_failed",
+            message: format!("{key} is required"),
+        };
+        Ok(match op.kind.as_str() {
+            "mkdir" => normalized(op.path)?
+                .map_or_else(|| missing("mkdir", "path"), |path| Op::Mkdir { path }),
+            "delete" => normalized(op.path)?.map_or_else(
+                || missing("delete", "path"),
+                |path| Op::Delete {
+                    path,
+                    recursive: op.recursive,
+                },
+            ),
+            "rename" => match (normalized(op.from)?, normalized(op.to)?) {
+                (Some(from), Some(to)) => Op::Rename { from, to },
+                _ => missing("rename", "from and to"),
+            },
+            other => Op::Invalid {
+                kind: other.to_owned(),
+                code: "invalid_operation",
+                message: format!("Unsupported operation type: {other}"),
+            },
+        })
+    }
+
+    /// The workspace-relative paths the operation touches.
+    pub fn paths(&self) -> Vec<&str> {
+        match self {
+            Op::Mkdir { path } | Op::Delete { path, .. } => vec![path],
+            Op::Rename { from, to } => vec![from, to],
+            Op::Invalid { .. } => vec![],
+        }
+    }
+}
+
 /// What an applied write or op changed, for the event log.
 pub struct Change {
-    pub kind: &'static str,
+    pub kind: FileEventKind,
     pub path: String,
     pub to_path: Option<String>,
     pub revision: Option<String>,
 }
 
 impl Change {
-    pub fn new(kind: &'static str, path: &str) -> Self {
+    pub fn new(kind: FileEventKind, path: &str) -> Self {
         Change {
             kind,
             path: path.to_owned(),
@@ -478,16 +545,42 @@ impl Change {
     }
 }
 
-pub fn apply_op(root: &Root, op: &Op) -> (Value, Option<Change>) {
-    let failed = |kind: &str, e: &dyn std::fmt::Display| json!({"ok": false, "type": kind, "code": "operation_failed", "message": e.to_string()});
+fn op_result(kind: &str) -> FileResult {
+    FileResult {
+        op: Some(kind.to_owned()),
+        ..FileResult::default()
+    }
+}
+
+fn op_failed(kind: &str, code: &str, message: impl Into<String>) -> FileResult {
+    FileResult {
+        code: Some(code.to_owned()),
+        message: Some(message.into()),
+        ..op_result(kind)
+    }
+}
+
+fn op_done(kind: &str) -> FileResult {
+    FileResult {
+        ok: true,
+        ..op_result(kind)
+    }
+}
+
+pub fn apply_op(root: &Root, op: &Op) -> (FileResult, Option<Change>) {
+    let failed =
+        |kind: &str, e: &dyn std::fmt::Display| op_failed(kind, "operation_failed", e.to_string());
     match op {
         Op::Mkdir { path } => match root
             .resolve(path)
             .and_then(|t| create_dirs(&t).map_err(ApiError::from))
         {
             Ok(()) => (
-                json!({"ok": true, "type": "mkdir", "path": path}),
-                Some(Change::new("mkdir", path)),
+                FileResult {
+                    path: Some(path.clone()),
+                    ..op_done("mkdir")
+                },
+                Some(Change::new(FileEventKind::Mkdir, path)),
             ),
             Err(e) => (failed("mkdir", &e.message), None),
         },
@@ -497,10 +590,11 @@ pub fn apply_op(root: &Root, op: &Op) -> (Value, Option<Change>) {
                 Err(e) => return (failed("delete", &e.message), None),
             };
             let Ok(meta) = std::fs::symlink_metadata(&target) else {
-                return (
-                    json!({"ok": false, "type": "delete", "path": path, "code": "file_not_found", "message": "Path not found"}),
-                    None,
-                );
+                let missing = FileResult {
+                    path: Some(path.clone()),
+                    ..op_failed("delete", "file_not_found", "Path not found")
+                };
+                return (missing, None);
             };
             let removed = match (meta.is_dir(), recursive) {
                 (true, true) => std::fs::remove_dir_all(&target),
@@ -509,8 +603,11 @@ pub fn apply_op(root: &Root, op: &Op) -> (Value, Option<Change>) {
             };
             match removed {
                 Ok(()) => (
-                    json!({"ok": true, "type": "delete", "path": path}),
-                    Some(Change::new("delete", path)),
+                    FileResult {
+                        path: Some(path.clone()),
+                        ..op_done("delete")
+                    },
+                    Some(Change::new(FileEventKind::Delete, path)),
                 ),
                 Err(e) => (failed("delete", &e), None),
             }
@@ -520,11 +617,14 @@ pub fn apply_op(root: &Root, op: &Op) -> (Value, Option<Change>) {
                 (Ok(s), Ok(d)) => (s, d),
                 (Err(e), _) | (_, Err(e)) => return (failed("rename", &e.message), None),
             };
+            let ends = |result: FileResult| FileResult {
+                from: Some(from.clone()),
+                to: Some(to.clone()),
+                ..result
+            };
             if std::fs::symlink_metadata(&source).is_err() {
-                return (
-                    json!({"ok": false, "type": "rename", "from": from, "to": to, "code": "file_not_found", "message": "Source path not found"}),
-                    None,
-                );
+                let missing = op_failed("rename", "file_not_found", "Source path not found");
+                return (ends(missing), None);
             }
             let moved = dest
                 .parent()
@@ -532,10 +632,10 @@ pub fn apply_op(root: &Root, op: &Op) -> (Value, Option<Change>) {
                 .and_then(|()| std::fs::rename(&source, &dest));
             match moved {
                 Ok(()) => (
-                    json!({"ok": true, "type": "rename", "from": from, "to": to}),
+                    ends(op_done("rename")),
                     Some(Change {
                         to_path: Some(to.clone()),
-                        ..Change::new("rename", from)
+                        ..Change::new(FileEventKind::Rename, from)
                     }),
                 ),
                 Err(e) => (failed("rename", &e), None),
@@ -545,10 +645,7 @@ pub fn apply_op(root: &Root, op: &Op) -> (Value, Option<Change>) {
             kind,
             code,
             message,
-        } => (
-            json!({"ok": false, "type": kind, "code": code, "message": message}),
-            None,
-        ),
+        } => (op_failed(kind, code, message.clone()), None),
     }
 }
 
@@ -558,18 +655,28 @@ mod tests {
 
     #[test]
     fn ttl_is_clamped() {
-        assert_eq!(ttl_ms(None), 900_000);
-        assert_eq!(ttl_ms(Some(&json!("60"))), 900_000);
-        assert_eq!(ttl_ms(Some(&json!(1))), 30_000);
-        assert_eq!(ttl_ms(Some(&json!(90.5))), 90_500);
-        assert_eq!(ttl_ms(Some(&json!(1e9))), 86_400_000);
+        // A non-number `ttlSeconds` arrives as none (shared::lenient).
+        let ttl = |body: &str| {
+            let open: openwork_shared::models::FileSessionOpen =
+                serde_json::from_str(body).unwrap();
+            ttl_ms(open.ttl_seconds)
+        };
+        assert_eq!(ttl("{}"), 900_000);
+        assert_eq!(ttl(r#"{"ttlSeconds":"60"}"#), 900_000);
+        assert_eq!(ttl(r#"{"ttlSeconds":1}"#), 30_000);
+        assert_eq!(ttl(r#"{"ttlSeconds":90.5}"#), 90_500);
+        assert_eq!(ttl(r#"{"ttlSeconds":1e9}"#), 86_400_000);
     }
 
     #[test]
     fn events_report_a_reset_when_the_cursor_fell_out() {
         let events = FileEvents::default();
         for i in 0..(EVENTS_KEPT + 10) {
-            events.record("ws", &Change::new("write", &format!("f{i}")), 0);
+            events.record(
+                "ws",
+                &Change::new(FileEventKind::Write, &format!("f{i}")),
+                0,
+            );
         }
         let page = events.since("ws", 3);
         assert!(page.reset);
