@@ -307,7 +307,7 @@ pub fn routes() -> Vec<Route> {
         route("delete", "/workspace/{id}/commands/{name}", Collaborator, commands::delete).doc("Delete a command", None, typed::<OkBody>),
         route("get", "/workspace/{id}/audit", Client, audit::list).doc("Recent audit entries", None, typed::<AuditList>),
         route("get", "/workspace/{id}/export", Client, transfer::export).doc("Export config, skills and commands", None, typed::<WorkspaceExport>),
-        route("post", "/workspace/{id}/import", Collaborator, transfer::import).doc("Import an export", Some(typed::<WorkspaceExport>), typed::<OkBody>),
+        route("post", "/workspace/{id}/import", Collaborator, transfer::import).doc("Import an export", Some(typed::<WorkspaceImport>), typed::<OkBody>),
         route("get", "/workspace/{id}/inbox", Client, artifacts::list::<false>).doc("Uploaded files", None, typed::<FileList>),
         route("post", "/workspace/{id}/inbox", Collaborator, inbox::upload).unlimited_body().doc("Upload a file (multipart: file, path)", Some(multipart), typed::<InboxUploaded>),
         route("get", "/workspace/{id}/inbox/{item}", Client, artifacts::item::<false>).doc("Download an uploaded file", None, binary),

@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use openwork_shared::models::{self, JsonObject};
+use openwork_shared::models;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -193,16 +193,6 @@ impl JsonBody {
             ApiError::new(openwork_shared::ErrorCode::InvalidJson, "Invalid JSON body")
         })
     }
-
-    /// A JSON object (anything else is `invalid_payload`).
-    pub fn object(&self) -> ApiResult<JsonObject> {
-        match self.json()? {
-            Value::Object(o) => Ok(o),
-            _ => Err(ApiError::invalid_payload(
-                "Request body must be a JSON object",
-            )),
-        }
-    }
 }
 
 /// A request body read into its shared wire type (`openwork_shared::models`),
@@ -213,6 +203,11 @@ pub struct Payload<T>(pub T);
 
 /// A type a request body is read into.
 pub trait RequestBody: DeserializeOwned {
+    /// The answer when the body is JSON but not an object.
+    fn not_object() -> ApiError {
+        ApiError::invalid_payload("Request body must be a JSON object")
+    }
+
     /// The answer when a field the type needs is missing.
     fn missing(field: &str) -> ApiError {
         ApiError::invalid_payload(format!("{field} is required"))
@@ -232,8 +227,10 @@ impl<S: Send + Sync, T: RequestBody> FromRequest<S> for Payload<T> {
 impl JsonBody {
     /// The body read into `T`, for handlers that check other things first.
     pub fn parse<T: RequestBody>(&self) -> ApiResult<T> {
-        serde_json::from_value(Value::Object(self.object()?))
-            .map_err(|e| refusal::<T>(&e.to_string()))
+        let Value::Object(object) = self.json()? else {
+            return Err(T::not_object());
+        };
+        serde_json::from_value(Value::Object(object)).map_err(|e| refusal::<T>(&e.to_string()))
     }
 }
 
@@ -259,6 +256,12 @@ impl RequestBody for models::McpAdd {}
 impl RequestBody for models::CommandUpsert {}
 
 impl RequestBody for models::FileSessionOpen {}
+
+impl RequestBody for models::WorkspaceImport {
+    fn not_object() -> ApiError {
+        ApiError::invalid_payload("Import payload must be an object")
+    }
+}
 impl RequestBody for models::FileSessionRenew {}
 
 impl RequestBody for models::ReadBatch {

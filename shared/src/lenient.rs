@@ -194,3 +194,55 @@ pub fn operations<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<crate::models::
         })
         .collect()
 }
+
+/// A non-empty string, or none.
+pub fn opt_filled<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    opt_string(d).map(|s| s.filter(|s| !s.is_empty()))
+}
+
+/// An object, or none for anything else.
+pub fn opt_object<'de, D: Deserializer<'de>>(d: D) -> Result<Option<JsonObject>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Object(o) => Some(o),
+        _ => None,
+    })
+}
+
+/// `T` read from an object; anything else is `T`'s default.
+pub fn object_or_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned + Default,
+{
+    match Value::deserialize(d)? {
+        v @ Value::Object(_) => serde_json::from_value(v).map_err(D::Error::custom),
+        _ => Ok(T::default()),
+    }
+}
+
+/// The items of an array, each read as `T` (a non-object as `T`'s
+/// default); anything but an array is no items.
+pub fn items<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned + Default,
+{
+    let Value::Array(items) = Value::deserialize(d)? else {
+        return Ok(Vec::new());
+    };
+    items
+        .into_iter()
+        .map(|v| match v {
+            Value::Object(_) => serde_json::from_value(v).map_err(D::Error::custom),
+            _ => Ok(T::default()),
+        })
+        .collect()
+}
+
+/// `"replace"`, else merge.
+pub fn import_mode<'de, D: Deserializer<'de>>(d: D) -> Result<crate::models::ImportMode, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) if s == "replace" => crate::models::ImportMode::Replace,
+        _ => crate::models::ImportMode::Merge,
+    })
+}

@@ -961,3 +961,129 @@ pub struct WriteResults {
     pub items: Vec<FileResult>,
     pub cursor: u64,
 }
+
+/// How an import treats what the workspace already has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum ImportMode {
+    /// Keep what exists, add and overwrite what the import brings.
+    #[default]
+    Merge,
+    /// Replace the part with what the import brings.
+    Replace,
+}
+
+/// Per part: `"replace"`, else merge.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportModes {
+    #[serde(default, deserialize_with = "lenient::import_mode")]
+    pub opencode: ImportMode,
+    #[serde(default, deserialize_with = "lenient::import_mode")]
+    pub openwork: ImportMode,
+    #[serde(default, deserialize_with = "lenient::import_mode")]
+    pub skills: ImportMode,
+    #[serde(default, deserialize_with = "lenient::import_mode")]
+    pub commands: ImportMode,
+}
+
+/// `POST /workspace/:id/import`: an export (`WorkspaceExport`), or any
+/// part of one, with how each part is applied.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WorkspaceImport {
+    #[serde(default, deserialize_with = "lenient::object_or_default")]
+    pub mode: ImportModes,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_object"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub opencode: Option<JsonObject>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_object"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub openwork: Option<JsonObject>,
+    #[serde(default, deserialize_with = "lenient::items")]
+    pub skills: Vec<ImportedSkill>,
+    #[serde(default, deserialize_with = "lenient::items")]
+    pub commands: Vec<ImportedCommand>,
+}
+
+/// A skill of an import; empty strings count as absent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportedSkill {
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_filled"
+    )]
+    pub name: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_filled"
+    )]
+    pub description: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_filled"
+    )]
+    pub content: Option<String>,
+}
+
+/// A command of an import: a whole Markdown file (`content`), or its
+/// fields. Empty strings count as absent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportedCommand {
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_filled"
+    )]
+    pub name: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_filled"
+    )]
+    pub content: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_filled"
+    )]
+    pub template: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_filled"
+    )]
+    pub description: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_filled"
+    )]
+    pub agent: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_filled"
+    )]
+    pub model: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_bool"
+    )]
+    pub subtask: Option<bool>,
+}

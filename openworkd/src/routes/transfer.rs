@@ -2,12 +2,12 @@ use crate::app::{AppState, Workspace};
 use crate::auth::{Bearer, Writer};
 use crate::error::ApiResult;
 use crate::events::config_reload;
-use crate::http::JsonBody;
+use crate::http::Payload;
 use crate::pipeline::{Action, Done, Intent};
 use crate::workspace::{settings, transfer};
 use axum::Json;
 use axum::extract::State;
-use openwork_shared::models::{OkBody, WorkspaceExport};
+use openwork_shared::models::{OkBody, WorkspaceExport, WorkspaceImport};
 
 pub async fn export(
     State(st): State<AppState>,
@@ -22,10 +22,9 @@ pub async fn import(
     State(st): State<AppState>,
     Writer(actor): Writer,
     Workspace(ws): Workspace,
-    body: JsonBody,
+    Payload(import): Payload<WorkspaceImport>,
 ) -> ApiResult<Json<OkBody>> {
-    let body = transfer::require_object(body.json()?)?;
-    let plan = transfer::plan_import(&ws.path, &body)?;
+    let plan = transfer::plan_import(&ws.path, import)?;
     let opencode_path = settings::opencode_path(&ws.path);
     let paths = vec![opencode_path.clone(), settings::openwork_path(&ws.path)];
     let intent = Intent::new(Action::ConfigImport, "Import workspace config", paths);

@@ -4,11 +4,11 @@
 use super::Caches;
 use super::paths::{remove_if_exists, resolve_in_workspace};
 use super::{commands, settings, skills};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use openwork_shared::models::{
-    CommandUpsert, ExportedCommand, ExportedSkill, JsonObject, SkillUpsert, WorkspaceExport,
+    CommandUpsert, ExportedCommand, ExportedSkill, ImportMode, JsonObject, SkillUpsert,
+    WorkspaceExport, WorkspaceImport,
 };
-use serde_json::Value;
 use std::path::Path;
 
 pub fn export(
@@ -55,71 +55,49 @@ pub struct ImportPlan {
     commands: Option<(Vec<commands::PreparedCommand>, bool)>,
 }
 
-fn replace_mode(body: &JsonObject, part: &str) -> bool {
-    body.get("mode")
-        .and_then(|m| m.get(part))
-        .and_then(Value::as_str)
-        == Some("replace")
-}
-
-fn field_str(v: &Value, key: &str) -> Option<String> {
-    v.get(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-}
-
-pub fn plan_import(root: &Path, body: &JsonObject) -> ApiResult<ImportPlan> {
-    let mut plan = ImportPlan::default();
-    let object = |key: &str| body.get(key).and_then(Value::as_object).cloned();
-    if let Some(o) = object("opencode") {
-        plan.opencode = Some((o, replace_mode(body, "opencode")));
-    }
-    if let Some(o) = object("openwork") {
-        plan.openwork = Some((o, replace_mode(body, "openwork")));
-    }
-    let list = |key: &str| {
-        body.get(key)
-            .and_then(Value::as_array)
-            .filter(|a| !a.is_empty())
+pub fn plan_import(root: &Path, import: WorkspaceImport) -> ApiResult<ImportPlan> {
+    let replace = |mode: ImportMode| mode == ImportMode::Replace;
+    let modes = &import.mode;
+    let mut plan = ImportPlan {
+        opencode: import.opencode.map(|o| (o, replace(modes.opencode))),
+        openwork: import.openwork.map(|o| (o, replace(modes.openwork))),
+        ..ImportPlan::default()
     };
-    if let Some(items) = list("skills") {
-        let prepared = items
-            .iter()
+    if !import.skills.is_empty() {
+        let prepared = import
+            .skills
+            .into_iter()
             .map(|s| {
                 let payload = SkillUpsert {
-                    name: field_str(s, "name").unwrap_or_default(),
-                    content: field_str(s, "content").unwrap_or_default(),
-                    description: field_str(s, "description"),
+                    name: s.name.unwrap_or_default(),
+                    content: s.content.unwrap_or_default(),
+                    description: s.description,
                 };
                 skills::prepare_upsert(root, &payload)
             })
             .collect::<ApiResult<Vec<_>>>()?;
-        plan.skills = Some((prepared, replace_mode(body, "skills")));
+        plan.skills = Some((prepared, replace(modes.skills)));
     }
-    if let Some(items) = list("commands") {
-        let prepared = items
-            .iter()
+    if !import.commands.is_empty() {
+        let prepared = import
+            .commands
+            .into_iter()
             .map(|c| {
-                let upsert = match field_str(c, "content") {
-                    Some(content) => commands::from_content(
-                        &content,
-                        field_str(c, "name"),
-                        field_str(c, "description"),
-                    )?,
+                let upsert = match c.content {
+                    Some(content) => commands::from_content(&content, c.name, c.description)?,
                     None => CommandUpsert {
-                        name: field_str(c, "name").unwrap_or_default(),
-                        template: field_str(c, "template").unwrap_or_default(),
-                        description: field_str(c, "description"),
-                        agent: field_str(c, "agent"),
-                        model: field_str(c, "model"),
-                        subtask: c.get("subtask").and_then(Value::as_bool),
+                        name: c.name.unwrap_or_default(),
+                        template: c.template.unwrap_or_default(),
+                        description: c.description,
+                        agent: c.agent,
+                        model: c.model,
+                        subtask: c.subtask,
                     },
                 };
                 commands::prepare_upsert(root, &upsert)
             })
             .collect::<ApiResult<Vec<_>>>()?;
-        plan.commands = Some((prepared, replace_mode(body, "commands")));
+        plan.commands = Some((prepared, replace(modes.commands)));
     }
     Ok(plan)
 }
@@ -159,14 +137,4 @@ pub fn apply_import(caches: &Caches, root: &Path, plan: &ImportPlan) -> ApiResul
         }
     }
     Ok(())
-}
-
-/// Turn a non-object body into the import error clients expect.
-pub fn require_object(body: Value) -> ApiResult<JsonObject> {
-    match body {
-        Value::Object(o) => Ok(o),
-        _ => Err(ApiError::invalid_payload(
-            "Import payload must be an object",
-        )),
-    }
 }

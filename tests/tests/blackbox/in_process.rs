@@ -238,6 +238,25 @@ async fn request_bodies_are_read_into_the_shared_types_leniently() {
     }
     let (_, answer) = send(&app, "PATCH", &config, r#"{"opencode": 5}"#).await;
     assert_eq!(answer["message"], "opencode must be an object");
+    let import = format!("/workspace/{ws}/import");
+    let (status, answer) = send(&app, "POST", &import, "[1]").await;
+    assert_eq!(
+        (status.as_u16(), answer["message"].as_str()),
+        (400, Some("Import payload must be an object"))
+    );
+    // Parts of the wrong type are left out; items that are not objects are empty.
+    let (status, answer) = send(
+        &app,
+        "POST",
+        &import,
+        r#"{"mode": 3, "opencode": [], "skills": "x", "commands": [7]}"#,
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), answer["code"].as_str()),
+        (400, Some("invalid_command_template")),
+        "{answer}"
+    );
     // Commands: truthy strings as the reference makes them; a number
     // description becomes its text, a false agent is absent.
     let body =
