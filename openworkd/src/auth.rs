@@ -1,6 +1,7 @@
 //! Authentication extractors. Every route names what it needs in its
 //! signature: `Bearer` (any valid bearer), `Writer` (collaborator, server
-//! writable), `Host` (host token or owner bearer), `HostWriter`.
+//! writable), `Host` (host token or owner bearer; a read-only server keeps
+//! host operations: tokens, approvals).
 
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -137,9 +138,6 @@ pub struct Writer(pub Actor);
 /// The host token, or an owner bearer token.
 pub struct Host(pub Actor);
 
-/// `Host`, on a writable server.
-pub struct HostWriter;
-
 impl FromRequestParts<AppState> for Bearer {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
@@ -161,15 +159,6 @@ impl FromRequestParts<AppState> for Host {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
         host_actor(state, &parts.headers).map(Host)
-    }
-}
-
-impl FromRequestParts<AppState> for HostWriter {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        host_actor(state, &parts.headers)?;
-        require_writable(state)?;
-        Ok(HostWriter)
     }
 }
 

@@ -1,5 +1,5 @@
 use crate::app::AppState;
-use crate::auth::{Host, HostWriter};
+use crate::auth::Host;
 use crate::error::ApiResult;
 use crate::http::{Params, Payload};
 use axum::Json;
@@ -18,7 +18,7 @@ pub async fn list(State(st): State<AppState>, _host: Host) -> ApiResult<Json<Tok
 
 pub async fn create(
     State(st): State<AppState>,
-    _host: HostWriter,
+    _host: Host,
     Payload(TokenCreate { scope, label }): Payload<TokenCreate>,
 ) -> ApiResult<(StatusCode, Json<TokenCreated>)> {
     let created = st
@@ -29,7 +29,7 @@ pub async fn create(
 
 pub async fn revoke(
     State(st): State<AppState>,
-    _host: HostWriter,
+    _host: Host,
     Params(id): Params<String>,
 ) -> ApiResult<Json<OkBody>> {
     st.blocking(move |st| st.tokens.revoke(&id)).await?;

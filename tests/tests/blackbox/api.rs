@@ -656,13 +656,23 @@ fn read_only_refuses_writes() {
             "{method} {path}"
         );
     }
+    // Tokens stay host operations: the orchestrator mints an owner token
+    // from a read-only server.
     let r = d.request(
         "POST",
         "/tokens",
         Auth::Host(HOST_TOKEN),
         Some(r#"{"scope":"viewer"}"#),
     );
-    assert_eq!(r.code(), "read_only");
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let r = d.request(
+        "DELETE",
+        &format!("/tokens/{id}"),
+        Auth::Host(HOST_TOKEN),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
     assert!(d.read_file("opencode.jsonc").is_none());
     assert_eq!(d.get(&d.ws("config")).status, 200);
 }

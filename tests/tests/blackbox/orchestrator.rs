@@ -1,7 +1,7 @@
 //! The real OpenWork CLI (`openwork`, npm package
 //! openwork-orchestrator-linux-x64) against openworkd.
 
-use openworkd_tests::{Daemon, HOST_TOKEN, Run, peer, run_isolated};
+use openworkd_tests::{Daemon, HOST_TOKEN, Run, bin, free_port, peer, run_isolated};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -97,4 +97,64 @@ fn status_sees_the_server() {
     let d = Daemon::start();
     let run = openwork(&d, &["status", "--openwork-url", &d.base]).ok();
     assert!(run.stdout.contains("OpenWork server: ok"), "{run:?}");
+}
+
+/// `openwork start --read-only --check` launches openworkd read-only and
+/// mints an owner token from it: tokens stay host operations on a read-only
+/// server. (The orchestrator 0.18.1 is paired with opencode 1.17.11.)
+#[test]
+fn read_only_start_passes_the_orchestrators_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    std::fs::create_dir_all(dir.path().join("home")).unwrap();
+    let (openwork_port, opencode_port) = (free_port().to_string(), free_port().to_string());
+    let server = bin("openworkd");
+    let engine = peer("opencode-for-orchestrator", "opencode");
+    // Output goes to a file, not a pipe: the engine the orchestrator
+    // started may keep a pipe open after the orchestrator itself exited.
+    let log_path = dir.path().join("openwork.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = std::process::Command::new(peer("openwork-orchestrator-linux-x64", "openwork"))
+        .args([
+            "start",
+            "--workspace",
+            ws.to_str().unwrap(),
+            "--check",
+            "--no-tui",
+            "--read-only",
+            "--allow-external",
+            "--openwork-server-bin",
+            server.to_str().unwrap(),
+            "--opencode-bin",
+            engine.to_str().unwrap(),
+            "--sidecar-source",
+            "external",
+            "--opencode-source",
+            "external",
+            "--openwork-port",
+            &openwork_port,
+            "--opencode-port",
+            &opencode_port,
+        ])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.path().join("home"))
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let status = openworkd_tests::wait_for(Duration::from_secs(120), &mut || {
+        let done = child.try_wait().unwrap();
+        if done.is_none() {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        done
+    });
+    let output = std::fs::read_to_string(&log_path).unwrap();
+    assert!(status.success(), "{output}");
+    assert!(output.contains("Checks: ok"), "{output}");
+    assert!(output.contains("POST /tokens 201"), "{output}");
 }
