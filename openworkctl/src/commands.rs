@@ -166,6 +166,10 @@ struct TokenRow {
     label: String,
     #[tabled(rename = "CREATED")]
     created: String,
+    #[tabled(rename = "EXPIRES")]
+    expires: String,
+    #[tabled(rename = "LAST USED")]
+    last_used: String,
 }
 
 pub fn tokens_list(ctx: &Ctx) -> Result<(), Failure> {
@@ -178,18 +182,29 @@ pub fn tokens_list(ctx: &Ctx) -> Result<(), Failure> {
             scope: t.scope,
             label: t.label.clone().unwrap_or_default(),
             created: time(t.created_at),
+            expires: t.expires_at.map_or_else(|| "never".to_owned(), time),
+            last_used: t.last_used_at.map_or_else(|| "-".to_owned(), age),
         })
         .collect();
     print(ctx.json, &list, rows, "No scoped tokens.");
     Ok(())
 }
 
-pub fn tokens_create(ctx: &Ctx, scope: &str, label: Option<String>) -> Result<(), Failure> {
+pub fn tokens_create(
+    ctx: &Ctx,
+    scope: &str,
+    label: Option<String>,
+    ttl: Option<Duration>,
+) -> Result<(), Failure> {
     let scope: Scope = scope
         .parse()
         .map_err(|_| Failure::new(format!("unknown scope {scope}")))?;
     let created = ctx.call(Needs::Host, |c| {
-        c.create_token(&TokenCreate { scope, label })
+        c.create_token(&TokenCreate {
+            scope,
+            label,
+            ttl_seconds: ttl.map(|d| d.as_secs()),
+        })
     })?;
     if ctx.json {
         print_json(&created);
@@ -197,6 +212,9 @@ pub fn tokens_create(ctx: &Ctx, scope: &str, label: Option<String>) -> Result<()
         println!("Token:  {}", created.token);
         println!("Id:     {}", created.id);
         println!("Scope:  {}", created.scope);
+        if let Some(at) = created.expires_at {
+            println!("Expires: {}", time(at));
+        }
         println!(
             "This is the only time the token is shown; revoke it with `openworkctl tokens revoke {}`.",
             created.id

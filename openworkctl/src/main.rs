@@ -103,6 +103,9 @@ enum TokensCmd {
         /// A note saying who or what the token is for
         #[arg(long)]
         label: Option<String>,
+        /// Let the token expire after this long (e.g. 30m, 12h, 7days); default: never
+        #[arg(long, value_parser = parse_ttl)]
+        ttl: Option<Duration>,
     },
     /// Revoke a token by id; it stops working at once
     Revoke { id: String },
@@ -220,6 +223,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// A token lifetime: a duration (30m, 12h, 7days) of 1 s to ten years.
+fn parse_ttl(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .ok()
+        .filter(|d| (1..=openwork_shared::lenient::MAX_TTL_SECONDS).contains(&d.as_secs()))
+        .ok_or_else(|| {
+            format!("{text:?} is not a lifetime between 1s and 10 years (e.g. 30m, 12h, 7days)")
+        })
+}
+
 /// A poll interval: plain seconds or a humantime duration, from 50 ms to
 /// one hour (anything else, `inf` and `NaN` included, is a usage error).
 fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -294,8 +307,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Status => commands::status(&ctx),
         Command::Workspaces(WorkspacesCmd::List) => commands::workspaces(&ctx),
         Command::Tokens(TokensCmd::List) => commands::tokens_list(&ctx),
-        Command::Tokens(TokensCmd::Create { scope, label }) => {
-            commands::tokens_create(&ctx, &scope, label)
+        Command::Tokens(TokensCmd::Create { scope, label, ttl }) => {
+            commands::tokens_create(&ctx, &scope, label, ttl)
         }
         Command::Tokens(TokensCmd::Revoke { id }) => commands::tokens_revoke(&ctx, &id),
         Command::Approvals(ApprovalsCmd::List) => commands::approvals_list(&ctx),

@@ -79,7 +79,7 @@ fn client_actor(state: &AppState, headers: &HeaderMap) -> ApiResult<Actor> {
     let scope = if bool::from(hashed.ct_eq(&state.secrets.client_hash)) {
         Some(Scope::Collaborator)
     } else {
-        state.tokens.scope_of_hash(&hex)
+        state.tokens.scope_of_hash(&hex, crate::now_ms())
     };
     let scope = scope.ok_or_else(invalid)?;
     let token_hash = if raw == token { hex } else { sha256_hex(raw) };

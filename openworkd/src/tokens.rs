@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
@@ -23,6 +24,15 @@ struct StoredToken {
     created_at: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     label: Option<String>,
+    /// Absent in stores written by earlier versions: never expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<u64>,
+}
+
+impl StoredToken {
+    fn expired(&self, now: u64) -> bool {
+        self.expires_at.is_some_and(|at| now >= at)
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -41,6 +51,9 @@ pub struct TokenStore {
     path: PathBuf,
     cache: StampCache<Arc<Vec<StoredToken>>>,
     write_lock: Mutex<()>,
+    /// When each token was last accepted, since start (kept in memory so
+    /// that a request never costs a write).
+    last_used: Mutex<HashMap<String, u64>>,
 }
 
 impl TokenStore {
@@ -49,6 +62,7 @@ impl TokenStore {
             path,
             cache: StampCache::default(),
             write_lock: Mutex::new(()),
+            last_used: Mutex::default(),
         }
     }
 
@@ -80,21 +94,26 @@ impl TokenStore {
     /// The scope of a presented token, comparing hashes in constant time.
     #[cfg(test)]
     pub fn scope_of(&self, token: &str) -> Option<Scope> {
-        self.scope_of_hash(&sha256_hex(token))
+        self.scope_of_hash(&sha256_hex(token), crate::now_ms())
     }
 
-    /// The scope of the token whose SHA-256 hex is `hash`.
-    pub fn scope_of_hash(&self, hash: &str) -> Option<Scope> {
+    /// The scope of the unexpired token whose SHA-256 hex is `hash`, noting
+    /// that it was used at `now`.
+    pub fn scope_of_hash(&self, hash: &str, now: u64) -> Option<Scope> {
+        let tokens = self.tokens();
         let mut found = None;
-        for stored in self.tokens().iter() {
+        for stored in tokens.iter() {
             if bool::from(stored.hash.as_bytes().ct_eq(hash.as_bytes())) {
-                found = Some(stored.scope);
+                found = Some(stored);
             }
         }
-        found
+        let stored = found.filter(|t| !t.expired(now))?;
+        self.last_used.lock().insert(stored.id.clone(), now);
+        Some(stored.scope)
     }
 
     pub fn list(&self) -> Vec<TokenInfo> {
+        let last_used = self.last_used.lock();
         self.tokens()
             .iter()
             .map(|t| TokenInfo {
@@ -102,18 +121,29 @@ impl TokenStore {
                 scope: t.scope,
                 created_at: t.created_at,
                 label: t.label.clone(),
+                expires_at: t.expires_at,
+                last_used_at: last_used.get(&t.id).copied(),
             })
             .collect()
     }
 
-    pub fn create(&self, scope: Scope, label: Option<String>) -> ApiResult<TokenCreated> {
+    /// Issue a token, expiring after `ttl_seconds` when given. Tokens that
+    /// have expired are dropped from the store at the same time.
+    pub fn create(
+        &self,
+        scope: Scope,
+        label: Option<String>,
+        ttl_seconds: Option<u64>,
+    ) -> ApiResult<TokenCreated> {
         let token = format!("owt_{}", uuid::Uuid::new_v4().simple());
+        let now = crate::now_ms();
         let stored = StoredToken {
             id: uuid::Uuid::new_v4().to_string(),
             hash: sha256_hex(&token),
             scope,
-            created_at: crate::now_ms(),
+            created_at: now,
             label,
+            expires_at: ttl_seconds.map(|s| now.saturating_add(s.saturating_mul(1000))),
         };
         let created = TokenCreated {
             id: stored.id.clone(),
@@ -121,8 +151,10 @@ impl TokenStore {
             scope,
             created_at: stored.created_at,
             label: stored.label.clone(),
+            expires_at: stored.expires_at,
         };
         self.update(|tokens| {
+            tokens.retain(|t| !t.expired(now));
             tokens.insert(0, stored);
             Ok(())
         })?;
@@ -178,7 +210,9 @@ mod tests {
             store.scope_of("owt_0123456789abcdef0123456789abcdef"),
             Some(Scope::Viewer)
         );
-        let created = store.create(Scope::Owner, None).unwrap();
+        // Stores of earlier versions have no expiresAt: such tokens never expire.
+        assert!(store.list()[0].expires_at.is_none());
+        let created = store.create(Scope::Owner, None, None).unwrap();
         assert_eq!(store.scope_of(&created.token), Some(Scope::Owner));
         assert_eq!(store.list()[0].id, created.id);
         store.revoke(&created.id).unwrap();

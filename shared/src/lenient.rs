@@ -246,3 +246,26 @@ pub fn import_mode<'de, D: Deserializer<'de>>(d: D) -> Result<crate::models::Imp
         _ => crate::models::ImportMode::Merge,
     })
 }
+
+/// The longest token lifetime accepted: ten years.
+pub const MAX_TTL_SECONDS: u64 = 10 * 365 * 24 * 3600;
+
+/// A token lifetime: absent or `null` is none; anything but a whole number
+/// of seconds from 1 to ten years is refused.
+pub fn ttl_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let refused = || {
+        refuse(
+            ErrorCode::InvalidPayload,
+            &format!("ttlSeconds must be a whole number of seconds from 1 to {MAX_TTL_SECONDS}"),
+        )
+    };
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        Value::Number(n) => n
+            .as_u64()
+            .filter(|s| (1..=MAX_TTL_SECONDS).contains(s))
+            .map(Some)
+            .ok_or_else(refused),
+        _ => Err(refused()),
+    }
+}

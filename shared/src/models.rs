@@ -629,6 +629,12 @@ pub struct TokenInfo {
     pub created_at: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// When the token stops working (ms since the epoch); none: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    /// When the token was last accepted since the daemon started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -639,6 +645,7 @@ pub struct TokenList {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
 pub struct TokenCreate {
     #[serde(deserialize_with = "lenient::scope")]
     pub scope: Scope,
@@ -648,6 +655,13 @@ pub struct TokenCreate {
         deserialize_with = "lenient::opt_trimmed"
     )]
     pub label: Option<String>,
+    /// Seconds until the token expires (at most ten years); none: never.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::ttl_seconds"
+    )]
+    pub ttl_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -660,6 +674,8 @@ pub struct TokenCreated {
     pub created_at: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
 }
 
 /// A file in a workspace's inbox or outbox. `id` is the base64url (no

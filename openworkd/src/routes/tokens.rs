@@ -19,10 +19,14 @@ pub async fn list(State(st): State<AppState>, _host: Host) -> ApiResult<Json<Tok
 pub async fn create(
     State(st): State<AppState>,
     _host: Host,
-    Payload(TokenCreate { scope, label }): Payload<TokenCreate>,
+    Payload(TokenCreate {
+        scope,
+        label,
+        ttl_seconds,
+    }): Payload<TokenCreate>,
 ) -> ApiResult<(StatusCode, Json<TokenCreated>)> {
     let created = st
-        .blocking(move |st| st.tokens.create(scope, label))
+        .blocking(move |st| st.tokens.create(scope, label, ttl_seconds))
         .await?;
     Ok((StatusCode::CREATED, Json(created)))
 }

@@ -2,6 +2,7 @@
 
 use openworkd_tests::{Auth, Daemon, HOST_TOKEN, TOKEN, sha256};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 fn issue(d: &Daemon, scope: &str) -> Value {
     let r = d.request(
@@ -324,4 +325,69 @@ fn token_store_location_from_env() {
     issue(&d, "collaborator");
     assert!(d.root().join("custom/store.json").exists());
     assert!(!d.root().join("config/openwork/tokens.json").exists());
+}
+
+#[test]
+fn tokens_expire_and_report_their_last_use() {
+    let d = Daemon::start();
+    let create = |body: &str| d.request("POST", "/tokens", Auth::Host(HOST_TOKEN), Some(body));
+    let r = create(r#"{"scope":"viewer","label":"brief","ttlSeconds":1}"#);
+    assert_eq!(r.status, 201, "{}", r.text);
+    let created = r.json();
+    let token = created["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created["expiresAt"].as_u64().unwrap(),
+        created["createdAt"].as_u64().unwrap() + 1000
+    );
+    assert_eq!(
+        d.request("GET", "/whoami", Auth::Bearer(&token), None)
+            .status,
+        200
+    );
+    let listed = d
+        .request("GET", "/tokens", Auth::Host(HOST_TOKEN), None)
+        .json();
+    let item = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == created["id"])
+        .cloned()
+        .unwrap();
+    assert_eq!(item["expiresAt"], created["expiresAt"]);
+    assert!(item["lastUsedAt"].as_u64().unwrap() >= created["createdAt"].as_u64().unwrap());
+    // Past its expiry the token is refused on its next request.
+    let r = d.wait_for(Duration::from_secs(10), || {
+        let r = d.request("GET", "/whoami", Auth::Bearer(&token), None);
+        (r.status != 200).then_some(r)
+    });
+    assert_eq!((r.status, r.code()), (401, "unauthorized".to_owned()));
+
+    // A token without a lifetime has none; bad lifetimes are refused.
+    let r = create(r#"{"scope":"viewer"}"#);
+    assert!(r.json()["expiresAt"].is_null(), "{}", r.text);
+    for bad in [r#""1h""#, "0", "-5", "1.5", "999999999999"] {
+        let r = create(&format!(r#"{{"scope":"viewer","ttlSeconds":{bad}}}"#));
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "invalid_payload".to_owned()),
+            "{bad}: {}",
+            r.text
+        );
+    }
+
+    // openworkctl: --ttl, and the EXPIRES / LAST USED columns.
+    let run = d
+        .ctl_as_host(&["tokens", "create", "--scope", "viewer", "--ttl", "2h"])
+        .ok();
+    assert!(run.stdout.contains("Expires:"), "{}", run.stdout);
+    let run = d.ctl_as_host(&["tokens", "list"]).ok();
+    assert!(
+        run.stdout.contains("EXPIRES") && run.stdout.contains("LAST USED"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("never"), "{}", run.stdout);
+    let run = d.ctl_as_host(&["tokens", "create", "--scope", "viewer", "--ttl", "forever"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
 }

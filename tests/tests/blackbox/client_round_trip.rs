@@ -76,8 +76,10 @@ fn every_typed_client_method_decodes_the_daemons_answer() {
         .create_token(&TokenCreate {
             scope: Scope::Viewer,
             label: Some("rt".into()),
+            ttl_seconds: Some(3600),
         })
         .unwrap();
+    assert!(created.expires_at.is_some());
     assert!(c.tokens().unwrap().items.iter().any(|t| t.id == created.id));
     assert!(c.revoke_token(&created.id).unwrap().ok);
 
