@@ -81,6 +81,7 @@ pub struct Inner {
     pub file_events: FileEvents,
     pub started: Instant,
     pub upstream: crate::upstream::UpstreamClient,
+    pub auth_limiter: crate::auth_limit::AuthLimiter,
     pub metrics: crate::metrics::Metrics,
     write_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
@@ -109,6 +110,7 @@ impl AppState {
             file_events: FileEvents::default(),
             started: Instant::now(),
             upstream: crate::upstream::client(),
+            auth_limiter: crate::auth_limit::AuthLimiter::default(),
             metrics: crate::metrics::Metrics::default(),
             write_locks: Mutex::new(HashMap::new()),
             config,

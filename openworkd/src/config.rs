@@ -28,6 +28,7 @@ Environment (a flag wins over its variable; empty variables count as unset):
   OPENWORK_WATCH                0 turns off watching workspaces for edits on disk
   OPENWORK_EVENTS_KEEPALIVE_MS  keep-alive interval of event streams (default 15000)
   OPENWORK_METRICS_PUBLIC       1 serves /metrics without the host token
+  OPENWORK_AUTH_LIMIT_LOOPBACK  1 limits failed authentications from loopback addresses too
   OPENWORK_TOY_UI, OPENCODE_ROUTER_HEALTH_PORT, OPENWORK_LOG_FORMAT,
   OPENWORK_LOG_REQUESTS, OPENWORK_RUN_ID
   OPENWORKD_REPORT_VERSION      version string reported by /health and --version
@@ -175,6 +176,15 @@ pub struct FileConfig {
     pub opencode_password: Option<String>,
     pub log_format: Option<String>,
     pub log_requests: Option<bool>,
+    pub auth: Option<FileAuth>,
+}
+
+/// `auth` in the config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileAuth {
+    /// Limit failed authentications from loopback addresses too.
+    pub limit_loopback: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -280,6 +290,8 @@ pub struct Config {
     pub watch: bool,
     pub events_keepalive_ms: u64,
     pub metrics_public: bool,
+    /// Failed authentications from loopback addresses count too.
+    pub auth_limit_loopback: bool,
     pub opencode_router_port: Option<u16>,
     pub sandbox_enabled: bool,
     pub sandbox_backend: String,
@@ -395,6 +407,15 @@ pub fn resolve(
         toy_ui: features.toy_ui,
         watch: features.watch,
         metrics_public: features.metrics_public,
+        auth_limit_loopback: layered(
+            None,
+            || {
+                env.get("OPENWORK_AUTH_LIMIT_LOOPBACK")
+                    .and_then(|v| parse_bool(&v))
+            },
+            || file.auth.as_ref().and_then(|a| a.limit_loopback),
+        )
+        .unwrap_or(false),
         events_keepalive_ms: features.events_keepalive_ms,
         opencode_router_port: features.opencode_router_port,
         sandbox_enabled: features.sandbox_enabled,

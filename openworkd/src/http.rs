@@ -29,7 +29,17 @@ pub async fn front(State(state): State<AppState>, req: Request, next: Next) -> R
     let path = req.uri().path().to_owned();
     let origin = req.headers().get(header::ORIGIN).cloned();
     let auth = crate::auth::presented(req.headers());
-    let mut resp = if method == Method::OPTIONS {
+    // Addresses that failed to authenticate too often are refused outright.
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+        .filter(|ip| crate::auth_limit::limited(*ip, state.config.auth_limit_loopback));
+    let blocked = peer.and_then(|ip| state.auth_limiter.blocked_for(ip, started));
+    let mut resp = if let Some(left) = blocked {
+        state.metrics.auth_refused();
+        too_many_failures(left)
+    } else if method == Method::OPTIONS {
         StatusCode::NO_CONTENT.into_response()
     } else if method == Method::HEAD && !is_proxied(&path) {
         ApiError::not_found().into_response()
@@ -49,6 +59,12 @@ pub async fn front(State(state): State<AppState>, req: Request, next: Next) -> R
         .get::<axum::extract::MatchedPath>()
         .map_or("unmatched", |r| r.as_str());
     let status = resp.status().as_u16();
+    if status == 401 {
+        state.metrics.auth_failure();
+        if let Some(ip) = peer {
+            state.auth_limiter.failed(ip, Instant::now());
+        }
+    }
     state.metrics.observe(
         method.as_str(),
         route,
@@ -59,6 +75,20 @@ pub async fn front(State(state): State<AppState>, req: Request, next: Next) -> R
     if state.config.log_requests || status >= 500 {
         log_request(&method, &path, &resp, started, auth);
     }
+    resp
+}
+
+/// `429 too_many_requests` with `Retry-After` (whole seconds, rounded up).
+fn too_many_failures(left: std::time::Duration) -> Response {
+    let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+    let mut resp = ApiError::new(
+        openwork_shared::ErrorCode::TooManyRequests,
+        "Too many failed authentications from this address; try again later",
+    )
+    .with_details(json!({"retryAfterSeconds": secs}))
+    .into_response();
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     resp
 }
 

@@ -6,6 +6,7 @@ mod app;
 mod approvals;
 mod audit;
 mod auth;
+mod auth_limit;
 pub mod config;
 mod error;
 mod events;
@@ -77,7 +78,9 @@ impl Server {
             shutdown.await;
             state.approvals.deny_all();
         };
-        axum::serve(listener, router(self.state.clone()).into_make_service())
+        let service = router(self.state.clone())
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, service)
             .with_graceful_shutdown(stopping)
             .await
     }

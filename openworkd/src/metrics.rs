@@ -34,6 +34,8 @@ pub struct Metrics {
     upstream_errors: Family<UpstreamLabels, Counter>,
     pending_approvals: Gauge,
     file_sessions: Gauge,
+    auth_failures: Counter,
+    auth_refused: Counter,
 }
 
 impl Default for Metrics {
@@ -66,6 +68,18 @@ impl Default for Metrics {
         );
         let file_sessions = Gauge::default();
         registry.register("file_sessions", "Open file sessions", file_sessions.clone());
+        let auth_failures = Counter::default();
+        registry.register(
+            "auth_failures",
+            "Requests refused for missing or invalid credentials (401)",
+            auth_failures.clone(),
+        );
+        let auth_refused = Counter::default();
+        registry.register(
+            "auth_limited",
+            "Requests refused because their address failed to authenticate too often (429)",
+            auth_refused.clone(),
+        );
         Self {
             registry,
             requests,
@@ -73,6 +87,8 @@ impl Default for Metrics {
             upstream_errors,
             pending_approvals,
             file_sessions,
+            auth_failures,
+            auth_refused,
         }
     }
 }
@@ -87,6 +103,14 @@ impl Metrics {
             })
             .inc();
         self.latency.observe(seconds);
+    }
+
+    pub fn auth_failure(&self) {
+        self.auth_failures.inc();
+    }
+
+    pub fn auth_refused(&self) {
+        self.auth_refused.inc();
     }
 
     pub fn upstream_error(&self, upstream: &str) {

@@ -49,6 +49,8 @@ pub enum ErrorCode {
     BodyTooLarge,
     /// A `Range` no byte of the file satisfies (not a reference code).
     RangeNotSatisfiable,
+    /// Too many failed authentications from one address (not a reference code).
+    TooManyRequests,
     InvalidJsonc,
     InvalidDescription,
     InternalError,
@@ -101,6 +103,7 @@ impl ErrorCode {
             | OpencodeRouterUnconfigured => 404,
             FileTooLarge | BodyTooLarge => 413,
             RangeNotSatisfiable => 416,
+            TooManyRequests => 429,
             InvalidJsonc | InvalidDescription => 422,
             InternalError | ServerConfigReadFailed | Unknown => 500,
             OpencodeReloadFailed | OpencodeRequestFailed => 502,

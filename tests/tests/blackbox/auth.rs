@@ -391,3 +391,95 @@ fn tokens_expire_and_report_their_last_use() {
     let run = d.ctl_as_host(&["tokens", "create", "--scope", "viewer", "--ttl", "forever"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
 }
+
+/// A client bound to one loopback source address.
+fn client_from(ip: &str) -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn failed_authentications_are_limited_per_address() {
+    let d = Daemon::builder()
+        .with_workspace()
+        .env("OPENWORK_AUTH_LIMIT_LOOPBACK", "1")
+        .start();
+    let url = format!("{}/whoami", d.base);
+    let attacker = client_from("127.0.0.2");
+    for n in 1..=20 {
+        let r = attacker.get(&url).bearer_auth("guess").send().unwrap();
+        assert_eq!(r.status().as_u16(), 401, "failure {n}");
+    }
+    // The 21st failure is still answered; from then on the address is refused,
+    // even with a valid token, and is told when to come back.
+    assert_eq!(
+        attacker
+            .get(&url)
+            .bearer_auth("guess")
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+    let r = attacker.get(&url).bearer_auth(TOKEN).send().unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let body: Value = r.json().unwrap();
+    assert_eq!(body["code"], "too_many_requests");
+    // Another address is unaffected.
+    let r = client_from("127.0.0.1")
+        .get(&url)
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let metrics = d
+        .request("GET", "/metrics", Auth::Host(HOST_TOKEN), None)
+        .text;
+    assert!(
+        metrics.contains("openworkd_auth_failures_total 21"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("openworkd_auth_limited_total 1"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn loopback_is_exempt_from_the_limit_by_default() {
+    let d = Daemon::start();
+    let url = format!("{}/whoami", d.base);
+    let local = client_from("127.0.0.2");
+    for _ in 0..30 {
+        assert_eq!(
+            local
+                .get(&url)
+                .bearer_auth("stale")
+                .send()
+                .unwrap()
+                .status()
+                .as_u16(),
+            401
+        );
+    }
+    assert_eq!(
+        local
+            .get(&url)
+            .bearer_auth(TOKEN)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+}
