@@ -6,7 +6,7 @@ use crate::output::{self, age, print, print_json, print_pairs, size, time};
 use crate::{Ctx, WorkspaceArg};
 use indicatif::{ProgressBar, ProgressStyle};
 use openwork_shared::Scope;
-use openwork_shared::models::{ApprovalItem, Reply, TokenCreate};
+use openwork_shared::models::{ApprovalItem, GrantCreate, Reply, TokenCreate};
 use serde_json::json;
 use std::collections::HashSet;
 use std::io::{BufRead, IsTerminal, Write};
@@ -18,7 +18,16 @@ use tabled::Tabled;
 /// Files smaller than this upload without a progress bar.
 const PROGRESS_THRESHOLD: u64 = 1024 * 1024;
 
-pub fn login(ctx: &Ctx) -> Result<(), Failure> {
+pub fn login(mut ctx: Ctx, code: Option<&str>) -> Result<(), Failure> {
+    if let Some(code) = code {
+        let paired = ctx.call(Needs::Client, |c| c.pair(code))?;
+        let url = ctx.client.base_url().to_owned();
+        ctx.client = openwork_shared::client::Client::new(&url, Some(paired.token.clone()), None)
+            .map_err(|e| Failure::new(e.to_string()))?;
+        ctx.conn.token = Some(paired.token);
+        ctx.conn.host_token = None;
+    }
+    let ctx = &ctx;
     let health = ctx.call(Needs::Client, |c| c.health())?;
     let scope = match &ctx.conn.token {
         Some(_) => ctx.call(Needs::Client, |c| c.whoami())?.actor.scope,
@@ -554,4 +563,45 @@ fn attachment_name(resp: &reqwest::blocking::Response) -> Option<String> {
     let name = value[start..].split('"').next()?;
     let name = Path::new(name).file_name()?.to_string_lossy().into_owned();
     (!name.is_empty()).then_some(name)
+}
+
+pub fn pair(
+    ctx: &Ctx,
+    scope: &str,
+    label: Option<String>,
+    ttl: Option<Duration>,
+) -> Result<(), Failure> {
+    let scope: Scope = scope
+        .parse()
+        .map_err(|_| Failure::new(format!("unknown scope {scope}")))?;
+    let created = ctx.call(Needs::Host, |c| {
+        c.open_grant(&GrantCreate {
+            scope,
+            label,
+            ttl_seconds: ttl.map(|d| d.as_secs()),
+        })
+    })?;
+    if ctx.json {
+        print_json(&created);
+        return Ok(());
+    }
+    let login = format!("openworkctl login {} --code {}", created.url, created.code);
+    println!("Pairing code: {}", created.code);
+    println!("Scope:        {}", created.scope);
+    println!(
+        "Expires:      {} (redeemable once)",
+        time(created.expires_at)
+    );
+    println!();
+    println!("On the new client:");
+    println!("  {login}");
+    if let Ok(qr) = qrcode::QrCode::new(login.as_bytes()) {
+        let art = qr
+            .render::<qrcode::render::unicode::Dense1x2>()
+            .quiet_zone(true)
+            .build();
+        println!();
+        println!("{art}");
+    }
+    Ok(())
 }

@@ -54,8 +54,27 @@ pub struct Connection {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Save the URL and tokens (OS keyring, else a 0600 file) after checking them
-    Login,
+    /// Save the URL and tokens (OS keyring, else a 0600 file) after checking
+    /// them; with --code, first redeem a pairing code for a token
+    Login {
+        /// The daemon's URL (same as --url)
+        url: Option<String>,
+        /// A pairing code from `openworkctl pair` on the host
+        #[arg(long)]
+        code: Option<String>,
+    },
+    /// Open a one-time pairing code for a new client (host or owner token)
+    Pair {
+        /// The scope the paired client gets
+        #[arg(long, value_parser = ["owner", "collaborator", "viewer"])]
+        scope: String,
+        /// A note saying who or what the client is
+        #[arg(long)]
+        label: Option<String>,
+        /// How long the code can be redeemed (default 10m, at most 24h)
+        #[arg(long, value_parser = parse_ttl)]
+        ttl: Option<Duration>,
+    },
     /// Forget saved credentials
     Logout,
     /// Show the daemon's health and configuration
@@ -289,9 +308,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
             ))
         });
     }
+    let mut conn = cli.conn;
+    if let Command::Login { url: Some(url), .. } = &cli.command {
+        conn.url.get_or_insert_with(|| url.clone());
+    }
     let conn = resolve(
-        cli.conn,
-        matches!(cli.command, Command::Login | Command::Logout),
+        conn,
+        matches!(cli.command, Command::Login { .. } | Command::Logout),
     );
     let url = conn.url.clone().unwrap_or_else(|| DEFAULT_URL.to_owned());
     let client = Client::new(&url, conn.token.clone(), conn.host_token.clone())
@@ -302,7 +325,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         conn,
     };
     match cli.command {
-        Command::Login => commands::login(&ctx),
+        Command::Login { code, .. } => commands::login(ctx, code.as_deref()),
+        Command::Pair { scope, label, ttl } => commands::pair(&ctx, &scope, label, ttl),
         Command::Logout => commands::logout(&ctx),
         Command::Status => commands::status(&ctx),
         Command::Workspaces(WorkspacesCmd::List) => commands::workspaces(&ctx),

@@ -82,6 +82,7 @@ pub struct Inner {
     pub started: Instant,
     pub upstream: crate::upstream::UpstreamClient,
     pub auth_limiter: crate::auth_limit::AuthLimiter,
+    pub grants: crate::grants::Grants,
     pub metrics: crate::metrics::Metrics,
     write_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
@@ -111,6 +112,7 @@ impl AppState {
             started: Instant::now(),
             upstream: crate::upstream::client(),
             auth_limiter: crate::auth_limit::AuthLimiter::default(),
+            grants: crate::grants::Grants::default(),
             metrics: crate::metrics::Metrics::default(),
             write_locks: Mutex::new(HashMap::new()),
             config,
@@ -341,6 +343,10 @@ pub fn routes() -> Vec<Route> {
         route("get", "/tokens", Host, tokens::list).doc("Scoped tokens", None, typed::<TokenList>),
         route("post", "/tokens", Host, tokens::create).doc("Issue a scoped token", Some(typed::<TokenCreate>), typed::<TokenCreated>),
         route("delete", "/tokens/{id}", Host, tokens::revoke).doc("Revoke a scoped token", None, typed::<OkBody>),
+        route("post", "/tokens/grants", Host, tokens::open_grant).doc("Open a one-time pairing code", Some(typed::<GrantCreate>), typed::<GrantCreated>),
+        route("get", "/tokens/grants", Host, tokens::list_grants).doc("Open pairing grants (never their codes)", None, typed::<GrantList>),
+        route("delete", "/tokens/grants/{id}", Host, tokens::revoke_grant).doc("Revoke a pairing grant", None, typed::<OkBody>),
+        route("post", "/pair", Open, tokens::pair).doc("Redeem a pairing code for a token (once)", Some(typed::<PairRequest>), typed::<Paired>),
     ]
 }
 

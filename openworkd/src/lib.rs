@@ -10,6 +10,7 @@ mod auth_limit;
 pub mod config;
 mod error;
 mod events;
+mod grants;
 mod http;
 pub mod install;
 pub mod logging;

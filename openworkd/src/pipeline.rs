@@ -27,6 +27,8 @@ pub enum Action {
     FilesOps,
     EngineReload,
     WorkspaceActivate,
+    TokensGrant,
+    TokensPair,
 }
 
 impl Action {
@@ -48,6 +50,8 @@ impl Action {
             Action::FilesOps => "workspace.files.session.ops",
             Action::EngineReload => "engine.reload",
             Action::WorkspaceActivate => "workspace.activate",
+            Action::TokensGrant => "tokens.grant",
+            Action::TokensPair => "tokens.pair",
         }
     }
 }

@@ -217,6 +217,22 @@ impl Client {
     pub fn create_token(&self, create: &TokenCreate) -> Result<TokenCreated> {
         self.with_json(Method::POST, routes::TOKENS, create)
     }
+    pub fn open_grant(&self, create: &GrantCreate) -> Result<GrantCreated> {
+        self.with_json(Method::POST, routes::GRANTS, create)
+    }
+    pub fn grants(&self) -> Result<GrantList> {
+        self.get(routes::GRANTS)
+    }
+    pub fn revoke_grant(&self, id: &str) -> Result<OkBody> {
+        self.send(self.request(Method::DELETE, &routes::grant(id)))
+    }
+    /// Redeem a pairing code (needs no credentials).
+    pub fn pair(&self, code: &str) -> Result<Paired> {
+        let body = PairRequest {
+            code: code.to_owned(),
+        };
+        self.with_json(Method::POST, routes::PAIR, &body)
+    }
     pub fn revoke_token(&self, id: &str) -> Result<OkBody> {
         self.send(self.request(Method::DELETE, &routes::token(id)))
     }

@@ -51,6 +51,9 @@ pub enum ErrorCode {
     RangeNotSatisfiable,
     /// Too many failed authentications from one address (not a reference code).
     TooManyRequests,
+    /// A pairing code that is unknown, expired or used (not a reference code).
+    GrantInvalid,
+    GrantNotFound,
     InvalidJsonc,
     InvalidDescription,
     InternalError,
@@ -104,6 +107,8 @@ impl ErrorCode {
             FileTooLarge | BodyTooLarge => 413,
             RangeNotSatisfiable => 416,
             TooManyRequests => 429,
+            GrantInvalid => 401,
+            GrantNotFound => 404,
             InvalidJsonc | InvalidDescription => 422,
             InternalError | ServerConfigReadFailed | Unknown => 500,
             OpencodeReloadFailed | OpencodeRequestFailed => 502,

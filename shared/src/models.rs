@@ -1103,3 +1103,77 @@ pub struct ImportedCommand {
     )]
     pub subtask: Option<bool>,
 }
+
+/// `POST /tokens/grants`: a one-time pairing code for a scope.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct GrantCreate {
+    #[serde(deserialize_with = "lenient::scope")]
+    pub scope: Scope,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_trimmed"
+    )]
+    pub label: Option<String>,
+    /// How long the code can be redeemed: default 600 s, at most 86400.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::ttl_seconds"
+    )]
+    pub ttl_seconds: Option<u64>,
+}
+
+/// An open grant (never its code).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct GrantInfo {
+    pub id: String,
+    pub scope: Scope,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    pub created_at: u64,
+    pub expires_at: u64,
+}
+
+/// A new grant: its code is shown this once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct GrantCreated {
+    pub id: String,
+    pub code: String,
+    pub scope: Scope,
+    pub expires_at: u64,
+    /// The address to pair with, as the host reached the server.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GrantList {
+    pub items: Vec<GrantInfo>,
+}
+
+/// `POST /pair` (no credentials): redeem a pairing code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PairRequest {
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub code: String,
+}
+
+/// The token a pairing code was redeemed for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Paired {
+    pub token: String,
+    pub id: String,
+    pub scope: Scope,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+}

@@ -9,6 +9,8 @@ pub const WHOAMI: &str = "/whoami";
 pub const WORKSPACES: &str = "/workspaces";
 pub const APPROVALS: &str = "/approvals";
 pub const TOKENS: &str = "/tokens";
+pub const GRANTS: &str = "/tokens/grants";
+pub const PAIR: &str = "/pair";
 
 /// The header carrying the host token.
 pub const HOST_TOKEN_HEADER: &str = "X-OpenWork-Host-Token";
@@ -42,6 +44,10 @@ pub fn approval(id: &str) -> String {
 
 pub fn token(id: &str) -> String {
     format!("/tokens/{}", segment(id))
+}
+
+pub fn grant(id: &str) -> String {
+    format!("{GRANTS}/{}", segment(id))
 }
 
 #[cfg(test)]

@@ -483,3 +483,161 @@ fn loopback_is_exempt_from_the_limit_by_default() {
         200
     );
 }
+
+#[test]
+fn pairing_codes_are_redeemed_once_for_a_token() {
+    let d = Daemon::start();
+    let open = |body: &str| d.request("POST", "/tokens/grants", Auth::Host(HOST_TOKEN), Some(body));
+    let pair = |code: &str| {
+        let body = json!({ "code": code }).to_string();
+        d.request("POST", "/pair", Auth::None, Some(&body))
+    };
+    let r = open(r#"{"scope":"collaborator","label":"laptop","ttlSeconds":60}"#);
+    assert_eq!(r.status, 201, "{}", r.text);
+    let grant = r.json();
+    let code = grant["code"].as_str().unwrap().to_owned();
+    assert_eq!(code.len(), 11, "{code}");
+    assert!(!code.contains(['0', 'O', '1', 'l', 'I']), "{code}");
+    assert_eq!(grant["url"], d.base);
+    let listed = d
+        .request("GET", "/tokens/grants", Auth::Host(HOST_TOKEN), None)
+        .json();
+    assert_eq!(listed["items"][0]["id"], grant["id"]);
+    assert!(
+        !listed.to_string().contains(&code),
+        "codes are never listed"
+    );
+
+    // Redeemed once, without credentials, for a working token.
+    let r = pair(&code.to_lowercase());
+    assert_eq!(r.status, 201, "{}", r.text);
+    let token = r.json()["token"].as_str().unwrap().to_owned();
+    assert_eq!(r.json()["scope"], "collaborator");
+    let who = d
+        .request("GET", "/whoami", Auth::Bearer(&token), None)
+        .json();
+    assert_eq!(who["actor"]["scope"], "collaborator");
+    let again = pair(&code);
+    assert_eq!(
+        (again.status, again.code()),
+        (401, "grant_invalid".to_owned())
+    );
+    assert_eq!(pair("ABCDE-FGHJK").code(), "grant_invalid");
+
+    // Revoked and expired grants cannot be redeemed.
+    let revoked = open(r#"{"scope":"viewer"}"#).json();
+    let path = format!("/tokens/grants/{}", revoked["id"].as_str().unwrap());
+    assert_eq!(
+        d.request("DELETE", &path, Auth::Host(HOST_TOKEN), None)
+            .status,
+        200
+    );
+    assert_eq!(
+        pair(revoked["code"].as_str().unwrap()).code(),
+        "grant_invalid"
+    );
+    let brief = open(r#"{"scope":"viewer","ttlSeconds":1}"#).json();
+    d.wait_for(Duration::from_secs(10), || {
+        let items = d
+            .request("GET", "/tokens/grants", Auth::Host(HOST_TOKEN), None)
+            .json();
+        (!items.to_string().contains(brief["id"].as_str().unwrap())).then_some(())
+    });
+    assert_eq!(
+        pair(brief["code"].as_str().unwrap()).code(),
+        "grant_invalid"
+    );
+    assert_eq!(open(r#"{"scope":"viewer","ttlSeconds":90000}"#).status, 400);
+    assert_eq!(
+        d.request(
+            "POST",
+            "/tokens/grants",
+            Auth::Bearer(TOKEN),
+            Some(r#"{"scope":"viewer"}"#)
+        )
+        .status,
+        401
+    );
+
+    // Many clients redeeming one code at once: exactly one token.
+    let contested = open(r#"{"scope":"viewer"}"#).json()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = format!("{}/pair", d.base);
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let (url, body) = (url.clone(), json!({ "code": contested }).to_string());
+            std::thread::spawn(move || {
+                openworkd_tests::http()
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        7,
+        "{statuses:?}"
+    );
+
+    // Both steps are audited.
+    let audit = d.get(&d.ws("audit?limit=50")).json().to_string();
+    assert!(
+        audit.contains("tokens.grant") && audit.contains("tokens.pair"),
+        "{audit}"
+    );
+}
+
+#[test]
+fn openworkctl_pairs_a_new_client_in_two_commands() {
+    let d = Daemon::start();
+    let run = d
+        .ctl_as_host(&["pair", "--scope", "viewer", "--ttl", "10m"])
+        .ok();
+    let code = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Pairing code: "))
+        .unwrap_or_else(|| panic!("{}", run.stdout))
+        .to_owned();
+    assert!(
+        run.stdout
+            .contains(&format!("openworkctl login {} --code {code}", d.base)),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains('█') || run.stdout.contains('▀'),
+        "a QR code: {}",
+        run.stdout
+    );
+    // The new client: no token of its own, only the code.
+    let login = d
+        .ctl_with(
+            &["login", &d.base, "--code", &code],
+            &[("OPENWORKCTL_CREDENTIAL_STORE", "file")],
+            "",
+        )
+        .ok();
+    assert!(login.stdout.contains("as viewer"), "{}", login.stdout);
+    let status = d.ctl_with(
+        &["workspaces", "list"],
+        &[("OPENWORKCTL_CREDENTIAL_STORE", "file")],
+        "",
+    );
+    assert_eq!(status.code, 0, "{status:?}");
+    let again = d.ctl(&["login", &d.base, "--code", &code]);
+    assert_eq!(again.code, 4, "{again:?}");
+}
