@@ -18,7 +18,13 @@ use tabled::Tabled;
 /// Files smaller than this upload without a progress bar.
 const PROGRESS_THRESHOLD: u64 = 1024 * 1024;
 
-pub fn login(mut ctx: Ctx, code: Option<&str>) -> Result<(), Failure> {
+/// A context's default name: the daemon's host and port.
+fn context_name(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split('/').next().unwrap_or(rest).to_owned()
+}
+
+pub fn login(mut ctx: Ctx, code: Option<&str>, name: Option<&str>) -> Result<(), Failure> {
     if let Some(code) = code {
         let paired = ctx.call(Needs::Client, |c| c.pair(code))?;
         let url = ctx.client.base_url().to_owned();
@@ -46,20 +52,24 @@ pub fn login(mut ctx: Ctx, code: Option<&str>) -> Result<(), Failure> {
         token: ctx.conn.token.clone(),
         host_token: ctx.conn.host_token.clone(),
     };
-    let (location, keyring_error) = credentials::save(&saved)?;
+    let name = name.map_or_else(|| context_name(&saved.url), str::to_owned);
+    let mut contexts = credentials::load().unwrap_or_default();
+    contexts.contexts.insert(name.clone(), saved.clone());
+    contexts.current = Some(name.clone());
+    let (location, keyring_error) = credentials::save(&contexts)?;
     let (store, path) = match &location {
         Location::Keyring => ("keyring", None),
         Location::File(path) => ("file", Some(path.display().to_string())),
     };
     if ctx.json {
         print_json(
-            &json!({"url": saved.url, "version": health.version, "scope": scope, "store": store, "path": path, "keyringError": keyring_error}),
+            &json!({"context": name, "url": saved.url, "version": health.version, "scope": scope, "store": store, "path": path, "keyringError": keyring_error}),
         );
         return Ok(());
     }
     let who = scope.map(|s| format!(" as {s}")).unwrap_or_default();
     println!(
-        "Logged in to {} (openworkd {}){who}.",
+        "Logged in to {} (openworkd {}){who}; context {name} is now in use.",
         saved.url, health.version
     );
     match location {
@@ -603,5 +613,89 @@ pub fn pair(
         println!();
         println!("{art}");
     }
+    Ok(())
+}
+
+#[derive(Tabled)]
+struct ContextRow {
+    #[tabled(rename = "CURRENT")]
+    current: &'static str,
+    #[tabled(rename = "NAME")]
+    name: String,
+    #[tabled(rename = "URL")]
+    url: String,
+    #[tabled(rename = "TOKEN")]
+    token: &'static str,
+    #[tabled(rename = "HOST TOKEN")]
+    host_token: &'static str,
+}
+
+/// The saved contexts (never their tokens).
+pub fn context_list(json_out: bool) -> Result<(), Failure> {
+    let contexts = credentials::load().unwrap_or_default();
+    let yes = |t: &Option<String>| if t.is_some() { "yes" } else { "-" };
+    let rows: Vec<ContextRow> = contexts
+        .contexts
+        .iter()
+        .map(|(name, saved)| ContextRow {
+            current: if contexts.current.as_deref() == Some(name) {
+                "*"
+            } else {
+                ""
+            },
+            name: name.clone(),
+            url: saved.url.clone(),
+            token: yes(&saved.token),
+            host_token: yes(&saved.host_token),
+        })
+        .collect();
+    let listed = json!({
+        "current": contexts.current,
+        "contexts": contexts.contexts.iter().map(|(name, saved)| json!({
+            "name": name, "url": saved.url,
+            "token": saved.token.is_some(), "hostToken": saved.host_token.is_some(),
+        })).collect::<Vec<_>>(),
+    });
+    print(
+        json_out,
+        &listed,
+        rows,
+        "No saved contexts; run `openworkctl login`.",
+    );
+    Ok(())
+}
+
+fn unknown_context(name: &str) -> Failure {
+    Failure::new(format!("no saved context named {name}"))
+        .hint("see `openworkctl context list`")
+        .exit(crate::failure::EXIT_NOT_FOUND)
+}
+
+/// Make `name` the context used when no --context is given.
+pub fn context_use(name: &str) -> Result<(), Failure> {
+    let mut contexts = credentials::load().unwrap_or_default();
+    if !contexts.contexts.contains_key(name) {
+        return Err(unknown_context(name));
+    }
+    contexts.current = Some(name.to_owned());
+    credentials::save(&contexts)?;
+    println!("Context {name} is now in use.");
+    Ok(())
+}
+
+pub fn context_remove(name: &str) -> Result<(), Failure> {
+    let mut contexts = credentials::load().unwrap_or_default();
+    if contexts.contexts.remove(name).is_none() {
+        return Err(unknown_context(name));
+    }
+    if contexts.current.as_deref() == Some(name) {
+        contexts.current = contexts.contexts.keys().next().cloned();
+    }
+    if contexts.contexts.is_empty() {
+        credentials::remove()?;
+    } else {
+        credentials::save(&contexts)?;
+    }
+    println!("Removed context {name}.");
     Ok(())
 }

@@ -1,5 +1,6 @@
-//! Where `openworkctl login` keeps the URL and tokens: the OS keyring when a
-//! keyring service exists, else a file only the user can read.
+//! Where `openworkctl login` keeps the URL and tokens of each daemon (a
+//! named context, one of them current): the OS keyring when a keyring
+//! service exists, else a file only the user can read.
 
 use crate::failure::Failure;
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,39 @@ pub struct Saved {
     pub token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_token: Option<String>,
+}
+
+/// Every saved context and the one in use. Stores written before contexts
+/// existed hold one `Saved`; it reads as the context `default`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Contexts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<String>,
+    #[serde(default)]
+    pub contexts: std::collections::BTreeMap<String, Saved>,
+}
+
+impl Contexts {
+    fn parse(text: &str) -> Option<Contexts> {
+        if let Ok(contexts) = serde_json::from_str::<Contexts>(text)
+            && !contexts.contexts.is_empty()
+        {
+            return Some(contexts);
+        }
+        let legacy: Saved = serde_json::from_str(text).ok()?;
+        let mut contexts = Contexts {
+            current: Some("default".to_owned()),
+            ..Contexts::default()
+        };
+        contexts.contexts.insert("default".to_owned(), legacy);
+        Some(contexts)
+    }
+
+    /// The context named, else the current one.
+    pub fn pick(&self, name: Option<&str>) -> Option<&Saved> {
+        self.contexts.get(name.or(self.current.as_deref())?)
+    }
 }
 
 /// Where credentials were saved.
@@ -41,10 +75,10 @@ fn entry() -> keyring::Result<keyring::Entry> {
     keyring::Entry::new(SERVICE, ACCOUNT)
 }
 
-/// Save to the keyring, or to the 0600 file when no keyring can be used.
-/// The other store is cleared so only one copy exists.
-pub fn save(saved: &Saved) -> Result<(Location, Option<String>), Failure> {
-    let text = serde_json::to_string(saved).map_err(|e| Failure::new(e.to_string()))?;
+/// Save every context to the keyring, or to the 0600 file when no keyring
+/// can be used. The other store is cleared so only one copy exists.
+pub fn save(contexts: &Contexts) -> Result<(Location, Option<String>), Failure> {
+    let text = serde_json::to_string(contexts).map_err(|e| Failure::new(e.to_string()))?;
     let mut keyring_error = None;
     if forced().as_deref() != Some("file") {
         match entry().and_then(|e| e.set_password(&text)) {
@@ -64,19 +98,19 @@ pub fn save(saved: &Saved) -> Result<(Location, Option<String>), Failure> {
     Ok((Location::File(path), keyring_error))
 }
 
-/// The saved credentials, from the file or else the keyring.
-pub fn load() -> Option<Saved> {
+/// The saved contexts, from the file or else the keyring.
+pub fn load() -> Option<Contexts> {
     if forced().as_deref() != Some("keyring")
         && let Some(path) = file_path()
         && let Ok(text) = std::fs::read_to_string(path)
     {
-        return serde_json::from_str(&text).ok();
+        return Contexts::parse(&text);
     }
     if forced().as_deref() == Some("file") {
         return None;
     }
     let text = entry().and_then(|e| e.get_password()).ok()?;
-    serde_json::from_str(&text).ok()
+    Contexts::parse(&text)
 }
 
 /// Remove saved credentials from both stores; says which held some.

@@ -36,7 +36,7 @@ impl Failure {
         self
     }
 
-    fn exit(mut self, exit: u8) -> Self {
+    pub fn exit(mut self, exit: u8) -> Self {
         self.exit = exit;
         self
     }

@@ -50,6 +50,9 @@ pub struct Connection {
         hide_env_values = true
     )]
     host_token: Option<String>,
+    /// Use this saved context (see `openworkctl context list`)
+    #[arg(long, env = "OPENWORK_CONTEXT", global = true)]
+    context: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -62,7 +65,13 @@ enum Command {
         /// A pairing code from `openworkctl pair` on the host
         #[arg(long)]
         code: Option<String>,
+        /// Save under this context name [default: the daemon's host:port]
+        #[arg(long)]
+        name: Option<String>,
     },
+    /// Saved daemons (contexts): list, choose, forget
+    #[command(subcommand)]
+    Context(ContextCmd),
     /// Open a one-time pairing code for a new client (host or owner token)
     Pair {
         /// The scope the paired client gets
@@ -102,6 +111,16 @@ enum Command {
     /// Write a man page for openworkctl and each of its commands into DIR
     #[command(hide = true)]
     GenerateMan { dir: std::path::PathBuf },
+}
+
+#[derive(Subcommand)]
+enum ContextCmd {
+    /// Saved contexts; `*` marks the one in use
+    List,
+    /// Use this context when no --context is given
+    Use { name: String },
+    /// Forget a context and its tokens
+    Remove { name: String },
 }
 
 #[derive(Subcommand)]
@@ -308,6 +327,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             ))
         });
     }
+    match &cli.command {
+        Command::Context(ContextCmd::List) => return commands::context_list(cli.json),
+        Command::Context(ContextCmd::Use { name }) => return commands::context_use(name),
+        Command::Context(ContextCmd::Remove { name }) => return commands::context_remove(name),
+        _ => {}
+    }
     let mut conn = cli.conn;
     if let Command::Login { url: Some(url), .. } = &cli.command {
         conn.url.get_or_insert_with(|| url.clone());
@@ -315,7 +340,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let conn = resolve(
         conn,
         matches!(cli.command, Command::Login { .. } | Command::Logout),
-    );
+    )?;
     let url = conn.url.clone().unwrap_or_else(|| DEFAULT_URL.to_owned());
     let client = Client::new(&url, conn.token.clone(), conn.host_token.clone())
         .map_err(|e| Failure::new(e.to_string()))?;
@@ -325,7 +350,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
         conn,
     };
     match cli.command {
-        Command::Login { code, .. } => commands::login(ctx, code.as_deref()),
+        Command::Login { code, name, .. } => commands::login(ctx, code.as_deref(), name.as_deref()),
+        // Answered before connecting.
+        Command::Context(_) => Ok(()),
         Command::Pair { scope, label, ttl } => commands::pair(&ctx, &scope, label, ttl),
         Command::Logout => commands::logout(&ctx),
         Command::Status => commands::status(&ctx),
@@ -362,25 +389,33 @@ fn run(cli: Cli) -> Result<(), Failure> {
 
 /// Fill what flags and environment left out from the saved login. A URL with
 /// any token counts as complete, so scripted calls never touch the keyring.
-fn resolve(mut conn: Connection, logging_in: bool) -> Connection {
+fn resolve(mut conn: Connection, logging_in: bool) -> Result<Connection, Failure> {
     let complete = conn.url.is_some() && (conn.token.is_some() || conn.host_token.is_some());
     if logging_in || complete {
-        return conn;
+        return Ok(conn);
     }
-    if let Some(saved) = credentials::load() {
-        let same_server = conn
-            .url
-            .as_deref()
-            .is_none_or(|u| u.trim_end_matches('/') == saved.url.trim_end_matches('/'));
-        if same_server {
-            conn.url.get_or_insert(saved.url);
-            if conn.token.is_none() {
-                conn.token = saved.token;
-            }
-            if conn.host_token.is_none() {
-                conn.host_token = saved.host_token;
-            }
+    let contexts = credentials::load().unwrap_or_default();
+    let same = |a: &str, b: &str| a.trim_end_matches('/') == b.trim_end_matches('/');
+    let saved = match (conn.context.as_deref(), conn.url.as_deref()) {
+        (Some(name), _) => Some(contexts.contexts.get(name).ok_or_else(|| {
+            Failure::new(format!("no saved context named {name}"))
+                .hint("see `openworkctl context list`")
+                .exit(failure::EXIT_NOT_FOUND)
+        })?),
+        // A daemon named by URL: its context, if one was saved.
+        (None, Some(url)) => contexts.contexts.values().find(|s| same(url, &s.url)),
+        (None, None) => contexts.pick(None),
+    };
+    if let Some(saved) = saved.cloned()
+        && conn.url.as_deref().is_none_or(|u| same(u, &saved.url))
+    {
+        conn.url.get_or_insert(saved.url);
+        if conn.token.is_none() {
+            conn.token = saved.token;
+        }
+        if conn.host_token.is_none() {
+            conn.host_token = saved.host_token;
         }
     }
-    conn
+    Ok(conn)
 }

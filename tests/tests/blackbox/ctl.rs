@@ -317,7 +317,9 @@ fn login_falls_back_to_a_private_file_and_logout_removes_it() {
         0o600
     );
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    assert_eq!(saved["url"], d.base);
+    let name = d.base.trim_start_matches("http://");
+    assert_eq!(saved["current"], name);
+    assert_eq!(saved["contexts"][name]["url"], d.base);
 
     // Later commands need no flags at all.
     let run = openworkd_tests::run_isolated(
@@ -428,4 +430,75 @@ fn a_bad_watch_interval_is_a_usage_error_not_a_panic() {
         assert!(run.stderr.contains("--interval"), "{bad}: {}", run.stderr);
         assert!(!run.stderr.contains("panicked"), "{bad}: {}", run.stderr);
     }
+}
+
+#[test]
+fn contexts_keep_several_daemons_apart() {
+    let a = Daemon::start();
+    let b = Daemon::start();
+    let file = [("OPENWORKCTL_CREDENTIAL_STORE", "file")];
+    // Both runs share one home (a's), as one operator's machine would.
+    let ctl = |args: &[&str]| {
+        openworkd_tests::run_isolated(
+            &openworkd_tests::bin("openworkctl"),
+            a.root(),
+            args,
+            &file,
+            "",
+        )
+    };
+    let a_name = a.base.trim_start_matches("http://").to_owned();
+    ctl(&[
+        "login",
+        &a.base,
+        "--token",
+        TOKEN,
+        "--host-token",
+        HOST_TOKEN,
+    ])
+    .ok();
+    let run = ctl(&["login", &b.base, "--token", TOKEN, "--name", "b"]).ok();
+    assert!(
+        run.stdout.contains("context b is now in use"),
+        "{}",
+        run.stdout
+    );
+
+    let list = ctl(&["--json", "context", "list"]).ok().json();
+    assert_eq!(list["current"], "b");
+    let names: Vec<&str> = list["contexts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec![a_name.as_str(), "b"]);
+    assert!(!list.to_string().contains(TOKEN), "tokens are never listed");
+
+    // The current context, another one by name, and one by URL.
+    let ws = |run: openworkd_tests::Run| run.ok().json()["activeId"].as_str().unwrap().to_owned();
+    assert_eq!(ws(ctl(&["--json", "workspaces", "list"])), b.ws_id);
+    assert_eq!(
+        ws(ctl(&["--json", "--context", &a_name, "workspaces", "list"])),
+        a.ws_id
+    );
+    assert_eq!(
+        ws(ctl(&["--json", "--url", &a.base, "workspaces", "list"])),
+        a.ws_id
+    );
+    ctl(&["context", "use", &a_name]).ok();
+    assert_eq!(ws(ctl(&["--json", "workspaces", "list"])), a.ws_id);
+    assert_eq!(ctl(&["--context", "nope", "workspaces", "list"]).code, 6);
+    assert_eq!(ctl(&["context", "use", "nope"]).code, 6);
+    ctl(&["context", "remove", &a_name]).ok();
+    let list = ctl(&["--json", "context", "list"]).ok().json();
+    assert_eq!(list["current"], "b");
+
+    // Credentials saved before contexts existed read as `default`.
+    let path = a.root().join("home/.config/openworkctl/credentials.json");
+    let legacy = json!({"url": a.base, "token": TOKEN}).to_string();
+    std::fs::write(&path, legacy).unwrap();
+    let list = ctl(&["--json", "context", "list"]).ok().json();
+    assert_eq!(list["current"], "default");
+    assert_eq!(ws(ctl(&["--json", "workspaces", "list"])), a.ws_id);
 }
