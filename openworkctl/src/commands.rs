@@ -3,10 +3,10 @@
 use crate::credentials::{self, Location, Saved};
 use crate::failure::{EXIT_UNREACHABLE, Failure, Needs};
 use crate::output::{self, age, print, print_json, print_pairs, size, time};
-use crate::{Ctx, WorkspaceArg};
+use crate::{Ctx, IssueArgs, WorkspaceArg};
 use indicatif::{ProgressBar, ProgressStyle};
 use openwork_shared::Scope;
-use openwork_shared::models::{ApprovalItem, GrantCreate, Reply, TokenCreate};
+use openwork_shared::models::{ApprovalItem, Reply, TokenCreate};
 use serde_json::json;
 use std::collections::HashSet;
 use std::io::{BufRead, IsTerminal, Write};
@@ -209,22 +209,22 @@ pub fn tokens_list(ctx: &Ctx) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn tokens_create(
-    ctx: &Ctx,
-    scope: &str,
-    label: Option<String>,
-    ttl: Option<Duration>,
-) -> Result<(), Failure> {
-    let scope: Scope = scope
+/// The request `tokens create` and `pair` send.
+fn issue_request(issue: IssueArgs) -> Result<TokenCreate, Failure> {
+    let scope: Scope = issue
+        .scope
         .parse()
-        .map_err(|_| Failure::new(format!("unknown scope {scope}")))?;
-    let created = ctx.call(Needs::Host, |c| {
-        c.create_token(&TokenCreate {
-            scope,
-            label,
-            ttl_seconds: ttl.map(|d| d.as_secs()),
-        })
-    })?;
+        .map_err(|_| Failure::new(format!("unknown scope {}", issue.scope)))?;
+    Ok(TokenCreate {
+        scope,
+        label: issue.label,
+        ttl_seconds: issue.ttl.map(|d| d.as_secs()),
+    })
+}
+
+pub fn tokens_create(ctx: &Ctx, issue: IssueArgs) -> Result<(), Failure> {
+    let request = issue_request(issue)?;
+    let created = ctx.call(Needs::Host, |c| c.create_token(&request))?;
     if ctx.json {
         print_json(&created);
     } else {
@@ -575,22 +575,9 @@ fn attachment_name(resp: &reqwest::blocking::Response) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
-pub fn pair(
-    ctx: &Ctx,
-    scope: &str,
-    label: Option<String>,
-    ttl: Option<Duration>,
-) -> Result<(), Failure> {
-    let scope: Scope = scope
-        .parse()
-        .map_err(|_| Failure::new(format!("unknown scope {scope}")))?;
-    let created = ctx.call(Needs::Host, |c| {
-        c.open_grant(&GrantCreate {
-            scope,
-            label,
-            ttl_seconds: ttl.map(|d| d.as_secs()),
-        })
-    })?;
+pub fn pair(ctx: &Ctx, issue: IssueArgs) -> Result<(), Failure> {
+    let request = issue_request(issue)?;
+    let created = ctx.call(Needs::Host, |c| c.open_grant(&request))?;
     if ctx.json {
         print_json(&created);
         return Ok(());

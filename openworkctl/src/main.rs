@@ -73,17 +73,7 @@ enum Command {
     #[command(subcommand)]
     Context(ContextCmd),
     /// Open a one-time pairing code for a new client (host or owner token)
-    Pair {
-        /// The scope the paired client gets
-        #[arg(long, value_parser = ["owner", "collaborator", "viewer"])]
-        scope: String,
-        /// A note saying who or what the client is
-        #[arg(long)]
-        label: Option<String>,
-        /// How long the code can be redeemed (default 10m, at most 24h)
-        #[arg(long, value_parser = parse_ttl)]
-        ttl: Option<Duration>,
-    },
+    Pair(IssueArgs),
     /// Forget saved credentials
     Logout,
     /// Show the daemon's health and configuration
@@ -113,6 +103,22 @@ enum Command {
     GenerateMan { dir: std::path::PathBuf },
 }
 
+/// What a new token (or pairing code) is for.
+#[derive(Args)]
+pub struct IssueArgs {
+    /// owner, collaborator or viewer
+    #[arg(long, value_parser = ["owner", "collaborator", "viewer"])]
+    scope: String,
+    /// A note saying who or what it is for
+    #[arg(long)]
+    label: Option<String>,
+    /// How long it lasts (e.g. 30m, 12h, 7days): a token, until it expires
+    /// (default: never); a pairing code, until it can no longer be redeemed
+    /// (default 10m, at most 24h)
+    #[arg(long, value_parser = parse_ttl)]
+    ttl: Option<Duration>,
+}
+
 #[derive(Subcommand)]
 enum ContextCmd {
     /// Saved contexts; `*` marks the one in use
@@ -134,17 +140,7 @@ enum TokensCmd {
     /// List scoped tokens (never their values)
     List,
     /// Issue a token; its value is shown only once
-    Create {
-        /// owner, collaborator or viewer
-        #[arg(long, value_parser = ["owner", "collaborator", "viewer"])]
-        scope: String,
-        /// A note saying who or what the token is for
-        #[arg(long)]
-        label: Option<String>,
-        /// Let the token expire after this long (e.g. 30m, 12h, 7days); default: never
-        #[arg(long, value_parser = parse_ttl)]
-        ttl: Option<Duration>,
-    },
+    Create(IssueArgs),
     /// Revoke a token by id; it stops working at once
     Revoke { id: String },
 }
@@ -353,14 +349,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Login { code, name, .. } => commands::login(ctx, code.as_deref(), name.as_deref()),
         // Answered before connecting.
         Command::Context(_) => Ok(()),
-        Command::Pair { scope, label, ttl } => commands::pair(&ctx, &scope, label, ttl),
+        Command::Pair(issue) => commands::pair(&ctx, issue),
         Command::Logout => commands::logout(&ctx),
         Command::Status => commands::status(&ctx),
         Command::Workspaces(WorkspacesCmd::List) => commands::workspaces(&ctx),
         Command::Tokens(TokensCmd::List) => commands::tokens_list(&ctx),
-        Command::Tokens(TokensCmd::Create { scope, label, ttl }) => {
-            commands::tokens_create(&ctx, &scope, label, ttl)
-        }
+        Command::Tokens(TokensCmd::Create(issue)) => commands::tokens_create(&ctx, issue),
         Command::Tokens(TokensCmd::Revoke { id }) => commands::tokens_revoke(&ctx, &id),
         Command::Approvals(ApprovalsCmd::List) => commands::approvals_list(&ctx),
         Command::Approvals(ApprovalsCmd::Allow { id }) => {

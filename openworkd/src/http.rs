@@ -314,15 +314,6 @@ impl RequestBody for models::FileOps {
 
 impl RequestBody for models::PairRequest {}
 
-impl RequestBody for models::GrantCreate {
-    fn missing(_: &str) -> ApiError {
-        ApiError::new(
-            openwork_shared::ErrorCode::InvalidScope,
-            "Token scope must be owner, collaborator, or viewer",
-        )
-    }
-}
-
 impl RequestBody for models::TokenCreate {
     fn missing(_: &str) -> ApiError {
         ApiError::new(

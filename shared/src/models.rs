@@ -1104,27 +1104,10 @@ pub struct ImportedCommand {
     pub subtask: Option<bool>,
 }
 
-/// `POST /tokens/grants`: a one-time pairing code for a scope.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase")]
-pub struct GrantCreate {
-    #[serde(deserialize_with = "lenient::scope")]
-    pub scope: Scope,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_trimmed"
-    )]
-    pub label: Option<String>,
-    /// How long the code can be redeemed: default 600 s, at most 86400.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::ttl_seconds"
-    )]
-    pub ttl_seconds: Option<u64>,
-}
+/// `POST /tokens/grants`: a one-time pairing code for a scope. Its fields
+/// are those of `TokenCreate`; `ttlSeconds` is how long the code can be
+/// redeemed (default 600, at most 86400).
+pub type GrantCreate = TokenCreate;
 
 /// An open grant (never its code).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
