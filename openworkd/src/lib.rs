@@ -109,9 +109,10 @@ fn sweep_leftovers(config: &Config) {
     if let Some(dir) = config.token_store_path.parent() {
         places.push((dir.to_path_buf(), 1));
     }
+    let started = std::time::SystemTime::now();
     std::thread::spawn(move || {
         for (root, depth) in places {
-            let removed = workspace::paths::remove_leftovers(&root, depth);
+            let removed = workspace::paths::remove_leftovers(&root, depth, started);
             if removed > 0 {
                 logging::info(&format!(
                     "Removed {removed} temporary file(s) left by interrupted writes under {}",

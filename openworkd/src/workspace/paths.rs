@@ -214,15 +214,23 @@ pub fn write_atomic_with_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Resul
 }
 
 /// Remove the temporary files that interrupted writes left under `root`,
-/// at most `depth` folders down (only names [`is_temp_name`] recognises;
-/// symlinks are not followed). Returns how many were removed.
-pub fn remove_leftovers(root: &Path, depth: usize) -> usize {
+/// at most `depth` folders down: only names [`is_temp_name`] recognises,
+/// last modified before `started` (a write of this process, running while
+/// the sweep walks, is never touched); symlinks are not followed. Returns
+/// how many were removed.
+pub fn remove_leftovers(root: &Path, depth: usize, started: std::time::SystemTime) -> usize {
     walkdir::WalkDir::new(root)
         .max_depth(depth)
         .follow_links(false)
         .into_iter()
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file() && e.file_name().to_str().is_some_and(is_temp_name))
+        .filter(|e| {
+            e.metadata()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .is_some_and(|modified| modified < started)
+        })
         .filter(|e| std::fs::remove_file(e.path()).is_ok())
         .count()
 }
@@ -277,6 +285,37 @@ mod tests {
         assert_eq!(
             std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
             1
+        );
+    }
+
+    #[test]
+    fn only_leftovers_older_than_the_start_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = TempFile::create_in(dir.path(), 0o600).unwrap();
+        let old_name = std::fs::read_dir(dir.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        std::mem::forget(old);
+        let started = std::time::SystemTime::now() + std::time::Duration::from_secs(1);
+        // A write in progress after the start is left alone.
+        let live = TempFile::create_in(dir.path(), 0o600).unwrap();
+        let later = std::time::SystemTime::now() - std::time::Duration::from_secs(5);
+        assert_eq!(remove_leftovers(dir.path(), 1, later), 0);
+        assert_eq!(remove_leftovers(dir.path(), 1, started), 2);
+        assert!(!old_name.exists());
+        drop(live);
+        std::fs::write(
+            dir.path().join(".openworkd-tmp-0123456789abcdef-00000000"),
+            "x",
+        )
+        .unwrap();
+        assert_eq!(
+            remove_leftovers(dir.path(), 1, started),
+            0,
+            "look-alikes stay"
         );
     }
 }
