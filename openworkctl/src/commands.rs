@@ -291,6 +291,43 @@ pub fn approvals_list(ctx: &Ctx) -> Result<(), Failure> {
     Ok(())
 }
 
+#[derive(Tabled)]
+struct DecidedRow {
+    #[tabled(rename = "ID")]
+    id: String,
+    #[tabled(rename = "DECISION")]
+    decision: String,
+    #[tabled(rename = "BY")]
+    by: String,
+    #[tabled(rename = "ACTION")]
+    action: String,
+    #[tabled(rename = "SUMMARY")]
+    summary: String,
+    #[tabled(rename = "DECIDED")]
+    decided: String,
+}
+
+pub fn approvals_history(ctx: &Ctx, limit: u32, before: Option<&str>) -> Result<(), Failure> {
+    let history = ctx.call(Needs::Host, |c| c.approval_history(limit, before))?;
+    let rows = history
+        .items
+        .iter()
+        .map(|d| DecidedRow {
+            id: d.id.clone(),
+            decision: serde_json::to_value(d.decision)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            by: d.decided_by.clone(),
+            action: d.action.clone(),
+            summary: d.summary.clone(),
+            decided: age(d.decided_at),
+        })
+        .collect();
+    print(ctx.json, &history, rows, "No decided approvals.");
+    Ok(())
+}
+
 pub fn approvals_reply(ctx: &Ctx, id: &str, allow: bool) -> Result<(), Failure> {
     let reply = if allow { Reply::Allow } else { Reply::Deny };
     let replied = ctx.call(Needs::Host, |c| c.reply_approval(id, reply))?;

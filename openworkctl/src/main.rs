@@ -153,6 +153,15 @@ enum ApprovalsCmd {
     Allow { id: String },
     /// Deny a pending write
     Deny { id: String },
+    /// Decided approvals, newest first
+    History {
+        /// How many to show
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Only those decided before this approval id (the next page)
+        #[arg(long)]
+        before: Option<String>,
+    },
     /// Print pending approvals as they arrive and answer them
     Watch {
         /// Only print; do not ask for answers
@@ -357,6 +366,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Tokens(TokensCmd::Create(issue)) => commands::tokens_create(&ctx, issue),
         Command::Tokens(TokensCmd::Revoke { id }) => commands::tokens_revoke(&ctx, &id),
         Command::Approvals(ApprovalsCmd::List) => commands::approvals_list(&ctx),
+        Command::Approvals(ApprovalsCmd::History { limit, before }) => {
+            commands::approvals_history(&ctx, limit, before.as_deref())
+        }
         Command::Approvals(ApprovalsCmd::Allow { id }) => {
             commands::approvals_reply(&ctx, &id, true)
         }

@@ -1,9 +1,10 @@
 //! The approval gate: every write waits here until the host allows it
 //! (manual mode), or passes at once (auto mode).
 
+use crate::approval_history::ApprovalHistory;
 use crate::error::{ApiError, ApiResult};
 use openwork_shared::ErrorCode;
-use openwork_shared::models::{Actor, ApprovalItem, ApprovalMode};
+use openwork_shared::models::{Actor, ApprovalDecided, ApprovalItem, ApprovalMode, Decision};
 use parking_lot::Mutex;
 use serde_json::json;
 use std::time::Duration;
@@ -11,7 +12,8 @@ use tokio::sync::oneshot;
 
 struct Pending {
     item: ApprovalItem,
-    reply: oneshot::Sender<bool>,
+    /// Allowed or not, and by whom.
+    reply: oneshot::Sender<(bool, String)>,
 }
 
 /// How writes are approved: the mode, and how long a write waits.
@@ -34,10 +36,10 @@ impl ApprovalPolicy {
     }
 }
 
-/// The requests waiting for the host.
-#[derive(Default)]
+/// The requests waiting for the host, and the history of decided ones.
 pub struct Approvals {
     pending: Mutex<Vec<Pending>>,
+    pub history: ApprovalHistory,
 }
 
 /// What a write asks approval for.
@@ -58,21 +60,43 @@ struct Cleanup<'a> {
 
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
-        self.approvals.take(&self.id);
+        // Still pending: nobody waits for the answer any more.
+        if let Some(pending) = self.approvals.take(&self.id) {
+            let decided = decided(pending.item, Decision::Withdrawn, "client");
+            self.approvals.history.record(decided);
+        }
+    }
+}
+
+/// A request as decided now.
+fn decided(item: ApprovalItem, decision: Decision, by: &str) -> ApprovalDecided {
+    ApprovalDecided {
+        id: item.id,
+        workspace_id: item.workspace_id,
+        action: item.action,
+        summary: item.summary,
+        paths: item.paths,
+        actor: item.actor,
+        created_at: item.created_at,
+        decided_at: crate::now_ms(),
+        decision,
+        decided_by: by.to_owned(),
     }
 }
 
 impl Approvals {
+    /// The queue, with the history kept under `data_dir`.
+    pub fn new(data_dir: &std::path::Path) -> Self {
+        Approvals {
+            pending: Mutex::default(),
+            history: ApprovalHistory::open(data_dir),
+        }
+    }
+
     /// Wait for the host's decision. Ok means the write may proceed.
     pub async fn require(&self, policy: ApprovalPolicy, request: Request) -> ApiResult<()> {
         let ApprovalPolicy { mode, timeout } = policy;
-        if mode == ApprovalMode::Auto {
-            return Ok(());
-        }
         let id = uuid::Uuid::new_v4().to_string();
-        if timeout.is_zero() {
-            return Err(denied(&id, "timeout"));
-        }
         let item = ApprovalItem {
             id: id.clone(),
             workspace_id: request.workspace_id,
@@ -82,6 +106,15 @@ impl Approvals {
             created_at: crate::now_ms(),
             actor: request.actor,
         };
+        if mode == ApprovalMode::Auto {
+            self.history.record(decided(item, Decision::Allow, "auto"));
+            return Ok(());
+        }
+        if timeout.is_zero() {
+            self.history
+                .record(decided(item, Decision::Timeout, "timeout"));
+            return Err(denied(&id, "timeout"));
+        }
         let (tx, rx) = oneshot::channel();
         self.lock().push(Pending { item, reply: tx });
         let _cleanup = Cleanup {
@@ -89,9 +122,15 @@ impl Approvals {
             id: id.clone(),
         };
         match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(true)) => Ok(()),
+            Ok(Ok((true, _))) => Ok(()),
             Ok(_) => Err(denied(&id, "denied")),
-            Err(_) => Err(denied(&id, "timeout")),
+            Err(_) => {
+                if let Some(pending) = self.take(&id) {
+                    let decided = decided(pending.item, Decision::Timeout, "timeout");
+                    self.history.record(decided);
+                }
+                Err(denied(&id, "timeout"))
+            }
         }
     }
 
@@ -99,11 +138,19 @@ impl Approvals {
         self.lock().iter().map(|p| p.item.clone()).collect()
     }
 
-    /// Answer a pending request; false when there is no such request.
-    pub fn reply(&self, id: &str, allow: bool) -> ApiResult<()> {
+    /// Answer a pending request on behalf of `by` (`host`,
+    /// `owner:<tokenId>`); an error when there is no such request.
+    pub fn reply(&self, id: &str, allow: bool, by: &str) -> ApiResult<()> {
         match self.take(id) {
             Some(pending) => {
-                let _ = pending.reply.send(allow);
+                let decision = if allow {
+                    Decision::Allow
+                } else {
+                    Decision::Deny
+                };
+                self.history
+                    .record(decided(pending.item.clone(), decision, by));
+                let _ = pending.reply.send((allow, by.to_owned()));
                 Ok(())
             }
             None => Err(ApiError::new(
@@ -115,8 +162,11 @@ impl Approvals {
 
     /// Deny everything still waiting (shutdown).
     pub fn deny_all(&self) {
-        for pending in self.lock().drain(..) {
-            let _ = pending.reply.send(false);
+        let drained: Vec<Pending> = self.lock().drain(..).collect();
+        for pending in drained {
+            let decided = decided(pending.item.clone(), Decision::Deny, "shutdown");
+            self.history.record(decided);
+            let _ = pending.reply.send((false, "shutdown".to_owned()));
         }
     }
 

@@ -3,6 +3,7 @@
 //! signals and socket activation; tests run the router in-process.
 
 mod app;
+mod approval_history;
 mod approvals;
 mod audit;
 mod auth;

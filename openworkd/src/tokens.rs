@@ -112,6 +112,14 @@ impl TokenStore {
         Some(stored.scope)
     }
 
+    /// The id of the token whose SHA-256 hex is `hash`.
+    pub fn id_of_hash(&self, hash: &str) -> Option<String> {
+        self.tokens()
+            .iter()
+            .find(|t| bool::from(t.hash.as_bytes().ct_eq(hash.as_bytes())))
+            .map(|t| t.id.clone())
+    }
+
     pub fn list(&self) -> Vec<TokenInfo> {
         let last_used = self.last_used.lock();
         self.tokens()

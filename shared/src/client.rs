@@ -204,6 +204,14 @@ impl Client {
     pub fn approvals(&self) -> Result<ApprovalList> {
         self.get(routes::APPROVALS)
     }
+    /// Decided approvals, newest first: up to `limit`, older than `before`.
+    pub fn approval_history(&self, limit: u32, before: Option<&str>) -> Result<ApprovalHistory> {
+        let mut path = format!("{}?limit={limit}", routes::APPROVAL_HISTORY);
+        if let Some(before) = before {
+            path.push_str(&format!("&before={}", routes::segment(before)));
+        }
+        self.get(&path)
+    }
     pub fn reply_approval(&self, id: &str, reply: Reply) -> Result<ApprovalReplied> {
         self.with_json(
             Method::POST,

@@ -1160,3 +1160,42 @@ pub struct Paired {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<u64>,
 }
+
+/// How an approval request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Allow,
+    Deny,
+    /// Nobody answered in time: denied (fail closed).
+    Timeout,
+    /// The client that asked went away before an answer.
+    Withdrawn,
+}
+
+/// A decided approval request (`GET /approvals/history`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalDecided {
+    pub id: String,
+    pub workspace_id: String,
+    pub action: String,
+    pub summary: String,
+    pub paths: Vec<String>,
+    pub actor: Actor,
+    pub created_at: u64,
+    pub decided_at: u64,
+    pub decision: Decision,
+    /// `host`, `owner:<tokenId>`, `auto`, or `timeout`/`client` for the
+    /// requests nobody answered.
+    pub decided_by: String,
+}
+
+/// Decided approval requests, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApprovalHistory {
+    pub items: Vec<ApprovalDecided>,
+}

@@ -162,3 +162,145 @@ fn shutdown_denies_pending_and_exits_cleanly() {
     );
     assert!(d.read_file("opencode.jsonc").is_none());
 }
+
+fn history(d: &Daemon, query: &str) -> Vec<serde_json::Value> {
+    let r = d.request(
+        "GET",
+        &format!("/approvals/history{query}"),
+        Auth::Host(HOST_TOKEN),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json()["items"].as_array().unwrap().clone()
+}
+
+#[test]
+fn every_decision_is_kept_in_the_history_across_restarts() {
+    let mut d = Daemon::builder().with_workspace().manual(1_500).start();
+    // Allowed by the host.
+    let waiting = d.write_in_background("POST", &d.ws("plugins"), r#"{"spec":"first"}"#);
+    d.reply_to_pending("allow");
+    assert_eq!(waiting.join().unwrap().0, 200);
+    // Denied by an owner token.
+    let owner = d.issue_token("owner");
+    let owner_id = d
+        .request("GET", "/tokens", Auth::Host(HOST_TOKEN), None)
+        .json()["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let waiting = d.write_in_background("POST", &d.ws("plugins"), r#"{"spec":"second"}"#);
+    let id = d.pending(1)[0]["id"].as_str().unwrap().to_owned();
+    let r = d.request(
+        "POST",
+        &format!("/approvals/{id}"),
+        Auth::Bearer(&owner),
+        Some(r#"{"reply":"deny"}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(waiting.join().unwrap().0, 403);
+    // Nobody answers: timeout (fail closed).
+    let (code, body) = d
+        .write_in_background("POST", &d.ws("plugins"), r#"{"spec":"third"}"#)
+        .join()
+        .unwrap();
+    assert_eq!(
+        (code, body["details"]["reason"].as_str()),
+        (403, Some("timeout"))
+    );
+    // The client goes away: withdrawn.
+    let short = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let gone = short
+        .post(format!("{}{}", d.base, d.ws("plugins")))
+        .bearer_auth(TOKEN)
+        .header("Content-Type", "application/json")
+        .body(r#"{"spec":"fourth"}"#)
+        .send();
+    assert!(gone.is_err());
+    let items = d.wait_for(Duration::from_secs(10), || {
+        let items = history(&d, "");
+        (items.len() == 4).then_some(items)
+    });
+    let seen: Vec<(&str, &str)> = items
+        .iter()
+        .map(|i| {
+            (
+                i["decision"].as_str().unwrap(),
+                i["decidedBy"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let owner_by = format!("owner:{owner_id}");
+    assert_eq!(
+        seen,
+        vec![
+            ("withdrawn", "client"),
+            ("timeout", "timeout"),
+            ("deny", owner_by.as_str()),
+            ("allow", "host")
+        ]
+    );
+    assert_eq!(items[3]["summary"], "Add plugin first");
+    assert_eq!(items[3]["workspaceId"], d.ws_id);
+    assert!(items[3]["decidedAt"].as_u64() >= items[3]["createdAt"].as_u64());
+    // Paging: newest first, then older than a given id.
+    let first = history(&d, "?limit=1");
+    assert_eq!(first.len(), 1);
+    let next = history(
+        &d,
+        &format!("?limit=2&before={}", first[0]["id"].as_str().unwrap()),
+    );
+    assert_eq!(
+        next.iter()
+            .map(|i| i["decision"].clone())
+            .collect::<Vec<_>>(),
+        vec![json!("timeout"), json!("deny")]
+    );
+    assert_eq!(
+        d.request("GET", "/approvals/history", Auth::Bearer(TOKEN), None)
+            .status,
+        401
+    );
+
+    // Kept in the data folder: a restarted daemon still has it.
+    d.terminate();
+    let mut again = Daemon::builder()
+        .env(
+            "OPENWORK_DATA_DIR",
+            &d.root().join("data").display().to_string(),
+        )
+        .args(&["--workspace", &d.workspace.display().to_string()])
+        .start();
+    again.ws_id = d.ws_id.clone();
+    assert_eq!(history(&again, "").len(), 4);
+    // In auto mode every write is recorded as allowed by `auto`.
+    assert_eq!(
+        again
+            .post(&again.ws("plugins"), r#"{"spec":"fifth"}"#)
+            .status,
+        200
+    );
+    let newest = history(&again, "?limit=1");
+    assert_eq!(
+        (
+            newest[0]["decision"].as_str(),
+            newest[0]["decidedBy"].as_str()
+        ),
+        (Some("allow"), Some("auto"))
+    );
+    // openworkctl shows it as a table, or JSON.
+    let run = again
+        .ctl_as_host(&["approvals", "history", "--limit", "3"])
+        .ok();
+    assert!(
+        run.stdout.contains("DECISION") && run.stdout.contains("auto"),
+        "{}",
+        run.stdout
+    );
+    let run = again.ctl_as_host(&["--json", "approvals", "history"]).ok();
+    assert_eq!(run.json()["items"].as_array().unwrap().len(), 5);
+}
