@@ -7,11 +7,14 @@ use openwork_shared::ErrorCode;
 use openwork_shared::models::{Actor, ApprovalDecided, ApprovalItem, ApprovalMode, Decision};
 use parking_lot::Mutex;
 use serde_json::json;
+use std::collections::VecDeque;
 use std::time::Duration;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 struct Pending {
     item: ApprovalItem,
+    /// The sequence of its `approval.requested` event.
+    seq: u64,
     /// Allowed or not, and by whom.
     reply: oneshot::Sender<(bool, String)>,
 }
@@ -36,10 +39,31 @@ impl ApprovalPolicy {
     }
 }
 
-/// The requests waiting for the host, and the history of decided ones.
+/// The requests waiting for the host, the history of decided ones, and the
+/// feed of both pushed to listeners (`GET /approvals` as an event stream).
 pub struct Approvals {
     pending: Mutex<Vec<Pending>>,
     pub history: ApprovalHistory,
+    feed: Mutex<Feed>,
+    latest: watch::Sender<u64>,
+}
+
+/// Events kept for listeners that resume (`Last-Event-ID`).
+const FEED_KEPT: usize = 1_000;
+
+/// `approval.requested` (the pending item) or `approval.decided` (the
+/// history item), numbered.
+#[derive(Debug, Clone)]
+pub struct FeedEvent {
+    pub seq: u64,
+    pub name: &'static str,
+    pub data: serde_json::Value,
+}
+
+#[derive(Default)]
+struct Feed {
+    seq: u64,
+    events: VecDeque<FeedEvent>,
 }
 
 /// What a write asks approval for.
@@ -62,8 +86,8 @@ impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
         // Still pending: nobody waits for the answer any more.
         if let Some(pending) = self.approvals.take(&self.id) {
-            let decided = decided(pending.item, Decision::Withdrawn, "client");
-            self.approvals.history.record(decided);
+            self.approvals
+                .decide(pending.item, Decision::Withdrawn, "client");
         }
     }
 }
@@ -90,7 +114,60 @@ impl Approvals {
         Approvals {
             pending: Mutex::default(),
             history: ApprovalHistory::open(data_dir),
+            feed: Mutex::default(),
+            latest: watch::Sender::new(0),
         }
+    }
+
+    fn publish(&self, name: &'static str, data: serde_json::Value) -> u64 {
+        let mut feed = self.feed.lock();
+        feed.seq += 1;
+        let seq = feed.seq;
+        if feed.events.len() == FEED_KEPT {
+            feed.events.pop_front();
+        }
+        feed.events.push_back(FeedEvent { seq, name, data });
+        self.latest.send_replace(seq);
+        seq
+    }
+
+    /// Record a decision in the history and tell the listeners.
+    fn decide(&self, item: ApprovalItem, decision: Decision, by: &str) {
+        let decided = decided(item, decision, by);
+        let data = serde_json::to_value(&decided).unwrap_or_default();
+        self.history.record(decided);
+        self.publish("approval.decided", data);
+    }
+
+    /// Feed events after `seq`.
+    pub fn since(&self, seq: u64) -> Vec<FeedEvent> {
+        let feed = self.feed.lock();
+        feed.events
+            .iter()
+            .filter(|e| e.seq > seq)
+            .cloned()
+            .collect()
+    }
+
+    /// The latest sequence, and the `approval.requested` events of what is
+    /// pending now (for a listener that starts from nothing).
+    pub fn snapshot(&self) -> (u64, Vec<FeedEvent>) {
+        let pending = self.lock();
+        let seq = self.feed.lock().seq;
+        let events = pending
+            .iter()
+            .map(|p| FeedEvent {
+                seq: p.seq,
+                name: "approval.requested",
+                data: serde_json::to_value(&p.item).unwrap_or_default(),
+            })
+            .collect();
+        (seq, events)
+    }
+
+    /// A receiver that changes whenever an event is published.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.latest.subscribe()
     }
 
     /// Wait for the host's decision. Ok means the write may proceed.
@@ -107,16 +184,24 @@ impl Approvals {
             actor: request.actor,
         };
         if mode == ApprovalMode::Auto {
-            self.history.record(decided(item, Decision::Allow, "auto"));
+            self.decide(item, Decision::Allow, "auto");
             return Ok(());
         }
         if timeout.is_zero() {
-            self.history
-                .record(decided(item, Decision::Timeout, "timeout"));
+            self.decide(item, Decision::Timeout, "timeout");
             return Err(denied(&id, "timeout"));
         }
         let (tx, rx) = oneshot::channel();
-        self.lock().push(Pending { item, reply: tx });
+        {
+            let mut pending = self.lock();
+            let data = serde_json::to_value(&item).unwrap_or_default();
+            let seq = self.publish("approval.requested", data);
+            pending.push(Pending {
+                item,
+                seq,
+                reply: tx,
+            });
+        }
         let _cleanup = Cleanup {
             approvals: self,
             id: id.clone(),
@@ -126,8 +211,7 @@ impl Approvals {
             Ok(_) => Err(denied(&id, "denied")),
             Err(_) => {
                 if let Some(pending) = self.take(&id) {
-                    let decided = decided(pending.item, Decision::Timeout, "timeout");
-                    self.history.record(decided);
+                    self.decide(pending.item, Decision::Timeout, "timeout");
                 }
                 Err(denied(&id, "timeout"))
             }
@@ -148,8 +232,7 @@ impl Approvals {
                 } else {
                     Decision::Deny
                 };
-                self.history
-                    .record(decided(pending.item.clone(), decision, by));
+                self.decide(pending.item.clone(), decision, by);
                 let _ = pending.reply.send((allow, by.to_owned()));
                 Ok(())
             }
@@ -164,8 +247,7 @@ impl Approvals {
     pub fn deny_all(&self) {
         let drained: Vec<Pending> = self.lock().drain(..).collect();
         for pending in drained {
-            let decided = decided(pending.item.clone(), Decision::Deny, "shutdown");
-            self.history.record(decided);
+            self.decide(pending.item.clone(), Decision::Deny, "shutdown");
             let _ = pending.reply.send((false, "shutdown".to_owned()));
         }
     }

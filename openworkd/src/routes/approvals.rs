@@ -1,18 +1,92 @@
 use crate::app::AppState;
+use crate::approvals::FeedEvent;
 use crate::auth::Host;
 use crate::error::ApiResult;
 use crate::http::{JsonBody, Params, QueryMap};
 use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use openwork_shared::models::{
     Actor, ActorType, ApprovalHistory, ApprovalList, ApprovalReplied, ApprovalReply, Reply,
 };
 use serde::Deserialize;
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::Duration;
 
-pub async fn list(State(st): State<AppState>, _host: Host) -> Json<ApprovalList> {
-    Json(ApprovalList {
-        items: st.approvals.list(),
-    })
+/// `GET /approvals`: the pending list, or with `Accept: text/event-stream`
+/// a live stream of `approval.requested` and `approval.decided` events
+/// (`Last-Event-ID` resumes; without it the stream starts with what is
+/// pending now).
+pub async fn list(State(st): State<AppState>, _host: Host, headers: HeaderMap) -> Response {
+    let wants_stream = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    if !wants_stream {
+        return Json(ApprovalList {
+            items: st.approvals.list(),
+        })
+        .into_response();
+    }
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let (seq, queue) = match resume {
+        Some(seq) => (seq, VecDeque::new()),
+        None => {
+            let (seq, pending) = st.approvals.snapshot();
+            (seq, pending.into())
+        }
+    };
+    let keep_alive = Duration::from_millis(st.config.events_keepalive_ms);
+    let feed = Feed {
+        changes: st.approvals.subscribe(),
+        st,
+        seq,
+        queue,
+    };
+    let frames = futures_util::stream::unfold(feed, |mut feed| async move {
+        let event = feed.next().await?;
+        let frame = Event::default()
+            .event(event.name)
+            .id(event.seq.to_string())
+            .json_data(&event.data)
+            .unwrap_or_else(|_| Event::default().comment("unserializable event"));
+        Some((Ok::<_, Infallible>(frame), feed))
+    });
+    Sse::new(frames)
+        .keep_alive(KeepAlive::new().interval(keep_alive).text("keep-alive"))
+        .into_response()
+}
+
+/// One listener's position in the approvals feed.
+struct Feed {
+    st: AppState,
+    seq: u64,
+    changes: tokio::sync::watch::Receiver<u64>,
+    queue: VecDeque<FeedEvent>,
+}
+
+impl Feed {
+    async fn next(&mut self) -> Option<FeedEvent> {
+        loop {
+            if let Some(event) = self.queue.pop_front() {
+                return Some(event);
+            }
+            let events = self.st.approvals.since(self.seq);
+            match events.last() {
+                Some(last) => {
+                    self.seq = last.seq;
+                    self.queue.extend(events);
+                }
+                None => self.changes.changed().await.ok()?,
+            }
+        }
+    }
 }
 
 /// Anything but exactly `"allow"` denies.

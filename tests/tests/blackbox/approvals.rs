@@ -304,3 +304,106 @@ fn every_decision_is_kept_in_the_history_across_restarts() {
     let run = again.ctl_as_host(&["--json", "approvals", "history"]).ok();
     assert_eq!(run.json()["items"].as_array().unwrap().len(), 5);
 }
+
+/// Frames of an event stream: (event, id, data), read on a thread.
+fn frames(
+    resp: reqwest::blocking::Response,
+) -> std::sync::mpsc::Receiver<(String, String, String)> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let (mut event, mut id) = (String::new(), String::new());
+        for line in std::io::BufReader::new(resp).lines().map_while(Result::ok) {
+            if let Some(v) = line.strip_prefix("event: ") {
+                event = v.to_owned();
+            } else if let Some(v) = line.strip_prefix("id: ") {
+                id = v.to_owned();
+            } else if let Some(v) = line.strip_prefix("data: ")
+                && tx.send((event.clone(), id.clone(), v.to_owned())).is_err()
+            {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+fn approvals_stream(
+    d: &Daemon,
+    last_event_id: Option<&str>,
+) -> std::sync::mpsc::Receiver<(String, String, String)> {
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let mut req = client
+        .get(format!("{}/approvals", d.base))
+        .header("X-OpenWork-Host-Token", HOST_TOKEN)
+        .header("Accept", "text/event-stream");
+    if let Some(id) = last_event_id {
+        req = req.header("Last-Event-ID", id);
+    }
+    let resp = req.send().unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    frames(resp)
+}
+
+#[test]
+fn approvals_are_pushed_as_they_are_requested_and_decided() {
+    let d = Daemon::builder().with_workspace().manual(30_000).start();
+    // One already waiting when the listener connects is sent first.
+    let early = d.write_in_background("POST", &d.ws("plugins"), r#"{"spec":"early"}"#);
+    d.pending(1);
+    let stream = approvals_stream(&d, None);
+    let recv = || {
+        stream
+            .recv_timeout(Duration::from_secs(10))
+            .expect("an event")
+    };
+    let (event, first_id, data) = recv();
+    assert_eq!(event, "approval.requested");
+    assert!(data.contains("Add plugin early"), "{data}");
+    d.reply_to_pending("allow");
+    assert_eq!(early.join().unwrap().0, 200);
+    let (event, decided_id, data) = recv();
+    assert_eq!(event, "approval.decided");
+    let decided: serde_json::Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(
+        (decided["decision"].as_str(), decided["decidedBy"].as_str()),
+        (Some("allow"), Some("host"))
+    );
+    assert!(decided_id.parse::<u64>().unwrap() > first_id.parse::<u64>().unwrap());
+
+    // A write made while streaming arrives as it is requested.
+    let late = d.write_in_background("POST", &d.ws("plugins"), r#"{"spec":"late"}"#);
+    let (event, requested_id, data) = recv();
+    assert_eq!(event, "approval.requested");
+    let item: serde_json::Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(item, d.pending(1)[0], "the same item as the list");
+    d.reply_to_pending("deny");
+    assert_eq!(late.join().unwrap().0, 403);
+    let (event, _, data) = recv();
+    assert_eq!(event, "approval.decided");
+    assert!(data.contains("\"decision\":\"deny\""), "{data}");
+
+    // Resuming after the request: the decision comes next.
+    let resumed = approvals_stream(&d, Some(&requested_id));
+    let (event, _, data) = resumed.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(event, "approval.decided");
+    assert!(data.contains("Add plugin late"), "{data}");
+    // Listening is host-only.
+    let r = http()
+        .get(format!("{}/approvals", d.base))
+        .bearer_auth(TOKEN)
+        .header("Accept", "text/event-stream")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+}
