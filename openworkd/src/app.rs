@@ -44,6 +44,7 @@ pub struct Live {
     pub authorized_roots: Vec<PathBuf>,
     pub cors_origins: Vec<String>,
     pub approval: ApprovalPolicy,
+    pub webhooks: Arc<Vec<crate::webhooks::Webhook>>,
 }
 
 impl Live {
@@ -53,6 +54,7 @@ impl Live {
             authorized_roots: config.authorized_roots.clone(),
             cors_origins: config.cors_origins.clone(),
             approval: ApprovalPolicy::new(config.approval_mode, config.approval_timeout_ms),
+            webhooks: Arc::new(config.approval_webhooks.clone()),
         }
     }
 

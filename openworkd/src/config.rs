@@ -192,6 +192,7 @@ pub struct FileAuth {
 pub struct FileApproval {
     pub mode: Option<ApprovalMode>,
     pub timeout_ms: Option<u64>,
+    pub webhooks: Option<Vec<crate::webhooks::Webhook>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -271,6 +272,8 @@ pub struct Config {
     pub host_token_source: TokenSource,
     pub approval_mode: ApprovalMode,
     pub approval_timeout_ms: u64,
+    /// Where approval events are POSTed (`approval.webhooks`).
+    pub approval_webhooks: Vec<crate::webhooks::Webhook>,
     pub workspaces: Vec<WorkspaceEntry>,
     pub authorized_roots: Vec<PathBuf>,
     pub cors_origins: Vec<String>,
@@ -385,6 +388,11 @@ pub fn resolve(
         host_token_source,
         approval_mode,
         approval_timeout_ms,
+        approval_webhooks: file
+            .approval
+            .as_ref()
+            .and_then(|a| a.webhooks.clone())
+            .unwrap_or_default(),
         workspaces,
         authorized_roots,
         cors_origins: cors_origins(&src),

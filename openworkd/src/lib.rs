@@ -23,6 +23,7 @@ mod routes;
 mod tokens;
 mod upstream;
 mod watch;
+mod webhooks;
 pub mod workspace;
 
 pub use app::route_auth;
@@ -53,6 +54,7 @@ impl Server {
         sweep_leftovers(&config);
         let state = AppState::new(config);
         let watcher = watch::start(&state);
+        tokio::spawn(webhooks::dispatch(state.clone()));
         Server { state, watcher }
     }
 

@@ -36,6 +36,12 @@ pub struct Metrics {
     file_sessions: Gauge,
     auth_failures: Counter,
     auth_refused: Counter,
+    webhooks: Family<OutcomeLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
 }
 
 impl Default for Metrics {
@@ -74,6 +80,12 @@ impl Default for Metrics {
             "Requests refused for missing or invalid credentials (401)",
             auth_failures.clone(),
         );
+        let webhooks = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "approval_webhooks",
+            "Approval webhook deliveries, by outcome (delivered, or failed after the retries)",
+            webhooks.clone(),
+        );
         let auth_refused = Counter::default();
         registry.register(
             "auth_limited",
@@ -89,6 +101,7 @@ impl Default for Metrics {
             file_sessions,
             auth_failures,
             auth_refused,
+            webhooks,
         }
     }
 }
@@ -103,6 +116,14 @@ impl Metrics {
             })
             .inc();
         self.latency.observe(seconds);
+    }
+
+    pub fn webhook(&self, outcome: &str) {
+        self.webhooks
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
     }
 
     pub fn auth_failure(&self) {

@@ -407,3 +407,104 @@ fn approvals_are_pushed_as_they_are_requested_and_decided() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
 }
+
+/// A tiny HTTP receiver on loopback: records (signature, body) of each
+/// request and answers `status`.
+fn receiver(status: u16) -> (String, std::sync::mpsc::Receiver<(Option<String>, String)>) {
+    use std::io::{BufRead, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let mut reader = std::io::BufReader::new(stream);
+            let (mut length, mut signature) = (0usize, None);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                if lower.starts_with("x-openwork-signature:") {
+                    signature = Some(line.split_once(':').unwrap().1.trim().to_owned());
+                }
+            }
+            let mut body = vec![0u8; length];
+            let _ = reader.read_exact(&mut body);
+            let reply =
+                format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = reader.get_mut().write_all(reply.as_bytes());
+            if tx
+                .send((signature, String::from_utf8_lossy(&body).into_owned()))
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn approval_events_are_sent_to_signed_webhooks_with_retries() {
+    use sha2::Digest;
+    let (good, delivered) = receiver(200);
+    let (bad, attempts) = receiver(500);
+    let config = json!({"approval": {"webhooks": [
+        {"url": good, "secret": "s3cret"},
+        {"url": bad, "events": ["approval.decided"]},
+    ]}});
+    let d = Daemon::builder()
+        .with_workspace()
+        .config(&config.to_string())
+        .start();
+    assert_eq!(d.post(&d.ws("plugins"), r#"{"spec":"hooked"}"#).status, 200);
+
+    let (signature, body) = delivered
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a delivery");
+    let sent: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(sent["event"], "approval.decided");
+    assert_eq!(sent["approval"]["decidedBy"], "auto");
+    assert_eq!(sent["approval"]["summary"], "Add plugin hooked");
+    // HMAC-SHA256 of the body with the secret, computed here independently.
+    let key = b"s3cret";
+    let mut block = [0u8; 64];
+    block[..key.len()].copy_from_slice(key);
+    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+    let inner = sha2::Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(body.as_bytes())
+        .finalize();
+    let outer = sha2::Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize();
+    assert_eq!(signature, Some(format!("sha256={}", hex::encode(outer))));
+
+    // A failing receiver is tried three times, then given up and counted.
+    for n in 1..=3 {
+        let (signature, _) = attempts
+            .recv_timeout(Duration::from_secs(15))
+            .unwrap_or_else(|_| panic!("attempt {n}"));
+        assert_eq!(signature, None, "no secret, no signature");
+    }
+    let metrics = d.wait_for(Duration::from_secs(10), || {
+        let text = d
+            .request("GET", "/metrics", Auth::Host(HOST_TOKEN), None)
+            .text;
+        text.contains(r#"openworkd_approval_webhooks_total{outcome="failed"} 1"#)
+            .then_some(text)
+    });
+    assert!(
+        metrics.contains(r#"openworkd_approval_webhooks_total{outcome="delivered"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        attempts.recv_timeout(Duration::from_millis(500)).is_err(),
+        "no fourth attempt"
+    );
+}
