@@ -176,7 +176,7 @@ fn history(d: &Daemon, query: &str) -> Vec<serde_json::Value> {
 
 #[test]
 fn every_decision_is_kept_in_the_history_across_restarts() {
-    let mut d = Daemon::builder().with_workspace().manual(1_500).start();
+    let mut d = Daemon::builder().with_workspace().manual(4_000).start();
     // Allowed by the host.
     let waiting = d.write_in_background("POST", &d.ws("plugins"), r#"{"spec":"first"}"#);
     d.reply_to_pending("allow");
@@ -211,7 +211,7 @@ fn every_decision_is_kept_in_the_history_across_restarts() {
     // The client goes away: withdrawn.
     let short = reqwest::blocking::Client::builder()
         .no_proxy()
-        .timeout(Duration::from_millis(300))
+        .timeout(Duration::from_millis(1_000))
         .build()
         .unwrap();
     let gone = short
