@@ -25,11 +25,12 @@ pub async fn list(
     st.blocking(move |st| {
         let items = if global {
             commands::list(
+                &st.caches,
                 &st.config.home_dir.join(".config/opencode/commands"),
                 "global",
             )
         } else {
-            commands::list(&ws.path.join(commands::DIR), "workspace")
+            commands::list(&st.caches, &ws.path.join(commands::DIR), "workspace")
         };
         Ok(Json(CommandList { items }))
     })
@@ -49,10 +50,10 @@ pub async fn upsert(
         vec![prepared.path.clone()],
     );
     let items = st
-        .mutate(&actor, &ws, intent, move |_, root| {
+        .mutate(&actor, &ws, intent, move |st, root| {
             commands::write(&prepared)?;
             let path = prepared.path.display().to_string();
-            let items = commands::list(&root.join(commands::DIR), "workspace");
+            let items = commands::list(&st.caches, &root.join(commands::DIR), "workspace");
             let summary = format!("Upserted command {}", prepared.name);
             Ok(Done::new(items)
                 .reload(command_reload(&prepared.name, "updated", &path))

@@ -1,5 +1,7 @@
 //! Commands: `.opencode/commands/<name>.md`, YAML frontmatter + template.
 
+use super::Caches;
+use super::cache::Observed;
 use super::frontmatter::{self, Fields, string_field};
 use super::paths::{resolve_in_workspace, write_atomic};
 use crate::error::{ApiError, ApiResult};
@@ -36,7 +38,20 @@ pub fn sanitize_name(name: &str) -> ApiResult<String> {
     Ok(name.to_owned())
 }
 
-pub fn list(dir: &Path, scope: &str) -> Vec<CommandItem> {
+/// The commands in `dir`, kept while the folder and every command file
+/// keep their stamps (an edit on disk is seen on the next request).
+pub fn list(caches: &Caches, dir: &Path, scope: &str) -> Vec<CommandItem> {
+    let key = (dir.to_path_buf(), scope.to_owned());
+    caches
+        .command_lists
+        .get(key, |seen| read_all(seen, dir, scope))
+}
+
+fn read_all(seen: &mut Observed, dir: &Path, scope: &str) -> Vec<CommandItem> {
+    // The folder's stamp covers files added, removed or renamed in it.
+    if seen.stat(dir).is_none() {
+        return Vec::new();
+    }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -49,6 +64,8 @@ pub fn list(dir: &Path, scope: &str) -> Vec<CommandItem> {
         if !entry.file_type().is_ok_and(|t| t.is_file()) {
             continue;
         }
+        // Each file's stamp covers its content.
+        seen.stat(&entry.path());
         let Ok(text) = std::fs::read_to_string(entry.path()) else {
             continue;
         };
@@ -161,7 +178,7 @@ mod tests {
         let p = prepare_upsert(dir.path(), &cmd).unwrap();
         assert_eq!(p.name, "daily-report");
         write(&p).unwrap();
-        let items = list(&dir.path().join(DIR), "workspace");
+        let items = list(&Caches::default(), &dir.path().join(DIR), "workspace");
         assert_eq!(items.len(), 1);
         assert_eq!(items[0].template, "summarize yesterday");
         assert_eq!(items[0].subtask, Some(true));

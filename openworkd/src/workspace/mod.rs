@@ -167,4 +167,7 @@ pub struct Caches {
     pub skill_lists:
         cache::ObservedCache<(PathBuf, Option<PathBuf>), Vec<openwork_shared::models::SkillItem>>,
     pub audit_tail: cache::StampCache<Option<Option<u64>>>,
+    /// Command listings, by folder and scope.
+    pub command_lists:
+        cache::ObservedCache<(PathBuf, String), Vec<openwork_shared::models::CommandItem>>,
 }

@@ -28,7 +28,7 @@ pub fn export(
             })
         })
         .collect();
-    let commands = commands::list(&root.join(commands::DIR), "workspace")
+    let commands = commands::list(caches, &root.join(commands::DIR), "workspace")
         .into_iter()
         .map(|c| ExportedCommand {
             name: c.name,

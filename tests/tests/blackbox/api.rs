@@ -366,6 +366,47 @@ fn skills_changed_on_disk_are_listed_at_once() {
 }
 
 #[test]
+fn commands_changed_on_disk_are_listed_at_once() {
+    let d = Daemon::start();
+    let doc = |description: &str| format!("---\ndescription: {description}\n---\nrun it\n");
+    let listed = || -> Vec<(String, String)> {
+        let list = d.get(&d.ws("commands")).json();
+        let mut items: Vec<(String, String)> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let description = c["description"].as_str().unwrap_or_default();
+                (c["name"].as_str().unwrap().into(), description.into())
+            })
+            .collect();
+        items.sort();
+        items
+    };
+    let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+    d.write_file(".opencode/commands/one.md", &doc("first"));
+    // Each change lands right after a listing the daemon could keep.
+    let settle = || {
+        backdate_tree(&d.workspace);
+        listed();
+    };
+    settle();
+    assert_eq!(listed(), vec![pair("one", "first")]);
+    d.write_file(".opencode/commands/two.md", &doc("second"));
+    assert_eq!(listed(), vec![pair("one", "first"), pair("two", "second")]);
+    settle();
+    // Same file, same size: only the modification time changes.
+    d.write_file(".opencode/commands/one.md", &doc("fresh"));
+    assert!(listed().contains(&pair("one", "fresh")));
+    settle();
+    std::fs::remove_file(d.workspace.join(".opencode/commands/two.md")).unwrap();
+    assert_eq!(listed(), vec![pair("one", "fresh")]);
+    settle();
+    std::fs::remove_dir_all(d.workspace.join(".opencode/commands")).unwrap();
+    assert_eq!(listed(), vec![]);
+}
+
+#[test]
 fn mcp_add_list_remove() {
     let d = Daemon::start();
     d.write_file(
