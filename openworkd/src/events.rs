@@ -133,13 +133,11 @@ pub fn stream(
     since: u64,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let keep_alive = Duration::from_millis(state.config.events_keepalive_ms);
-    let follower = Follower {
-        changes: state.events.subscribe(),
-        state,
-        workspace_id,
-        seq: since,
-        queue: VecDeque::new(),
-    };
+    let changes = state.events.subscribe();
+    let fetch = move |seq| state.events.since(&workspace_id, seq).0;
+    let follower = Follow::new(changes, since, VecDeque::new(), fetch, |e: &ReloadEvent| {
+        e.seq
+    });
     let frames = futures_util::stream::unfold(follower, |mut f| async move {
         let event = f.next().await?;
         Some((Ok(frame(&event)), f))
@@ -147,26 +145,44 @@ pub fn stream(
     Sse::new(frames).keep_alive(KeepAlive::new().interval(keep_alive).text("keep-alive"))
 }
 
-/// One stream's position in the event ring.
-struct Follower {
-    state: AppState,
-    workspace_id: String,
+/// One listener's position in a numbered feed (reload events, approvals):
+/// what is queued, then what `fetch` finds after the last sequence, then
+/// waiting for `changes`.
+pub struct Follow<T, F> {
     seq: u64,
     changes: watch::Receiver<u64>,
-    queue: VecDeque<ReloadEvent>,
+    queue: VecDeque<T>,
+    fetch: F,
+    seq_of: fn(&T) -> u64,
 }
 
-impl Follower {
-    /// The next event of the workspace, waiting for one to be recorded.
-    async fn next(&mut self) -> Option<ReloadEvent> {
+impl<T, F: Fn(u64) -> Vec<T>> Follow<T, F> {
+    pub fn new(
+        changes: watch::Receiver<u64>,
+        seq: u64,
+        queue: VecDeque<T>,
+        fetch: F,
+        seq_of: fn(&T) -> u64,
+    ) -> Self {
+        Follow {
+            seq,
+            changes,
+            queue,
+            fetch,
+            seq_of,
+        }
+    }
+
+    /// The next item, waiting for one to be published.
+    pub async fn next(&mut self) -> Option<T> {
         loop {
-            if let Some(event) = self.queue.pop_front() {
-                return Some(event);
+            if let Some(item) = self.queue.pop_front() {
+                return Some(item);
             }
-            let (items, _) = self.state.events.since(&self.workspace_id, self.seq);
+            let items = (self.fetch)(self.seq);
             match items.last() {
                 Some(last) => {
-                    self.seq = last.seq;
+                    self.seq = (self.seq_of)(last);
                     self.queue.extend(items);
                 }
                 None => self.changes.changed().await.ok()?,

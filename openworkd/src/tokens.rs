@@ -47,6 +47,18 @@ pub fn sha256_hex(value: &str) -> String {
     hex::encode(Sha256::digest(value.as_bytes()))
 }
 
+/// The token whose hash is `hash`, comparing every entry in constant time
+/// (the time taken does not tell which entry matched).
+fn find_by_hash<'a>(tokens: &'a [StoredToken], hash: &str) -> Option<&'a StoredToken> {
+    let mut found = None;
+    for stored in tokens {
+        if bool::from(stored.hash.as_bytes().ct_eq(hash.as_bytes())) {
+            found = Some(stored);
+        }
+    }
+    found
+}
+
 pub struct TokenStore {
     path: PathBuf,
     cache: StampCache<Arc<Vec<StoredToken>>>,
@@ -101,23 +113,21 @@ impl TokenStore {
     /// that it was used at `now`.
     pub fn scope_of_hash(&self, hash: &str, now: u64) -> Option<Scope> {
         let tokens = self.tokens();
-        let mut found = None;
-        for stored in tokens.iter() {
-            if bool::from(stored.hash.as_bytes().ct_eq(hash.as_bytes())) {
-                found = Some(stored);
+        let stored = find_by_hash(&tokens, hash).filter(|t| !t.expired(now))?;
+        // Most requests come from a token seen before: no allocation then.
+        let mut last_used = self.last_used.lock();
+        match last_used.get_mut(&stored.id) {
+            Some(at) => *at = now,
+            None => {
+                last_used.insert(stored.id.clone(), now);
             }
         }
-        let stored = found.filter(|t| !t.expired(now))?;
-        self.last_used.lock().insert(stored.id.clone(), now);
         Some(stored.scope)
     }
 
     /// The id of the token whose SHA-256 hex is `hash`.
     pub fn id_of_hash(&self, hash: &str) -> Option<String> {
-        self.tokens()
-            .iter()
-            .find(|t| bool::from(t.hash.as_bytes().ct_eq(hash.as_bytes())))
-            .map(|t| t.id.clone())
+        find_by_hash(&self.tokens(), hash).map(|t| t.id.clone())
     }
 
     pub fn list(&self) -> Vec<TokenInfo> {

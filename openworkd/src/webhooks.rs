@@ -6,11 +6,14 @@
 //! 1 s then 2 s between them; failures are logged and counted.
 
 use crate::app::AppState;
+use crate::approvals::FeedEvent;
+use crate::events::Follow;
 use crate::upstream::UpstreamClient;
 use axum::body::Body;
 use axum::http::{Method, Request, header};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
+use std::collections::VecDeque;
 use std::time::Duration;
 
 const ATTEMPTS: u32 = 3;
@@ -49,23 +52,18 @@ pub fn signature(secret: &str, body: &[u8]) -> Option<String> {
 /// event to the webhooks configured at that moment.
 pub async fn dispatch(state: AppState) {
     let mut changes = state.approvals.subscribe();
-    let mut seq = *changes.borrow_and_update();
-    loop {
-        let events = state.approvals.since(seq);
-        if let Some(last) = events.last() {
-            seq = last.seq;
-        }
+    let start = *changes.borrow_and_update();
+    let feed_state = state.clone();
+    let fetch = move |seq| feed_state.approvals.since(seq);
+    let mut feed = Follow::new(changes, start, VecDeque::new(), fetch, |e: &FeedEvent| {
+        e.seq
+    });
+    while let Some(event) = feed.next().await {
+        let body = serde_json::json!({ "event": event.name, "approval": event.data }).to_string();
         let hooks = state.live().webhooks.clone();
-        for event in events {
-            let body =
-                serde_json::json!({ "event": event.name, "approval": event.data }).to_string();
-            for hook in hooks.iter().filter(|h| h.wants(event.name)) {
-                let (state, hook, body) = (state.clone(), hook.clone(), body.clone());
-                tokio::spawn(async move { deliver(&state, &hook, body).await });
-            }
-        }
-        if changes.changed().await.is_err() {
-            return;
+        for hook in hooks.iter().filter(|h| h.wants(event.name)) {
+            let (state, hook, body) = (state.clone(), hook.clone(), body.clone());
+            tokio::spawn(async move { deliver(&state, &hook, body).await });
         }
     }
 }

@@ -2,6 +2,7 @@ use crate::app::AppState;
 use crate::approvals::FeedEvent;
 use crate::auth::Host;
 use crate::error::ApiResult;
+use crate::events::Follow;
 use crate::http::{JsonBody, Params, QueryMap};
 use axum::Json;
 use axum::extract::State;
@@ -43,12 +44,9 @@ pub async fn list(State(st): State<AppState>, _host: Host, headers: HeaderMap) -
         }
     };
     let keep_alive = Duration::from_millis(st.config.events_keepalive_ms);
-    let feed = Feed {
-        changes: st.approvals.subscribe(),
-        st,
-        seq,
-        queue,
-    };
+    let changes = st.approvals.subscribe();
+    let fetch = move |seq| st.approvals.since(seq);
+    let feed = Follow::new(changes, seq, queue, fetch, |e: &FeedEvent| e.seq);
     let frames = futures_util::stream::unfold(feed, |mut feed| async move {
         let event = feed.next().await?;
         let frame = Event::default()
@@ -61,32 +59,6 @@ pub async fn list(State(st): State<AppState>, _host: Host, headers: HeaderMap) -
     Sse::new(frames)
         .keep_alive(KeepAlive::new().interval(keep_alive).text("keep-alive"))
         .into_response()
-}
-
-/// One listener's position in the approvals feed.
-struct Feed {
-    st: AppState,
-    seq: u64,
-    changes: tokio::sync::watch::Receiver<u64>,
-    queue: VecDeque<FeedEvent>,
-}
-
-impl Feed {
-    async fn next(&mut self) -> Option<FeedEvent> {
-        loop {
-            if let Some(event) = self.queue.pop_front() {
-                return Some(event);
-            }
-            let events = self.st.approvals.since(self.seq);
-            match events.last() {
-                Some(last) => {
-                    self.seq = last.seq;
-                    self.queue.extend(events);
-                }
-                None => self.changes.changed().await.ok()?,
-            }
-        }
-    }
 }
 
 /// Anything but exactly `"allow"` denies.
