@@ -28,10 +28,9 @@ pub fn login(mut ctx: Ctx, code: Option<&str>, name: Option<&str>) -> Result<(),
     if let Some(code) = code {
         let paired = ctx.call(Needs::Client, |c| c.pair(code))?;
         let url = ctx.client.base_url().to_owned();
-        ctx.client = openwork_shared::client::Client::new(&url, Some(paired.token.clone()), None)
-            .map_err(|e| Failure::new(e.to_string()))?;
         ctx.conn.token = Some(paired.token);
         ctx.conn.host_token = None;
+        ctx.client = ctx.conn.client(&url)?;
     }
     let ctx = &ctx;
     let health = ctx.call(Needs::Client, |c| c.health())?;
@@ -51,6 +50,13 @@ pub fn login(mut ctx: Ctx, code: Option<&str>, name: Option<&str>) -> Result<(),
         url: ctx.client.base_url().to_owned(),
         token: ctx.conn.token.clone(),
         host_token: ctx.conn.host_token.clone(),
+        fingerprint: ctx.conn.trust()?.pin.map(|pin| pin.to_string()),
+        ca: ctx.conn.ca.as_ref().map(|ca| {
+            std::path::absolute(ca)
+                .unwrap_or_else(|_| ca.clone())
+                .display()
+                .to_string()
+        }),
     };
     let name = name.map_or_else(|| context_name(&saved.url), str::to_owned);
     let mut contexts = credentials::load().unwrap_or_default();
@@ -127,6 +133,9 @@ pub fn status(ctx: &Ctx) -> Result<(), Failure> {
                 format!("{:?} ({} ms)", s.approval.mode, s.approval.timeout_ms).to_lowercase(),
             ));
             pairs.push(("Workspaces", s.workspace_count.to_string()));
+            if let Some(tls) = &s.tls {
+                pairs.push(("TLS (SHA-256)", tls.fingerprint.clone()));
+            }
             if let Some(ws) = &s.workspace {
                 pairs.push(("Active", format!("{} {} ({})", ws.id, ws.name, ws.path)));
             }

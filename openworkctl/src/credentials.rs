@@ -19,6 +19,12 @@ pub struct Saved {
     pub token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_token: Option<String>,
+    /// The pinned SHA-256 fingerprint of an https:// daemon's certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// Extra CA certificates (PEM file) trusted for this daemon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
 }
 
 /// Every saved context and the one in use. Stores written before contexts

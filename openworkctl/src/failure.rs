@@ -11,6 +11,7 @@ pub const EXIT_UNREACHABLE: u8 = 3;
 pub const EXIT_AUTH: u8 = 4;
 pub const EXIT_DENIED: u8 = 5;
 pub const EXIT_NOT_FOUND: u8 = 6;
+pub const EXIT_TLS: u8 = 7;
 
 #[derive(Debug)]
 pub struct Failure {
@@ -80,6 +81,22 @@ pub enum Needs {
 /// Turn a client error into a failure that says what to do about it.
 pub fn explain(err: ClientError, needs: Needs) -> Failure {
     let (status, body) = match err {
+        ClientError::Pin { url, mismatch } => {
+            return Failure::new(format!("refusing {url}: {mismatch}"))
+                .hint("if the daemon's certificate changed on purpose, check the new fingerprint (openworkd prints it at start; \
+                       `/status` shows it as tls.fingerprint) and pass it with --fingerprint, or log in again")
+                .exit(EXIT_TLS);
+        }
+        ClientError::Unreachable { url, reason } if reason.contains("certificate") => {
+            return Failure::new(format!(
+                "cannot trust the TLS certificate of {url} ({reason})"
+            ))
+            .hint(
+                "pin the certificate with --fingerprint SHA256 (openworkd prints it at start), \
+                       or trust its CA with --ca FILE",
+            )
+            .exit(EXIT_TLS);
+        }
         ClientError::Unreachable { url, reason } => {
             return Failure::new(format!("cannot reach openworkd at {url} ({reason})"))
                 .hint("is the daemon running? Point at it with --url or OPENWORK_URL, or run `openworkctl login --url URL`")

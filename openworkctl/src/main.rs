@@ -22,7 +22,8 @@ const DEFAULT_URL: &str = "http://127.0.0.1:8787";
     after_help = "Connection: --url/OPENWORK_URL, --token/OPENWORK_TOKEN and --host-token/OPENWORK_HOST_TOKEN, \
 else what `openworkctl login` saved, else http://127.0.0.1:8787.\n\n\
 Exit codes: 0 success, 1 error, 2 bad usage, 3 daemon unreachable, 4 token refused or scope too low, \
-5 write denied or server read-only, 6 not found."
+5 write denied or server read-only, 6 not found, 7 the server's TLS certificate is not trusted \
+(not the pinned fingerprint, or no trusted CA signed it)."
 )]
 struct Cli {
     #[command(flatten)]
@@ -53,6 +54,47 @@ pub struct Connection {
     /// Use this saved context (see `openworkctl context list`)
     #[arg(long, env = "OPENWORK_CONTEXT", global = true)]
     context: Option<String>,
+    /// For https:// daemons: also trust the CA certificates in this PEM file
+    /// (the system's roots are always trusted)
+    #[arg(long, env = "OPENWORK_CA", global = true, value_name = "FILE")]
+    ca: Option<std::path::PathBuf>,
+    /// For https:// daemons: trust only the certificate with this SHA-256
+    /// fingerprint (openworkd prints it at start; `login` saves it)
+    #[arg(
+        long,
+        env = "OPENWORK_FINGERPRINT",
+        global = true,
+        value_name = "SHA256"
+    )]
+    fingerprint: Option<String>,
+}
+
+impl Connection {
+    /// Whom to trust over TLS, from --ca and --fingerprint.
+    pub fn trust(&self) -> Result<openwork_shared::tls::Trust, Failure> {
+        let mut trust = openwork_shared::tls::Trust::default();
+        if let Some(ca) = &self.ca {
+            trust.add_ca_file(ca).map_err(|e| Failure::new(e).exit(2))?;
+        }
+        if let Some(pin) = &self.fingerprint {
+            let pin = pin
+                .parse()
+                .map_err(|e: String| Failure::new(format!("--fingerprint: {e}")).exit(2))?;
+            trust.pin = Some(pin);
+        }
+        Ok(trust)
+    }
+
+    /// A client for `url` with these credentials and this trust.
+    pub fn client(&self, url: &str) -> Result<Client, Failure> {
+        Client::with_trust(
+            url,
+            self.token.clone(),
+            self.host_token.clone(),
+            &self.trust()?,
+        )
+        .map_err(|e| Failure::new(e.to_string()))
+    }
 }
 
 #[derive(Subcommand)]
@@ -347,8 +389,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         matches!(cli.command, Command::Login { .. } | Command::Logout),
     )?;
     let url = conn.url.clone().unwrap_or_else(|| DEFAULT_URL.to_owned());
-    let client = Client::new(&url, conn.token.clone(), conn.host_token.clone())
-        .map_err(|e| Failure::new(e.to_string()))?;
+    let client = conn.client(&url)?;
     let ctx = Ctx {
         client,
         json: cli.json,
@@ -421,6 +462,12 @@ fn resolve(mut conn: Connection, logging_in: bool) -> Result<Connection, Failure
         }
         if conn.host_token.is_none() {
             conn.host_token = saved.host_token;
+        }
+        if conn.fingerprint.is_none() {
+            conn.fingerprint = saved.fingerprint;
+        }
+        if conn.ca.is_none() {
+            conn.ca = saved.ca.map(Into::into);
         }
     }
     Ok(conn)

@@ -86,6 +86,8 @@ pub struct Inner {
     pub auth_limiter: crate::auth_limit::AuthLimiter,
     pub grants: crate::grants::Grants,
     pub metrics: crate::metrics::Metrics,
+    /// The certificate served, when serving HTTPS.
+    pub tls: Option<crate::tls::Tls>,
     write_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
@@ -101,7 +103,12 @@ impl Deref for AppState {
 
 impl AppState {
     pub fn new(config: Config) -> Self {
+        Self::with_tls(config, None)
+    }
+
+    pub fn with_tls(config: Config, tls: Option<crate::tls::Tls>) -> Self {
         let inner = Inner {
+            tls,
             secrets: Secrets::new(&config.client_token, &config.host_token),
             live: ArcSwap::from_pointee(Live::of(&config)),
             tokens: TokenStore::new(config.token_store_path.clone()),

@@ -29,6 +29,9 @@ Environment (a flag wins over its variable; empty variables count as unset):
   OPENWORK_EVENTS_KEEPALIVE_MS  keep-alive interval of event streams (default 15000)
   OPENWORK_METRICS_PUBLIC       1 serves /metrics without the host token
   OPENWORK_AUTH_LIMIT_LOOPBACK  1 limits failed authentications from loopback addresses too
+  OPENWORK_TLS_CERT, OPENWORK_TLS_KEY
+                                serve HTTPS with this PEM certificate chain and key
+  OPENWORK_TLS_SELF_SIGNED      1 serves HTTPS with a certificate made and kept in the data dir
   OPENWORK_TOY_UI, OPENCODE_ROUTER_HEALTH_PORT, OPENWORK_LOG_FORMAT,
   OPENWORK_LOG_REQUESTS, OPENWORK_RUN_ID
   OPENWORKD_REPORT_VERSION      version string reported by /health and --version
@@ -108,6 +111,17 @@ pub struct Flags {
     /// Do not log one line per request.
     #[arg(long = "no-log-requests")]
     pub no_log_requests: bool,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    /// Read again on SIGHUP.
+    #[arg(long = "tls-cert", value_name = "PATH")]
+    pub tls_cert: Option<String>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long = "tls-key", value_name = "PATH")]
+    pub tls_key: Option<String>,
+    /// Serve HTTPS with a certificate made for the names served, kept in the
+    /// data dir and reused; its SHA-256 fingerprint is printed at start.
+    #[arg(long = "tls-self-signed")]
+    pub tls_self_signed: bool,
     /// Print a launchd agent (macOS) that runs this binary for the current
     /// user on the given --workspace (default: the current directory), and exit.
     #[arg(long = "print-launchd-plist")]
@@ -177,6 +191,29 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     pub log_requests: Option<bool>,
     pub auth: Option<FileAuth>,
+    pub tls: Option<FileTls>,
+}
+
+/// `tls` in the config file; relative paths are taken from its folder.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileTls {
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    pub self_signed: Option<bool>,
+}
+
+/// Where the TLS certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    Files { cert: PathBuf, key: PathBuf },
+    SelfSigned,
+}
+
+impl TlsSource {
+    pub fn is_files(&self) -> bool {
+        matches!(self, TlsSource::Files { .. })
+    }
 }
 
 /// `auth` in the config file.
@@ -233,6 +270,8 @@ pub enum ConfigError {
     Malformed { path: String, reason: String },
     #[error("cannot find a home directory; set HOME or pass --config")]
     NoHome,
+    #[error("{0}")]
+    Invalid(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,6 +338,8 @@ pub struct Config {
     pub sandbox_enabled: bool,
     pub sandbox_backend: String,
     pub browser_provider: Option<String>,
+    /// Serve HTTPS (none: plain HTTP).
+    pub tls: Option<TlsSource>,
 }
 
 pub const DEFAULT_PORT: u16 = 8787;
@@ -379,7 +420,9 @@ pub fn resolve(
     let (log_format, log_requests) = logging(&src);
     let (token_store_path, data_dir) = storage(env, &home, &config_dir);
     let features = Features::from_env(env);
+    let tls = tls(&src)?;
     Ok(Config {
+        tls,
         host,
         port,
         client_token,
@@ -600,6 +643,45 @@ fn cors_origins(src: &Sources) -> Vec<String> {
         vec!["*".to_owned()]
     } else {
         origins
+    }
+}
+
+/// `--tls-cert`/`--tls-key` (or their variables, or `tls.cert`/`tls.key`)
+/// name the files; a certificate without its key is an error. Else
+/// `--tls-self-signed` (or its variable, or `tls.selfSigned`).
+fn tls(src: &Sources) -> Result<Option<TlsSource>, ConfigError> {
+    let file = src.file.tls.as_ref();
+    let from_file =
+        |value: Option<&String>| value.map(|p| normalize_path(src.config_dir, Path::new(p)));
+    let cwd_path = |p: String| normalize_path(&src.env.cwd, Path::new(&p));
+    let cert = layered(
+        src.flags.tls_cert.clone().map(cwd_path),
+        || src.env.get("OPENWORK_TLS_CERT").map(cwd_path),
+        || from_file(file.and_then(|t| t.cert.as_ref())),
+    );
+    let key = layered(
+        src.flags.tls_key.clone().map(cwd_path),
+        || src.env.get("OPENWORK_TLS_KEY").map(cwd_path),
+        || from_file(file.and_then(|t| t.key.as_ref())),
+    );
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsSource::Files { cert, key })),
+        (Some(_), None) => Err(ConfigError::Invalid(
+            "a TLS certificate needs its key: add --tls-key (OPENWORK_TLS_KEY, tls.key)".into(),
+        )),
+        (None, Some(_)) => Err(ConfigError::Invalid(
+            "a TLS key needs its certificate: add --tls-cert (OPENWORK_TLS_CERT, tls.cert)".into(),
+        )),
+        (None, None) => {
+            let self_signed = src.flags.tls_self_signed
+                || src
+                    .env
+                    .get("OPENWORK_TLS_SELF_SIGNED")
+                    .and_then(|v| parse_bool(&v))
+                    .or_else(|| file.and_then(|t| t.self_signed))
+                    .unwrap_or(false);
+            Ok(self_signed.then_some(TlsSource::SelfSigned))
+        }
     }
 }
 

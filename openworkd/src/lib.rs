@@ -20,6 +20,7 @@ mod openapi;
 mod pipeline;
 mod proxy_path;
 mod routes;
+pub mod tls;
 mod tokens;
 mod upstream;
 mod watch;
@@ -49,10 +50,11 @@ pub struct Server {
 
 impl Server {
     /// Sweep what interrupted writes left, build the state and start
-    /// watching the workspaces (unless `OPENWORK_WATCH=0`).
-    pub fn new(config: Config) -> Server {
+    /// watching the workspaces (unless `OPENWORK_WATCH=0`). `tls` is what
+    /// `Tls::load(&config)` gave: served on every connection when present.
+    pub fn new(config: Config, tls: Option<tls::Tls>) -> Server {
         sweep_leftovers(&config);
-        let state = AppState::new(config);
+        let state = AppState::with_tls(config, tls);
         let watcher = watch::start(&state);
         tokio::spawn(webhooks::dispatch(state.clone()));
         Server { state, watcher }
@@ -65,6 +67,16 @@ impl Server {
     /// Apply a freshly resolved configuration (SIGHUP).
     pub fn reload(&self, config: &Config) {
         self.state.reload(config);
+        if let Some(tls) = &self.state.tls {
+            match tls.reload(config) {
+                Ok(fingerprint) => logging::info(&format!(
+                    "SIGHUP: TLS certificate read again; new connections get SHA-256 {fingerprint}"
+                )),
+                Err(e) => logging::error(&format!(
+                    "SIGHUP: TLS certificate not reloaded, keeping the running one: {e}"
+                )),
+            }
+        }
         if let Some(watcher) = &self.watcher {
             watcher.unpark();
         }
@@ -84,8 +96,22 @@ impl Server {
         };
         let service = router(self.state.clone())
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, service)
-            .with_graceful_shutdown(stopping)
+        let Some(tls) = &self.state.tls else {
+            return axum::serve(listener, service)
+                .with_graceful_shutdown(stopping)
+                .await;
+        };
+        // The same ending as plain HTTP: stop accepting, let open requests
+        // finish.
+        let handle = axum_server::Handle::new();
+        let stopper = handle.clone();
+        tokio::spawn(async move {
+            stopping.await;
+            stopper.graceful_shutdown(None);
+        });
+        axum_server::from_tcp_rustls(listener.into_std()?, tls.rustls.clone())?
+            .handle(handle)
+            .serve(service)
             .await
     }
 }
@@ -96,7 +122,8 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    Server::new(config).serve(listener, shutdown).await
+    let tls = tls::Tls::load(&config).map_err(std::io::Error::other)?;
+    Server::new(config, tls).serve(listener, shutdown).await
 }
 
 /// Remove, in the background, what writes interrupted by a crash left:

@@ -3,6 +3,7 @@
 //! serve through the library (`openworkd::Server`).
 
 use openworkd::config::{self, Config, Environment, Flags, TokenSource};
+use openworkd::tls::Tls;
 use openworkd::{Server, install, logging, workspace};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -27,6 +28,13 @@ fn main() -> ExitCode {
         println!("{}", config.reported_version);
         return ExitCode::SUCCESS;
     }
+    let tls = match Tls::load(&config) {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("openworkd: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -37,7 +45,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config, flags)) {
+    match runtime.block_on(serve(config, tls, flags)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("openworkd: {e}");
@@ -102,7 +110,7 @@ fn load_config(flags: &Flags) -> Result<Config, config::ConfigError> {
     })
 }
 
-async fn serve(config: Config, flags: Flags) -> std::io::Result<()> {
+async fn serve(config: Config, tls: Option<Tls>, flags: Flags) -> std::io::Result<()> {
     logging::init(
         config.log_format,
         config.run_id.clone(),
@@ -117,8 +125,15 @@ async fn serve(config: Config, flags: Flags) -> std::io::Result<()> {
     } else {
         config.host.clone()
     };
-    print_boot(&config, &host, addr.port(), flags.verbose);
-    let server = Arc::new(Server::new(config));
+    if tls.is_none() && !addr.ip().is_loopback() {
+        logging::warn(&format!(
+            "Serving plain HTTP on {}, which is not a loopback address: tokens and files cross the network unencrypted. \
+             Use --tls-cert/--tls-key or --tls-self-signed.",
+            addr.ip()
+        ));
+    }
+    print_boot(&config, &host, addr.port(), tls.as_ref(), flags.verbose);
+    let server = Arc::new(Server::new(config, tls));
     // Signals are taken over before readiness is announced.
     let terminate = signal(SignalKind::terminate())?;
     let hangup = signal(SignalKind::hangup())?;
@@ -158,15 +173,22 @@ async fn listen(config: &Config) -> std::io::Result<(tokio::net::TcpListener, bo
     Ok((listener, false))
 }
 
-fn print_boot(config: &Config, host: &str, port: u16, verbose: bool) {
+fn print_boot(config: &Config, host: &str, port: u16, tls: Option<&Tls>, verbose: bool) {
     let host = if host.contains(':') {
         format!("[{host}]")
     } else {
         host.to_owned()
     };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     logging::info(&format!(
-        "OpenWork server listening on http://{host}:{port}"
+        "OpenWork server listening on {scheme}://{host}:{port}"
     ));
+    if let Some(tls) = tls {
+        logging::info(&format!(
+            "TLS certificate fingerprint (SHA-256): {}",
+            tls.fingerprint()
+        ));
+    }
     if config.client_token_source == TokenSource::Generated {
         logging::info(&format!("Client token: {}", config.client_token));
     }

@@ -20,6 +20,12 @@ pub enum ClientError {
     Api { status: u16, body: ErrorBody },
     #[error("unexpected answer from the server: {0}")]
     Decode(String),
+    /// The server's certificate is not the pinned one.
+    #[error("refusing {url}: {mismatch}")]
+    Pin {
+        url: String,
+        mismatch: crate::tls::Mismatch,
+    },
 }
 
 impl ClientError {
@@ -45,7 +51,20 @@ impl Client {
     /// `base` is the daemon's URL, e.g. `http://127.0.0.1:8787` (a trailing
     /// slash is ignored). Either token may be absent.
     pub fn new(base: &str, token: Option<String>, host_token: Option<String>) -> Result<Self> {
+        Self::with_trust(base, token, host_token, &crate::tls::Trust::default())
+    }
+
+    /// Like `new`, for an `https://` daemon trusted as `trust` says (the
+    /// system's roots plus extra CAs, or a pinned certificate).
+    pub fn with_trust(
+        base: &str,
+        token: Option<String>,
+        host_token: Option<String>,
+        trust: &crate::tls::Trust,
+    ) -> Result<Self> {
+        let tls = trust.client_config().map_err(ClientError::Decode)?;
         let http = reqwest::blocking::Client::builder()
+            .tls_backend_preconfigured(tls)
             .connect_timeout(Duration::from_secs(5))
             // Writes wait for a host's approval, so no overall timeout.
             .timeout(None)
@@ -85,10 +104,18 @@ impl Client {
 
     /// Send a request and return the raw successful response.
     pub fn execute(&self, req: RequestBuilder) -> Result<Response> {
-        let resp = req.send().map_err(|e| ClientError::Unreachable {
-            url: self.base.clone(),
-            reason: root_cause(&e),
-        })?;
+        let resp = req
+            .send()
+            .map_err(|e| match crate::tls::find_mismatch(&e) {
+                Some(mismatch) => ClientError::Pin {
+                    url: self.base.clone(),
+                    mismatch: mismatch.clone(),
+                },
+                None => ClientError::Unreachable {
+                    url: self.base.clone(),
+                    reason: root_cause(&e),
+                },
+            })?;
         let status = resp.status().as_u16();
         if resp.status().is_success() {
             return Ok(resp);

@@ -7,6 +7,7 @@ pub mod lenient;
 pub mod models;
 pub mod routes;
 pub mod scope;
+pub mod tls;
 
 #[cfg(feature = "client")]
 pub mod client;

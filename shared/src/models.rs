@@ -158,6 +158,19 @@ pub struct Status {
     pub authorized_roots: Vec<String>,
     pub server: ServerInfo,
     pub token_source: TokenSources,
+    /// Present when the daemon serves HTTPS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsInfo>,
+}
+
+/// The certificate new connections get.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct TlsInfo {
+    /// SHA-256 of the certificate (DER), colon-separated upper-case hex.
+    pub fingerprint: String,
+    pub self_signed: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -60,6 +60,7 @@ pub struct Builder {
     config: Option<String>,
     approval: &'static str,
     tokens: bool,
+    host: &'static str,
 }
 
 pub struct Daemon {
@@ -121,6 +122,12 @@ impl Builder {
         self
     }
 
+    /// Listen on this address instead of 127.0.0.1.
+    pub fn host(mut self, host: &'static str) -> Self {
+        self.host = host;
+        self
+    }
+
     /// Add `--workspace <tmp>/ws`.
     pub fn with_workspace(self) -> Self {
         self.arg("--workspace").arg("@ws")
@@ -160,7 +167,7 @@ impl Builder {
         cmd.env("HOME", root.join("home"))
             .env("XDG_CONFIG_HOME", root.join("config"))
             .env("OPENWORK_DATA_DIR", root.join("data"))
-            .args(["--host", "127.0.0.1", "--port", "0"]);
+            .args(["--host", self.host, "--port", "0"]);
         if !self.approval.is_empty() {
             cmd.args(["--approval", self.approval]);
         }
@@ -249,16 +256,20 @@ impl Builder {
     }
 }
 
+/// A blocking HTTP client builder without proxies. Over TLS it takes any
+/// certificate: tests that check certificates use openworkctl or the typed
+/// client with a pinned fingerprint.
+pub fn client_builder() -> reqwest::blocking::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .tls_danger_accept_invalid_certs(true)
+}
+
 /// One shared blocking HTTP client (no proxies, no timeout: approvals wait).
 pub fn http() -> &'static reqwest::blocking::Client {
     static HTTP: OnceLock<reqwest::blocking::Client> = OnceLock::new();
-    HTTP.get_or_init(|| {
-        reqwest::blocking::Client::builder()
-            .no_proxy()
-            .timeout(None)
-            .build()
-            .unwrap()
-    })
+    HTTP.get_or_init(|| client_builder().timeout(None).build().unwrap())
 }
 
 /// SHA-256 hex of a string (token hashes).
@@ -306,6 +317,7 @@ impl Daemon {
             config: None,
             approval: "auto",
             tokens: true,
+            host: "127.0.0.1",
         }
     }
 
@@ -617,8 +629,7 @@ impl Daemon {
     /// Open `path` as a server-sent event stream (client token); checks the
     /// status and content type, returns the response to read lines from.
     pub fn event_stream(&self, path: &str) -> reqwest::blocking::Response {
-        let stream = reqwest::blocking::Client::builder()
-            .no_proxy()
+        let stream = client_builder()
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap()
@@ -725,8 +736,7 @@ impl Engine {
         };
         // A request that reaches the engine while it starts can hang: probe
         // with a short timeout and retry.
-        let probe = reqwest::blocking::Client::builder()
-            .no_proxy()
+        let probe = client_builder()
             .timeout(Duration::from_secs(2))
             .build()
             .unwrap();

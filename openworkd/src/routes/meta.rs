@@ -41,6 +41,10 @@ fn status_of(st: &AppState, actor: &Actor, workspaces: &[WorkspaceEntry]) -> Sta
             client: c.client_token_source.as_str().into(),
             host: c.host_token_source.as_str().into(),
         },
+        tls: st.tls.as_ref().map(|tls| TlsInfo {
+            fingerprint: tls.fingerprint().to_string(),
+            self_signed: tls.self_signed(),
+        }),
     }
 }
 

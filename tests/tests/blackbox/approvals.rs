@@ -132,8 +132,7 @@ fn owner_and_host_writes_also_wait() {
 fn disconnected_client_cancels_its_request() {
     let d = Daemon::builder().with_workspace().manual(30_000).start();
     let url = format!("{}{}", d.base, d.ws("plugins"));
-    let short = reqwest::blocking::Client::builder()
-        .no_proxy()
+    let short = openworkd_tests::client_builder()
         .timeout(Duration::from_millis(500))
         .build()
         .unwrap();
@@ -209,8 +208,7 @@ fn every_decision_is_kept_in_the_history_across_restarts() {
         (403, Some("timeout"))
     );
     // The client goes away: withdrawn.
-    let short = reqwest::blocking::Client::builder()
-        .no_proxy()
+    let short = openworkd_tests::client_builder()
         .timeout(Duration::from_millis(1_000))
         .build()
         .unwrap();
@@ -332,8 +330,7 @@ fn approvals_stream(
     d: &Daemon,
     last_event_id: Option<&str>,
 ) -> std::sync::mpsc::Receiver<(String, String, String)> {
-    let client = reqwest::blocking::Client::builder()
-        .no_proxy()
+    let client = openworkd_tests::client_builder()
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();

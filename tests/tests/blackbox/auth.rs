@@ -394,8 +394,7 @@ fn tokens_expire_and_report_their_last_use() {
 
 /// A client bound to one loopback source address.
 fn client_from(ip: &str) -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .no_proxy()
+    openworkd_tests::client_builder()
         .local_address(ip.parse::<std::net::IpAddr>().unwrap())
         .build()
         .unwrap()

@@ -18,4 +18,5 @@ mod orchestrator;
 mod proxy;
 mod service;
 mod startup;
+mod tls;
 mod ui;
