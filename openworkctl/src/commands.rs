@@ -6,12 +6,10 @@ use crate::output::{self, age, print, print_json, print_pairs, size, time};
 use crate::{Ctx, IssueArgs, WorkspaceArg};
 use indicatif::{ProgressBar, ProgressStyle};
 use openwork_shared::Scope;
-use openwork_shared::models::{ApprovalItem, Reply, TokenCreate};
+use openwork_shared::models::{ApprovalCheck, ApprovalItem, Reply, TokenCreate, Verdict};
 use serde_json::json;
-use std::collections::HashSet;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::mpsc;
 use std::time::Duration;
 use tabled::Tabled;
 
@@ -353,86 +351,25 @@ pub fn approvals_reply(ctx: &Ctx, id: &str, allow: bool) -> Result<(), Failure> 
 
 /// Poll for new approvals; print each once and, with a prompt, answer it
 /// from standard input (`a`llow, `d`eny, anything else skips).
-pub fn approvals_watch(
-    ctx: &Ctx,
-    prompt: bool,
-    interval: Duration,
-    max: Option<usize>,
-) -> Result<(), Failure> {
-    let prompt = prompt && !ctx.json;
-    let answers = prompt.then(stdin_lines);
-    let mut seen = HashSet::new();
-    let mut stdin_open = true;
-    if !ctx.json {
-        eprintln!(
-            "Watching for approvals on {} (Ctrl-C to stop)...",
-            ctx.client.base_url()
-        );
+pub fn approvals_check(ctx: &Ctx, check: &ApprovalCheck) -> Result<(), Failure> {
+    let verdict = ctx.call(Needs::Host, |c| c.check_approval(check))?;
+    if ctx.json {
+        print_json(&verdict);
+        return Ok(());
     }
-    loop {
-        let list = ctx.call(Needs::Host, |c| c.approvals())?;
-        for item in list.items {
-            if !seen.insert(item.id.clone()) {
-                continue;
-            }
-            if ctx.json {
-                println!("{}", serde_json::to_string(&item).unwrap_or_default());
-            } else {
-                println!("{}  {}  {}", item.id, item.action, item.summary);
-                for path in &item.paths {
-                    println!("    {path}");
-                }
-            }
-            if let (Some(answers), true) = (&answers, stdin_open) {
-                print!("Allow? [a]llow / [d]eny / [s]kip: ");
-                std::io::stdout().flush()?;
-                match answers.recv() {
-                    Ok(line) => answer(ctx, &item.id, line.trim())?,
-                    Err(_) => {
-                        println!();
-                        stdin_open = false;
-                    }
-                }
-            }
-            std::io::stdout().flush()?;
-            if max.is_some_and(|m| seen.len() >= m) {
-                return Ok(());
-            }
-        }
-        std::thread::sleep(interval);
-    }
-}
-
-fn answer(ctx: &Ctx, id: &str, line: &str) -> Result<(), Failure> {
-    let reply = match line.to_ascii_lowercase().as_str() {
-        "a" | "allow" | "y" | "yes" => Reply::Allow,
-        "d" | "deny" | "n" | "no" => Reply::Deny,
-        _ => {
-            println!("Skipped {id}.");
-            return Ok(());
-        }
+    let decision = match verdict.decision {
+        Verdict::Allow => "allowed",
+        Verdict::Deny => "denied",
+        Verdict::Ask => "asked of the host",
     };
-    match ctx.call(Needs::Host, |c| c.reply_approval(id, reply)) {
-        Ok(r) => println!("{} {id}.", if r.allowed { "Allowed" } else { "Denied" }),
-        // It may have timed out or been answered elsewhere meanwhile.
-        Err(f) if f.exit == crate::failure::EXIT_NOT_FOUND => {
-            println!("{id} is no longer pending.")
-        }
-        Err(f) => return Err(f),
+    match &verdict.rule {
+        Some(rule) => println!("{}: {decision} by rule {rule}", check.action),
+        None => println!(
+            "{}: {decision} (no rule matches; the approval mode decides)",
+            check.action
+        ),
     }
     Ok(())
-}
-
-fn stdin_lines() -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::stdin().lock().lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
 
 fn progress(len: u64, quiet: bool) -> ProgressBar {

@@ -5,10 +5,12 @@ mod commands;
 mod credentials;
 mod failure;
 mod output;
+mod watch;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use failure::{Failure, Needs};
 use openwork_shared::client::Client;
+use openwork_shared::models::ApprovalCheck;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -204,17 +206,42 @@ enum ApprovalsCmd {
         #[arg(long)]
         before: Option<String>,
     },
-    /// Print pending approvals as they arrive and answer them
+    /// Follow approvals as the daemon pushes them. In a terminal: the
+    /// pending list, live; ↑/↓ select, `a` allows, `d` denies, `q` quits.
+    /// Piped (or with --no-prompt): one JSON line per event
+    /// ({"event", "id", "approval"})
     Watch {
-        /// Only print; do not ask for answers
+        /// Print events as JSON lines even in a terminal; answer nothing
         #[arg(long)]
         no_prompt: bool,
-        /// Time between polls: seconds (0.5) or a duration (500ms, 2s, 1m)
-        #[arg(long, default_value = "0.5", value_parser = parse_interval)]
-        interval: Duration,
-        /// Stop after this many approvals were seen
+        /// Accepted for older scripts; the stream needs no polling
+        #[arg(long, hide = true, value_parser = parse_interval)]
+        interval: Option<Duration>,
+        /// Stop after this many requests were seen (JSON lines mode)
         #[arg(long)]
         max: Option<usize>,
+    },
+    /// Which approval rule (or the mode) would decide a write; nothing is
+    /// written
+    Check {
+        /// The action, e.g. plugins.add, skills.upsert, workspace.inbox.upload
+        #[arg(long)]
+        action: String,
+        /// A workspace-relative path the write touches (repeatable)
+        #[arg(long = "path")]
+        paths: Vec<String>,
+        /// The writer's scope: owner, collaborator, viewer or host
+        #[arg(long)]
+        scope: Option<String>,
+        /// Workspace id or path [default: the active workspace]
+        #[arg(long = "workspace", id = "check_workspace")]
+        workspace: Option<String>,
+        /// The writer's token, by id or label
+        #[arg(long = "as-token", value_name = "ID_OR_LABEL")]
+        token: Option<String>,
+        /// Bytes the write brings
+        #[arg(long)]
+        bytes: Option<u64>,
     },
 }
 
@@ -416,11 +443,27 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Approvals(ApprovalsCmd::Deny { id }) => {
             commands::approvals_reply(&ctx, &id, false)
         }
-        Command::Approvals(ApprovalsCmd::Watch {
-            no_prompt,
-            interval,
-            max,
-        }) => commands::approvals_watch(&ctx, !no_prompt, interval, max),
+        Command::Approvals(ApprovalsCmd::Watch { no_prompt, max, .. }) => {
+            watch::approvals_watch(&ctx, !no_prompt, max)
+        }
+        Command::Approvals(ApprovalsCmd::Check {
+            action,
+            paths,
+            scope,
+            workspace,
+            token,
+            bytes,
+        }) => commands::approvals_check(
+            &ctx,
+            &ApprovalCheck {
+                action,
+                paths,
+                scope,
+                workspace,
+                token,
+                bytes,
+            },
+        ),
         Command::Inbox(InboxCmd::Upload { files, ws, path }) => {
             commands::inbox_upload(&ctx, &files, &ws, path.as_deref())
         }

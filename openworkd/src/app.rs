@@ -53,7 +53,11 @@ impl Live {
             workspaces: config.workspaces.clone(),
             authorized_roots: config.authorized_roots.clone(),
             cors_origins: config.cors_origins.clone(),
-            approval: ApprovalPolicy::new(config.approval_mode, config.approval_timeout_ms),
+            approval: ApprovalPolicy::new(
+                config.approval_mode,
+                config.approval_timeout_ms,
+                config.approval_rules.clone(),
+            ),
             webhooks: Arc::new(config.approval_webhooks.clone()),
         }
     }
@@ -349,6 +353,7 @@ pub fn routes() -> Vec<Route> {
         route("get", "/openapi.json", Open, meta::openapi).doc("This document", None, any_json),
         route("get", "/approvals", Host, approvals::list).doc("Pending approvals", None, typed::<ApprovalList>),
         route("get", "/approvals/history", Host, approvals::history).doc("Decided approval requests, newest first", None, typed::<ApprovalHistory>),
+        route("post", "/approvals/check", Host, approvals::check).doc("Which approval rule (or the mode) would decide a write; nothing is written", Some(typed::<ApprovalCheck>), typed::<ApprovalVerdict>),
         route("post", "/approvals/{id}", Host, approvals::reply).doc("Allow or deny a pending write", Some(typed::<ApprovalReply>), typed::<ApprovalReplied>),
         route("get", "/tokens", Host, tokens::list).doc("Scoped tokens", None, typed::<TokenList>),
         route("post", "/tokens", Host, tokens::create).doc("Issue a scoped token", Some(typed::<TokenCreate>), typed::<TokenCreated>),

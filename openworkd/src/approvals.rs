@@ -2,6 +2,7 @@
 //! (manual mode), or passes at once (auto mode).
 
 use crate::approval_history::ApprovalHistory;
+use crate::approval_rules::{Rule, RuleDecision, Rules};
 use crate::error::{ApiError, ApiResult};
 use openwork_shared::ErrorCode;
 use openwork_shared::models::{Actor, ApprovalDecided, ApprovalItem, ApprovalMode, Decision};
@@ -19,18 +20,21 @@ struct Pending {
     reply: oneshot::Sender<(bool, String)>,
 }
 
-/// How writes are approved: the mode, and how long a write waits.
-#[derive(Debug, Clone, Copy)]
+/// How writes are approved: the rules, the mode when no rule matches, and
+/// how long a write waits.
+#[derive(Debug, Clone)]
 pub struct ApprovalPolicy {
     pub mode: ApprovalMode,
     pub timeout: Duration,
+    pub rules: Rules,
 }
 
 impl ApprovalPolicy {
-    pub fn new(mode: ApprovalMode, timeout_ms: u64) -> Self {
+    pub fn new(mode: ApprovalMode, timeout_ms: u64, rules: Rules) -> Self {
         ApprovalPolicy {
             mode,
             timeout: Duration::from_millis(timeout_ms),
+            rules,
         }
     }
 
@@ -170,9 +174,15 @@ impl Approvals {
         self.latest.subscribe()
     }
 
-    /// Wait for the host's decision. Ok means the write may proceed.
-    pub async fn require(&self, policy: ApprovalPolicy, request: Request) -> ApiResult<()> {
-        let ApprovalPolicy { mode, timeout } = policy;
+    /// Apply `rule` (the first that matched), else the mode; wait for the
+    /// host's decision when asked to. Ok means the write may proceed.
+    pub async fn require(
+        &self,
+        policy: &ApprovalPolicy,
+        rule: Option<&Rule>,
+        request: Request,
+    ) -> ApiResult<()> {
+        let (mode, timeout) = (policy.mode, policy.timeout);
         let id = uuid::Uuid::new_v4().to_string();
         let item = ApprovalItem {
             id: id.clone(),
@@ -183,9 +193,23 @@ impl Approvals {
             created_at: crate::now_ms(),
             actor: request.actor,
         };
-        if mode == ApprovalMode::Auto {
-            self.decide(item, Decision::Allow, "auto");
-            return Ok(());
+        match rule.map(|r| (r.decision, format!("rule:{}", r.name))) {
+            Some((RuleDecision::Allow, by)) => {
+                self.decide(item, Decision::Allow, &by);
+                return Ok(());
+            }
+            Some((RuleDecision::Deny, by)) => {
+                self.decide(item, Decision::Deny, &by);
+                let name = rule.map(|r| r.name.as_str()).unwrap_or_default();
+                return Err(ApiError::new(ErrorCode::WriteDenied, "Write request denied")
+                    .with_details(json!({"requestId": id, "reason": "rule", "rule": name})));
+            }
+            Some((RuleDecision::Ask, _)) => {}
+            None if mode == ApprovalMode::Auto => {
+                self.decide(item, Decision::Allow, "auto");
+                return Ok(());
+            }
+            None => {}
         }
         if timeout.is_zero() {
             self.decide(item, Decision::Timeout, "timeout");

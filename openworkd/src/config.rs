@@ -230,6 +230,7 @@ pub struct FileApproval {
     pub mode: Option<ApprovalMode>,
     pub timeout_ms: Option<u64>,
     pub webhooks: Option<Vec<crate::webhooks::Webhook>>,
+    pub rules: Option<crate::approval_rules::Rules>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -313,6 +314,8 @@ pub struct Config {
     pub approval_timeout_ms: u64,
     /// Where approval events are POSTed (`approval.webhooks`).
     pub approval_webhooks: Vec<crate::webhooks::Webhook>,
+    /// `approval.rules`, checked when the file was read.
+    pub approval_rules: crate::approval_rules::Rules,
     pub workspaces: Vec<WorkspaceEntry>,
     pub authorized_roots: Vec<PathBuf>,
     pub cors_origins: Vec<String>,
@@ -435,6 +438,11 @@ pub fn resolve(
             .approval
             .as_ref()
             .and_then(|a| a.webhooks.clone())
+            .unwrap_or_default(),
+        approval_rules: file
+            .approval
+            .as_ref()
+            .and_then(|a| a.rules.clone())
             .unwrap_or_default(),
         workspaces,
         authorized_roots,

@@ -314,6 +314,12 @@ impl RequestBody for models::FileOps {
 
 impl RequestBody for models::PairRequest {}
 
+impl RequestBody for models::ApprovalCheck {
+    fn missing(_: &str) -> ApiError {
+        ApiError::invalid_payload("action is required")
+    }
+}
+
 impl RequestBody for models::TokenCreate {
     fn missing(_: &str) -> ApiError {
         ApiError::new(

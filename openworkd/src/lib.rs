@@ -4,6 +4,7 @@
 
 mod app;
 mod approval_history;
+mod approval_rules;
 mod approvals;
 mod audit;
 mod auth;

@@ -3,6 +3,7 @@
 //! before the lock is released) → audit, through [`AppState::mutate`].
 
 use crate::app::{AppState, Reload};
+use crate::approval_rules::Subject;
 use crate::approvals::Request as ApprovalRequest;
 use crate::error::ApiResult;
 use crate::workspace::WorkspaceEntry;
@@ -32,6 +33,26 @@ pub enum Action {
 }
 
 impl Action {
+    pub const ALL: [Action; 17] = [
+        Action::ConfigPatch,
+        Action::ConfigImport,
+        Action::PluginsAdd,
+        Action::PluginsRemove,
+        Action::SkillsUpsert,
+        Action::SkillsDelete,
+        Action::McpAdd,
+        Action::McpRemove,
+        Action::CommandsUpsert,
+        Action::CommandsDelete,
+        Action::InboxUpload,
+        Action::FilesWrite,
+        Action::FilesOps,
+        Action::EngineReload,
+        Action::WorkspaceActivate,
+        Action::TokensGrant,
+        Action::TokensPair,
+    ];
+
     /// The wire name (reference spelling).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -67,6 +88,8 @@ pub struct Intent {
     pub summary: String,
     /// The files and folders the write touches.
     pub paths: Vec<PathBuf>,
+    /// The bytes the write brings, when known (for `maxBytes` rules).
+    pub bytes: Option<u64>,
 }
 
 impl Intent {
@@ -75,7 +98,13 @@ impl Intent {
             action,
             summary: summary.into(),
             paths,
+            bytes: None,
         }
+    }
+
+    pub fn bytes(mut self, bytes: u64) -> Self {
+        self.bytes = Some(bytes);
+        self
     }
 }
 
@@ -116,6 +145,14 @@ impl<T> Done<T> {
     }
 }
 
+/// The scope an approval rule sees: the token's, or `host`.
+pub fn actor_scope(actor: &Actor) -> Option<&'static str> {
+    match actor.kind {
+        openwork_shared::models::ActorType::Host => Some("host"),
+        openwork_shared::models::ActorType::Remote => actor.scope.map(|s| s.as_str()),
+    }
+}
+
 impl AppState {
     /// Ask the host (per the approval policy), then run `work` on the
     /// workspace under its write lock, record the reload event it reports
@@ -128,10 +165,36 @@ impl AppState {
         intent: Intent,
         work: impl FnOnce(&AppState, &Path) -> ApiResult<Done<T>> + Send + 'static,
     ) -> ApiResult<T> {
-        let policy = self.live().approval;
+        let policy = self.live().approval.clone();
+        let relative: Vec<String> = intent
+            .paths
+            .iter()
+            .map(|p| {
+                p.strip_prefix(&ws.path)
+                    .unwrap_or(p)
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        let token = actor
+            .token_hash
+            .as_deref()
+            .and_then(|hash| self.tokens.names_of_hash(hash))
+            .unwrap_or_default();
+        let workspace_path = ws.path.to_string_lossy();
+        let rule = policy.rules.first_match(&Subject {
+            action: intent.action.as_str(),
+            workspace_id: &ws.id,
+            workspace_path: &workspace_path,
+            scope: actor_scope(actor),
+            token: token.iter().map(String::as_str).collect(),
+            paths: &relative,
+            bytes: intent.bytes,
+        });
         self.approvals
             .require(
-                policy,
+                &policy,
+                rule,
                 ApprovalRequest {
                     workspace_id: ws.id.clone(),
                     action: intent.action.as_str(),

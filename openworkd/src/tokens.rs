@@ -125,6 +125,13 @@ impl TokenStore {
         Some(stored.scope)
     }
 
+    /// The id and label of the token whose SHA-256 hex is `hash`.
+    pub fn names_of_hash(&self, hash: &str) -> Option<Vec<String>> {
+        let tokens = self.tokens();
+        let stored = find_by_hash(&tokens, hash)?;
+        Some(std::iter::once(stored.id.clone()).chain(stored.label.clone()).collect())
+    }
+
     /// The id of the token whose SHA-256 hex is `hash`.
     pub fn id_of_hash(&self, hash: &str) -> Option<String> {
         find_by_hash(&self.tokens(), hash).map(|t| t.id.clone())

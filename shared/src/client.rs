@@ -239,6 +239,10 @@ impl Client {
         }
         self.get(&path)
     }
+    /// Which rule (or the mode) would decide a write, without writing.
+    pub fn check_approval(&self, check: &ApprovalCheck) -> Result<ApprovalVerdict> {
+        self.with_json(Method::POST, routes::APPROVAL_CHECK, check)
+    }
     pub fn reply_approval(&self, id: &str, reply: Reply) -> Result<ApprovalReplied> {
         self.with_json(
             Method::POST,

@@ -1206,6 +1206,52 @@ pub struct ApprovalDecided {
     pub decided_by: String,
 }
 
+/// `POST /approvals/check`: a write to try against the approval rules.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalCheck {
+    /// An action name, e.g. `plugins.add`.
+    pub action: String,
+    /// Workspace-relative paths the write would touch.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// `owner`, `collaborator`, `viewer` or `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// A workspace id or path (default: the active workspace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
+    /// A scoped token's id or label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// Bytes the write would bring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+}
+
+/// What would decide a write, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Allow,
+    Deny,
+    /// The host is asked.
+    Ask,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalVerdict {
+    pub decision: Verdict,
+    /// The rule that decides, when one matches.
+    pub rule: Option<String>,
+    /// What `decidedBy` would say: `rule:<name>`, `auto`, or `host` (asked).
+    pub decided_by: String,
+}
+
 /// Decided approval requests, newest first.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -9,6 +9,7 @@ pub const WHOAMI: &str = "/whoami";
 pub const WORKSPACES: &str = "/workspaces";
 pub const APPROVALS: &str = "/approvals";
 pub const APPROVAL_HISTORY: &str = "/approvals/history";
+pub const APPROVAL_CHECK: &str = "/approvals/check";
 pub const TOKENS: &str = "/tokens";
 pub const GRANTS: &str = "/tokens/grants";
 pub const PAIR: &str = "/pair";

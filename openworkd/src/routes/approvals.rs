@@ -9,8 +9,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use crate::approval_rules::{SCOPES, Subject};
+use crate::error::ApiError;
+use crate::http::Payload;
+use crate::pipeline::Action;
+use openwork_shared::ErrorCode;
 use openwork_shared::models::{
-    Actor, ActorType, ApprovalHistory, ApprovalList, ApprovalReplied, ApprovalReply, Reply,
+    Actor, ActorType, ApprovalCheck, ApprovalHistory, ApprovalList, ApprovalMode, ApprovalReplied,
+    ApprovalReply, ApprovalVerdict, Reply, Verdict,
 };
 use serde::Deserialize;
 use std::collections::VecDeque;
@@ -89,6 +95,94 @@ fn decided_by(st: &AppState, actor: &Actor) -> String {
         Some(id) => format!("owner:{id}"),
         None => "owner".to_owned(),
     }
+}
+
+/// `POST /approvals/check`: which rule, or the mode, would decide a write
+/// like the one described (host); nothing is written or queued.
+pub async fn check(
+    State(st): State<AppState>,
+    _host: Host,
+    Payload(check): Payload<ApprovalCheck>,
+) -> ApiResult<Json<ApprovalVerdict>> {
+    let action = Action::ALL
+        .iter()
+        .find(|a| a.as_str() == check.action.trim())
+        .ok_or_else(|| {
+            let known: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
+            ApiError::invalid_payload(format!(
+                "Unknown action {:?}; actions: {}",
+                check.action,
+                known.join(", ")
+            ))
+        })?;
+    if let Some(scope) = &check.scope
+        && !SCOPES.contains(&scope.as_str())
+    {
+        return Err(ApiError::invalid_payload(format!(
+            "scope must be one of {}",
+            SCOPES.join(", ")
+        )));
+    }
+    let live = st.live();
+    let ws = match &check.workspace {
+        Some(w) => {
+            let w = w.trim_end_matches('/');
+            let found = live
+                .workspaces
+                .iter()
+                .find(|ws| ws.id == w || ws.path.to_string_lossy() == w);
+            Some(found.ok_or_else(|| {
+                ApiError::new(ErrorCode::WorkspaceNotFound, "Workspace not found")
+            })?)
+        }
+        None => live.workspaces.first(),
+    };
+    let (ws_id, ws_path) = ws
+        .map(|ws| (ws.id.clone(), ws.path.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    // A token named by id or label goes by both.
+    let token: Vec<String> = match &check.token {
+        Some(t) => st
+            .tokens
+            .list()
+            .into_iter()
+            .find(|info| info.id == *t || info.label.as_deref() == Some(t))
+            .map(|info| std::iter::once(info.id).chain(info.label).collect())
+            .unwrap_or_else(|| vec![t.clone()]),
+        None => Vec::new(),
+    };
+    let paths: Vec<String> = check
+        .paths
+        .iter()
+        .map(|p| p.trim_start_matches("./").to_owned())
+        .collect();
+    let policy = &live.approval;
+    let rule = policy.rules.first_match(&Subject {
+        action: action.as_str(),
+        workspace_id: &ws_id,
+        workspace_path: &ws_path,
+        scope: check.scope.as_deref(),
+        token: token.iter().map(String::as_str).collect(),
+        paths: &paths,
+        bytes: check.bytes,
+    });
+    Ok(Json(match rule {
+        Some(rule) => ApprovalVerdict {
+            decision: rule.decision.verdict(),
+            rule: Some(rule.name.clone()),
+            decided_by: format!("rule:{}", rule.name),
+        },
+        None if policy.mode == ApprovalMode::Auto => ApprovalVerdict {
+            decision: Verdict::Allow,
+            rule: None,
+            decided_by: "auto".into(),
+        },
+        None => ApprovalVerdict {
+            decision: Verdict::Ask,
+            rule: None,
+            decided_by: "host".into(),
+        },
+    }))
 }
 
 /// `GET /approvals/history?limit=N&before=ID`: decided requests, newest

@@ -48,7 +48,8 @@ pub async fn upsert(
         Action::CommandsUpsert,
         format!("Upsert command {}", prepared.name),
         vec![prepared.path.clone()],
-    );
+    )
+    .bytes(prepared.text.len() as u64);
     let items = st
         .mutate(&actor, &ws, intent, move |st, root| {
             commands::write(&prepared)?;

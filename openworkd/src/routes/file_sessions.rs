@@ -227,7 +227,8 @@ pub async fn write_batch(
             Action::FilesWrite,
             format!("Write {} file(s) via file session", planned.len()),
             planned.iter().map(|p| p.target.clone()).collect(),
-        );
+        )
+        .bytes(planned.iter().map(|p| p.bytes.len() as u64).sum());
         let ws_id = ws.id.clone();
         let written = st
             .mutate(&actor, &ws, intent, move |st, root| {

@@ -84,7 +84,8 @@ pub async fn upload(
         Action::InboxUpload,
         format!("Upload {relative} to inbox"),
         vec![target],
-    );
+    )
+    .bytes(upload.bytes);
     let bytes = upload.bytes;
     let rel = relative.clone();
     st.mutate(&actor, &ws, intent, move |_, root| {

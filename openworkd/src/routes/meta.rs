@@ -49,7 +49,8 @@ fn status_of(st: &AppState, actor: &Actor, workspaces: &[WorkspaceEntry]) -> Sta
 }
 
 fn approval_config(st: &AppState) -> ApprovalConfig {
-    let policy = st.live().approval;
+    let live = st.live();
+    let policy = &live.approval;
     ApprovalConfig {
         mode: policy.mode,
         timeout_ms: policy.timeout_ms(),

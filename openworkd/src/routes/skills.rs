@@ -53,7 +53,8 @@ pub async fn upsert(
         Action::SkillsUpsert,
         format!("Upsert skill {}", prepared.name),
         vec![prepared.path.clone()],
-    );
+    )
+    .bytes(prepared.text.len() as u64);
     let item = st
         .mutate(&actor, &ws, intent, move |_, _| {
             let existed = skills::write(&prepared)?;

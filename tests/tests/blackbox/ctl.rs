@@ -154,37 +154,82 @@ fn approvals_list_allow_deny() {
 }
 
 #[test]
-fn approvals_watch_answers_from_stdin() {
+fn approvals_watch_piped_prints_one_json_line_per_event() {
     let d = Daemon::builder().with_workspace().manual(30_000).start();
     let waiting = add_plugin_in_background(&d, "watched-plugin");
     pending_id(&d);
+    // Piped: what is pending now, as the stream's first events.
     let run = d
         .ctl_with(
             &["approvals", "watch", "--max", "1"],
             &[("OPENWORK_HOST_TOKEN", HOST_TOKEN)],
-            "a\n",
-        )
-        .ok();
-    assert!(
-        run.stdout.contains("Add plugin watched-plugin") && run.stdout.contains("Allowed"),
-        "{run:?}"
-    );
-    assert_eq!(waiting.join().unwrap().0, 200);
-
-    // JSON mode prints one object per line and never prompts.
-    let waiting = add_plugin_in_background(&d, "second");
-    let run = d
-        .ctl_with(
-            &["--json", "approvals", "watch", "--max", "1"],
-            &[("OPENWORK_HOST_TOKEN", HOST_TOKEN)],
             "",
         )
         .ok();
-    let item: Value = serde_json::from_str(run.stdout.trim()).unwrap();
-    assert_eq!(item["summary"], "Add plugin second");
-    d.ctl_as_host(&["approvals", "deny", item["id"].as_str().unwrap()])
+    let line: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(line["event"], "approval.requested");
+    assert!(line["id"].as_u64().is_some(), "{line}");
+    assert_eq!(line["approval"]["summary"], "Add plugin watched-plugin");
+    d.ctl_as_host(&["approvals", "allow", line["approval"]["id"].as_str().unwrap()])
         .ok();
-    assert_eq!(waiting.join().unwrap().0, 403);
+    assert_eq!(waiting.join().unwrap().0, 200);
+}
+
+/// `approvals watch` in a pseudo-terminal (util-linux `script`): the live
+/// list shows a request pushed while it runs, `a` allows it, `q` quits.
+#[test]
+fn approvals_watch_in_a_terminal_allows_with_a_key() {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    let d = Daemon::builder().with_workspace().manual(30_000).start();
+    let ctl = openworkd_tests::bin("openworkctl");
+    let command = format!(
+        "{} --url {} --host-token {HOST_TOKEN} approvals watch",
+        ctl.display(),
+        d.base
+    );
+    let mut term = Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .env("TERM", "xterm")
+        .env("HOME", d.root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("script (util-linux)");
+    let mut keys = term.stdin.take().unwrap();
+    let mut screen = term.stdout.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = seen.clone();
+    thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = screen.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let shows = |text: &str| {
+        let text = text.to_owned();
+        let seen = seen.clone();
+        d.wait_for(Duration::from_secs(15), move || {
+            seen.lock().unwrap().contains(&text).then_some(())
+        });
+    };
+    shows("Nothing is waiting");
+    let waiting = add_plugin_in_background(&d, "keyed-plugin");
+    shows("Add plugin keyed-plugin");
+    keys.write_all(b"a").unwrap();
+    keys.flush().unwrap();
+    assert_eq!(waiting.join().unwrap().0, 200);
+    shows("by host");
+    let history = d.ctl_as_host(&["--json", "approvals", "history"]).ok().json();
+    assert_eq!(history["items"][0]["decision"], "allow");
+    keys.write_all(b"q").unwrap();
+    keys.flush().unwrap();
+    let status = d.wait_for(Duration::from_secs(10), || term.try_wait().unwrap());
+    assert!(status.success(), "{status:?}");
 }
 
 #[test]
