@@ -86,7 +86,8 @@ pub fn approvals_watch(ctx: &Ctx, interactive: bool, max: Option<usize>) -> Resu
             }
         }
     }
-    Err(Failure::new("the daemon closed the approvals stream").exit(crate::failure::EXIT_UNREACHABLE))
+    Err(Failure::new("the daemon closed the approvals stream")
+        .exit(crate::failure::EXIT_UNREACHABLE))
 }
 
 /// The live list in a terminal (raw mode, restored when dropped).
@@ -100,7 +101,11 @@ struct Screen<'a> {
 
 impl Drop for Screen<'_> {
     fn drop(&mut self) {
-        let _ = execute!(std::io::stdout(), terminal::LeaveAlternateScreen, cursor::Show);
+        let _ = execute!(
+            std::io::stdout(),
+            terminal::LeaveAlternateScreen,
+            cursor::Show
+        );
         let _ = terminal::disable_raw_mode();
     }
 }
@@ -114,7 +119,11 @@ impl<'a> Screen<'a> {
             selected: 0,
             log: Vec::new(),
         };
-        execute!(std::io::stdout(), terminal::EnterAlternateScreen, cursor::Hide)?;
+        execute!(
+            std::io::stdout(),
+            terminal::EnterAlternateScreen,
+            cursor::Hide
+        )?;
         screen.draw()?;
         loop {
             let mut changed = false;
@@ -148,7 +157,12 @@ impl<'a> Screen<'a> {
     }
 
     fn apply(&mut self, event: StreamEvent) {
-        let id = event.data.get("id").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+        let id = event
+            .data
+            .get("id")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned();
         match event.name.as_str() {
             "approval.requested" => {
                 if let Ok(item) = serde_json::from_value::<ApprovalItem>(event.data)
@@ -212,7 +226,11 @@ impl<'a> Screen<'a> {
         // A terminal of unknown size (0 columns) is taken as 80 wide.
         let width = terminal::size().map_or(80, |(w, _)| if w == 0 { 80 } else { w });
         let fit = |text: String| text.chars().take(width as usize).collect::<String>();
-        queue!(out, terminal::Clear(terminal::ClearType::All), cursor::MoveTo(0, 0))?;
+        queue!(
+            out,
+            terminal::Clear(terminal::ClearType::All),
+            cursor::MoveTo(0, 0)
+        )?;
         let mut lines = vec![
             format!("Pending approvals on {}", self.ctx.client.base_url()),
             "↑/↓ select   a allow   d deny   q quit".to_owned(),
@@ -223,7 +241,12 @@ impl<'a> Screen<'a> {
         }
         for (i, item) in self.pending.iter().enumerate() {
             let mark = if i == self.selected { ">" } else { " " };
-            lines.push(format!("{mark} {}  {}  {}", short(&item.id), item.action, item.summary));
+            lines.push(format!(
+                "{mark} {}  {}  {}",
+                short(&item.id),
+                item.action,
+                item.summary
+            ));
             for path in &item.paths {
                 lines.push(format!("      {path}"));
             }

@@ -103,7 +103,9 @@ impl TryFrom<RawRule> for Rule {
         }
         let paths = match m.paths {
             Some(patterns) if patterns.is_empty() => {
-                return Err(problem("\"paths\" is empty; leave it out to match any path".into()));
+                return Err(problem(
+                    "\"paths\" is empty; leave it out to match any path".into(),
+                ));
             }
             Some(patterns) => Some(
                 patterns
@@ -130,6 +132,22 @@ impl TryFrom<RawRule> for Rule {
             max_bytes: m.max_bytes,
         })
     }
+}
+
+/// serde_json places an error in a rule where the rule ends; name the line
+/// where the rule's name is instead (the rest of the message stays).
+pub fn locate_error(text: &str, err: &serde_json::Error) -> String {
+    let message = err.to_string();
+    let located = || {
+        let rest = message.strip_prefix("approval rule \"")?;
+        let name = &rest[..rest.find("\": ")?];
+        let rules = text.find("\"rules\"")?;
+        let at = rules + text[rules..].find(&format!("\"{name}\""))?;
+        let line = text[..at].matches('\n').count() + 1;
+        let cut = message.rfind(" at line ")?;
+        Some(format!("{} at line {line}", &message[..cut]))
+    };
+    located().unwrap_or(message.clone())
 }
 
 /// A glob over workspace-relative paths: `*` stays within a folder, `**`
@@ -167,14 +185,16 @@ impl Rule {
                 .workspace
                 .as_ref()
                 .is_none_or(|w| w == s.workspace_id || w == s.workspace_path)
-            && self.scope.as_deref().is_none_or(|scope| s.scope == Some(scope))
+            && self
+                .scope
+                .as_deref()
+                .is_none_or(|scope| s.scope == Some(scope))
             && self
                 .token
                 .as_ref()
                 .is_none_or(|t| s.token.iter().any(|name| name == t))
             && self.paths.as_ref().is_none_or(|globs| {
-                !s.paths.is_empty()
-                    && s.paths.iter().all(|p| globs.iter().any(|g| g.is_match(p)))
+                !s.paths.is_empty() && s.paths.iter().all(|p| globs.iter().any(|g| g.is_match(p)))
             })
             && self
                 .max_bytes
@@ -234,14 +254,38 @@ mod tests {
     #[test]
     fn bad_rules_say_what_is_wrong() {
         let cases = [
-            (serde_json::json!([{"name": "x", "match": {"action": "plugin.*"}, "decision": "deny"}]), "matches no action"),
-            (serde_json::json!([{"name": "x", "match": {"scope": "admin"}, "decision": "deny"}]), "scope \"admin\""),
-            (serde_json::json!([{"name": "x", "match": {"paths": ["/etc/*"]}, "decision": "deny"}]), "relative"),
-            (serde_json::json!([{"name": "x", "match": {"paths": ["a/[b"]}, "decision": "deny"}]), "path \"a/[b\""),
-            (serde_json::json!([{"name": "x", "decision": "maybe"}]), "unknown variant"),
-            (serde_json::json!([{"name": "x", "match": {"acton": "x"}, "decision": "deny"}]), "unknown field"),
-            (serde_json::json!([{"name": " ", "decision": "deny"}]), "non-empty"),
-            (serde_json::json!([{"name": "x", "decision": "deny"}, {"name": "x", "decision": "allow"}]), "two approval rules"),
+            (
+                serde_json::json!([{"name": "x", "match": {"action": "plugin.*"}, "decision": "deny"}]),
+                "matches no action",
+            ),
+            (
+                serde_json::json!([{"name": "x", "match": {"scope": "admin"}, "decision": "deny"}]),
+                "scope \"admin\"",
+            ),
+            (
+                serde_json::json!([{"name": "x", "match": {"paths": ["/etc/*"]}, "decision": "deny"}]),
+                "relative",
+            ),
+            (
+                serde_json::json!([{"name": "x", "match": {"paths": ["a/[b"]}, "decision": "deny"}]),
+                "path \"a/[b\"",
+            ),
+            (
+                serde_json::json!([{"name": "x", "decision": "maybe"}]),
+                "unknown variant",
+            ),
+            (
+                serde_json::json!([{"name": "x", "match": {"acton": "x"}, "decision": "deny"}]),
+                "unknown field",
+            ),
+            (
+                serde_json::json!([{"name": " ", "decision": "deny"}]),
+                "non-empty",
+            ),
+            (
+                serde_json::json!([{"name": "x", "decision": "deny"}, {"name": "x", "decision": "allow"}]),
+                "two approval rules",
+            ),
         ];
         for (json, says) in cases {
             let err = rules(json.clone()).unwrap_err();
@@ -258,12 +302,21 @@ mod tests {
         .unwrap();
         let decide = |paths: &[&str]| {
             let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
-            set.first_match(&subject("skills.upsert", &paths)).map(|r| r.name.clone())
+            set.first_match(&subject("skills.upsert", &paths))
+                .map(|r| r.name.clone())
         };
         assert_eq!(decide(&["docs/a.md"]).as_deref(), Some("docs"));
         assert_eq!(decide(&["docs/sub/a.md"]), None);
         assert_eq!(decide(&["notes/a/b/c.txt"]).as_deref(), Some("deep"));
-        assert_eq!(decide(&["docs/a.md", "src/x.rs"]), None, "every path must match");
-        assert_eq!(decide(&[]), None, "a write without paths matches no paths rule");
+        assert_eq!(
+            decide(&["docs/a.md", "src/x.rs"]),
+            None,
+            "every path must match"
+        );
+        assert_eq!(
+            decide(&[]),
+            None,
+            "a write without paths matches no paths rule"
+        );
     }
 }

@@ -201,8 +201,10 @@ impl Approvals {
             Some((RuleDecision::Deny, by)) => {
                 self.decide(item, Decision::Deny, &by);
                 let name = rule.map(|r| r.name.as_str()).unwrap_or_default();
-                return Err(ApiError::new(ErrorCode::WriteDenied, "Write request denied")
-                    .with_details(json!({"requestId": id, "reason": "rule", "rule": name})));
+                return Err(
+                    ApiError::new(ErrorCode::WriteDenied, "Write request denied")
+                        .with_details(json!({"requestId": id, "reason": "rule", "rule": name})),
+                );
             }
             Some((RuleDecision::Ask, _)) => {}
             None if mode == ApprovalMode::Auto => {

@@ -842,7 +842,7 @@ fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
     }
     serde_json::from_str(&text).map_err(|e| ConfigError::Malformed {
         path: path.display().to_string(),
-        reason: e.to_string(),
+        reason: crate::approval_rules::locate_error(&text, &e),
     })
 }
 

@@ -129,7 +129,11 @@ impl TokenStore {
     pub fn names_of_hash(&self, hash: &str) -> Option<Vec<String>> {
         let tokens = self.tokens();
         let stored = find_by_hash(&tokens, hash)?;
-        Some(std::iter::once(stored.id.clone()).chain(stored.label.clone()).collect())
+        Some(
+            std::iter::once(stored.id.clone())
+                .chain(stored.label.clone())
+                .collect(),
+        )
     }
 
     /// The id of the token whose SHA-256 hex is `hash`.

@@ -1,18 +1,18 @@
 use crate::app::AppState;
+use crate::approval_rules::{SCOPES, Subject};
 use crate::approvals::FeedEvent;
 use crate::auth::Host;
+use crate::error::ApiError;
 use crate::error::ApiResult;
 use crate::events::Follow;
+use crate::http::Payload;
 use crate::http::{JsonBody, Params, QueryMap};
+use crate::pipeline::Action;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use crate::approval_rules::{SCOPES, Subject};
-use crate::error::ApiError;
-use crate::http::Payload;
-use crate::pipeline::Action;
 use openwork_shared::ErrorCode;
 use openwork_shared::models::{
     Actor, ActorType, ApprovalCheck, ApprovalHistory, ApprovalList, ApprovalMode, ApprovalReplied,

@@ -170,8 +170,12 @@ fn approvals_watch_piped_prints_one_json_line_per_event() {
     assert_eq!(line["event"], "approval.requested");
     assert!(line["id"].as_u64().is_some(), "{line}");
     assert_eq!(line["approval"]["summary"], "Add plugin watched-plugin");
-    d.ctl_as_host(&["approvals", "allow", line["approval"]["id"].as_str().unwrap()])
-        .ok();
+    d.ctl_as_host(&[
+        "approvals",
+        "allow",
+        line["approval"]["id"].as_str().unwrap(),
+    ])
+    .ok();
     assert_eq!(waiting.join().unwrap().0, 200);
 }
 
@@ -207,7 +211,9 @@ fn approvals_watch_in_a_terminal_allows_with_a_key() {
             if n == 0 {
                 break;
             }
-            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
         }
     });
     let shows = |text: &str| {
@@ -224,7 +230,10 @@ fn approvals_watch_in_a_terminal_allows_with_a_key() {
     keys.flush().unwrap();
     assert_eq!(waiting.join().unwrap().0, 200);
     shows("by host");
-    let history = d.ctl_as_host(&["--json", "approvals", "history"]).ok().json();
+    let history = d
+        .ctl_as_host(&["--json", "approvals", "history"])
+        .ok()
+        .json();
     assert_eq!(history["items"][0]["decision"], "allow");
     keys.write_all(b"q").unwrap();
     keys.flush().unwrap();

@@ -5,6 +5,7 @@
 //! (`reliability`): they load the whole machine.
 
 mod api;
+mod approval_rules;
 mod approvals;
 mod auth;
 mod client_round_trip;

@@ -192,7 +192,10 @@ fn a_self_signed_certificate_is_made_once_kept_private_pinned_and_reused() {
     let ok = d
         .ctl_as_host(&["--fingerprint", &fingerprint, "status", "--json"])
         .ok();
-    assert_eq!(ok.json()["status"]["tls"]["fingerprint"], fingerprint.as_str());
+    assert_eq!(
+        ok.json()["status"]["tls"]["fingerprint"],
+        fingerprint.as_str()
+    );
     let lower = fingerprint.replace(':', "").to_lowercase();
     d.ctl_as_host(&["--fingerprint", &format!("sha256:{lower}"), "status"])
         .ok();
@@ -281,7 +284,10 @@ fn certificate_files_are_read_again_on_sighup_and_a_saved_pin_holds() {
     assert_eq!(status_fingerprint(&d), fp_b);
     let refused = saved();
     assert_eq!(refused.code, 7, "{refused:?}");
-    assert!(refused.stdout.contains(&fp_b), "--json failures are JSON: {refused:?}");
+    assert!(
+        refused.stdout.contains(&fp_b),
+        "--json failures are JSON: {refused:?}"
+    );
     run_isolated(
         &bin("openworkctl"),
         d.root(),
