@@ -3,7 +3,7 @@
 // the same origin; the token stays in this browser's localStorage.
 
 const TOKEN_KEY = "openwork.toy.token";
-const POLL_MS = 1000;
+const RETRY_MS = 1000;
 
 const $ = (id) => document.getElementById(id);
 
@@ -121,15 +121,23 @@ async function reply(id, decision, buttons) {
     await api(`/approvals/${encodeURIComponent(id)}`, { method: "POST", json: { reply: decision } });
     showError(null);
   } catch (error) {
-    showError(error);
+    // Already decided elsewhere (or timed out): it is no longer pending.
+    if (error.status === 404) pending.delete(id);
+    else buttons.forEach((b) => (b.disabled = false));
+    showError(error.status === 404 ? null : error);
+    renderApprovals();
   }
-  await refreshApprovals();
+  // Otherwise the stream's approval.decided removes it.
 }
 
+// Pending approvals, kept current from the pushed stream (GET /approvals
+// with Accept: text/event-stream), resumed with Last-Event-ID.
+const pending = new Map();
+let lastEventId = null;
 let shownApprovals = "";
 
-async function refreshApprovals() {
-  const { items } = await api("/approvals");
+function renderApprovals() {
+  const items = [...pending.values()];
   const key = items.map((a) => a.id).join(",");
   $("approvals-count").textContent = String(items.length);
   $("approvals-empty").hidden = items.length > 0;
@@ -152,13 +160,62 @@ async function refreshApprovals() {
   );
 }
 
-async function pollApprovals() {
-  try {
-    await refreshApprovals();
-  } catch (error) {
-    showError(error);
+function handleFrame(frame) {
+  let name = "message";
+  let data = "";
+  for (const line of frame.split("\n")) {
+    if (line.startsWith(":")) continue;
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "event") name = value;
+    else if (field === "id") lastEventId = value;
+    else if (field === "data") data += (data ? "\n" : "") + value;
   }
-  setTimeout(pollApprovals, POLL_MS);
+  if (!data) return;
+  const item = JSON.parse(data);
+  if (name === "approval.requested") pending.set(item.id, item);
+  else if (name === "approval.decided") pending.delete(item.id);
+  renderApprovals();
+}
+
+async function followApprovals() {
+  for (;;) {
+    try {
+      const headers = { Authorization: `Bearer ${token}`, Accept: "text/event-stream" };
+      // Resuming: the events missed; starting: what is pending now.
+      if (lastEventId !== null) headers["Last-Event-ID"] = lastEventId;
+      else pending.clear();
+      const res = await fetch("/approvals", { headers });
+      if (!res.ok) {
+        const text = await res.text();
+        let body;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          body = { message: text };
+        }
+        throw new ApiError(res.status, body);
+      }
+      renderApprovals();
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let cut;
+        while ((cut = buffer.indexOf("\n\n")) >= 0) {
+          handleFrame(buffer.slice(0, cut));
+          buffer = buffer.slice(cut + 2);
+        }
+      }
+    } catch (error) {
+      showError(error);
+    }
+    await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+  }
 }
 
 async function start() {
@@ -187,7 +244,7 @@ async function start() {
     await loadWorkspace(wanted);
     if (whoami.actor.scope === "owner") {
       $("approvals-card").hidden = false;
-      pollApprovals();
+      followApprovals();
     }
     showError(null);
   } catch (error) {

@@ -1,6 +1,6 @@
 //! The web page: served embedded with the right headers, and driven in a
 //! real headless Chromium: paste a token, see the workspace, approve a
-//! pending write by clicking Allow.
+//! write pushed to the page by clicking Allow.
 
 use openworkd_tests::{Auth, Daemon, peer_package};
 use serde_json::Value;
@@ -59,6 +59,11 @@ const say = (event, data) => console.log(JSON.stringify({ event, ...data }));
   const page = await browser.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
+  // How the page asks for approvals: one stream, no polling.
+  const approvalGets = [];
+  page.on("request", (r) => {
+    if (r.method() === "GET" && new URL(r.url()).pathname === "/approvals") approvalGets.push(r.headers()["accept"] || "");
+  });
   // A person pastes the token into the page and connects.
   await page.goto(`${process.env.BASE}/ui`);
   await page.fill("#token", process.env.TOKEN);
@@ -72,11 +77,14 @@ const say = (event, data) => console.log(JSON.stringify({ event, ...data }));
     skills: await page.textContent("#skills"),
   });
   const allow = page.locator("button[data-action=allow]");
+  await page.waitForFunction(() => !document.getElementById("approvals-empty").hidden, null, { timeout: 20000 });
+  say("watching", {});
   await allow.waitFor({ timeout: 40000 });
   const summary = await page.textContent("[data-approval]");
   await allow.click();
   await page.locator("[data-approval]").waitFor({ state: "detached", timeout: 20000 });
-  say("approved", { summary, errors });
+  await page.waitForTimeout(2500);
+  say("approved", { summary, errors, approvalGets });
   // A link carrying the token in its fragment works too, and the token
   // leaves the address bar.
   const linked = await browser.newPage();
@@ -147,8 +155,9 @@ fn a_person_approves_a_write_in_the_browser() {
     assert!(url.ends_with(&format!("/w/{}/ui", d.ws_id)), "{url}");
     assert!(ready["skills"].as_str().unwrap().contains("triage"));
 
-    // A write waits for the host; the page shows it (it polls) and the
-    // person allows it.
+    // A write waits for the host; the page is pushed it and the person
+    // allows it.
+    assert_eq!(next()["event"], "watching");
     let write = d.write_in_background(
         "PATCH",
         &d.ws("config"),
@@ -164,6 +173,11 @@ fn a_person_approves_a_write_in_the_browser() {
         "{approved}"
     );
     assert_eq!(approved["errors"], serde_json::json!([]));
+    assert_eq!(
+        approved["approvalGets"],
+        serde_json::json!(["text/event-stream"]),
+        "one stream, no polling"
+    );
     let linked = next();
     assert_eq!(linked["event"], "linked");
     let url = linked["url"].as_str().unwrap();
