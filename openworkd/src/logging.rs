@@ -73,6 +73,19 @@ fn severity(level: &Level) -> (&'static str, u8) {
 }
 
 impl<S: Subscriber> Layer<S> for Lines {
+    /// Only the daemon's own lines, at INFO and above: libraries' debug
+    /// and trace events cost nothing and print nothing.
+    fn register_callsite(
+        &self,
+        metadata: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        if *metadata.level() <= Level::INFO && metadata.target().starts_with("openworkd") {
+            tracing::subscriber::Interest::always()
+        } else {
+            tracing::subscriber::Interest::never()
+        }
+    }
+
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let mut fields = Fields::default();
         event.record(&mut fields);

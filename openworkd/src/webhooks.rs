@@ -3,12 +3,13 @@
 //! webhooks, signed with `X-OpenWork-Signature: sha256=<hex HMAC-SHA256 of
 //! the body>` when a secret is set. Delivery runs on its own task (never
 //! delaying the request that caused it): 5 s per attempt, 3 attempts with
-//! 1 s then 2 s between them; failures are logged and counted.
+//! 1 s then 2 s between them; failures are logged and counted. `https://`
+//! receivers are checked against the system's CA certificates (which
+//! `SSL_CERT_FILE` / `SSL_CERT_DIR` can point elsewhere).
 
 use crate::app::AppState;
 use crate::approvals::FeedEvent;
 use crate::events::Follow;
-use crate::upstream::UpstreamClient;
 use axum::body::Body;
 use axum::http::{Method, Request, header};
 use hmac::{Hmac, Mac};
@@ -51,8 +52,22 @@ pub fn signature(secret: &str, body: &[u8]) -> Option<String> {
 /// Follow the approvals feed for the life of the daemon and send each
 /// event to the webhooks configured at that moment.
 pub async fn dispatch(state: AppState) {
+    // Where the feed is now, before anything slower: no event published
+    // from here on is missed.
     let mut changes = state.approvals.subscribe();
     let start = *changes.borrow_and_update();
+    // Loading the system's CA certificates takes a moment.
+    let client = match tokio::task::spawn_blocking(client).await {
+        Ok(Ok(client)) => client,
+        Ok(Err(e)) => {
+            crate::logging::error(&format!("approval webhooks are off: {e}"));
+            return;
+        }
+        Err(e) => {
+            crate::logging::error(&format!("approval webhooks are off: {e}"));
+            return;
+        }
+    };
     let feed_state = state.clone();
     let fetch = move |seq| feed_state.approvals.since(seq);
     let mut feed = Follow::new(changes, start, VecDeque::new(), fetch, |e: &FeedEvent| {
@@ -63,18 +78,41 @@ pub async fn dispatch(state: AppState) {
         let hooks = state.live().webhooks.clone();
         for hook in hooks.iter().filter(|h| h.wants(event.name)) {
             let (state, hook, body) = (state.clone(), hook.clone(), body.clone());
-            tokio::spawn(async move { deliver(&state, &hook, body).await });
+            let client = client.clone();
+            tokio::spawn(async move { deliver(&state, &client, &hook, body).await });
         }
     }
 }
 
-async fn deliver(state: &AppState, hook: &Webhook, body: String) {
+type Client = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Body,
+>;
+
+/// One client for every receiver, `http://` or `https://`.
+fn client() -> Result<Client, String> {
+    let tls = openwork_shared::tls::Trust::default().client_config()?;
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.set_connect_timeout(Some(TIMEOUT));
+    http.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(connector),
+    )
+}
+
+async fn deliver(state: &AppState, client: &Client, hook: &Webhook, body: String) {
     let mut last_error = String::new();
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
         }
-        match send(&state.upstream, hook, &body).await {
+        match send(client, hook, &body).await {
             Ok(()) => {
                 state.metrics.webhook("delivered");
                 return;
@@ -89,7 +127,7 @@ async fn deliver(state: &AppState, hook: &Webhook, body: String) {
     ));
 }
 
-async fn send(client: &UpstreamClient, hook: &Webhook, body: &str) -> Result<(), String> {
+async fn send(client: &Client, hook: &Webhook, body: &str) -> Result<(), String> {
     let mut req = Request::builder()
         .method(Method::POST)
         .uri(hook.url.as_str())

@@ -1,5 +1,5 @@
 //! TLS as both sides see it: the certificate fingerprint openworkd prints
-//! and clients pin, and (with the `client` feature) the trust a client
+//! and clients pin, and (with the `trust` feature) the trust a client
 //! places in a server: the system's roots plus extra CA certificates, or
 //! one pinned certificate.
 
@@ -52,10 +52,10 @@ impl FromStr for Fingerprint {
     }
 }
 
-#[cfg(feature = "client")]
+#[cfg(feature = "trust")]
 pub use client::*;
 
-#[cfg(feature = "client")]
+#[cfg(feature = "trust")]
 mod client {
     use super::Fingerprint;
     use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};

@@ -405,44 +405,142 @@ fn approvals_are_pushed_as_they_are_requested_and_decided() {
     assert_eq!(r.status().as_u16(), 401);
 }
 
+type Deliveries = std::sync::mpsc::Receiver<(Option<String>, String)>;
+
 /// A tiny HTTP receiver on loopback: records (signature, body) of each
 /// request and answers `status`.
-fn receiver(status: u16) -> (String, std::sync::mpsc::Receiver<(Option<String>, String)>) {
-    use std::io::{BufRead, Read, Write};
+fn receiver(status: u16) -> (String, Deliveries) {
+    receiver_over(status, None)
+}
+
+/// The same over TLS with this certificate and key (PEM files).
+fn tls_receiver(cert: &std::path::Path, key: &std::path::Path) -> (String, Deliveries) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(key).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    receiver_over(200, Some(std::sync::Arc::new(config)))
+}
+
+fn receiver_over(
+    status: u16,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+) -> (String, Deliveries) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{}/hook", listener.local_addr().unwrap());
     let (tx, rx) = std::sync::mpsc::channel();
     thread::spawn(move || {
-        for stream in listener.incoming().map_while(Result::ok) {
-            let mut reader = std::io::BufReader::new(stream);
-            let (mut length, mut signature) = (0usize, None);
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
+        for tcp in listener.incoming().map_while(Result::ok) {
+            let delivered = match &tls {
+                Some(config) => {
+                    let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+                    read_delivery(rustls::StreamOwned::new(conn, tcp), status)
                 }
-                let lower = line.to_ascii_lowercase();
-                if let Some(v) = lower.strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-                if lower.starts_with("x-openwork-signature:") {
-                    signature = Some(line.split_once(':').unwrap().1.trim().to_owned());
-                }
-            }
-            let mut body = vec![0u8; length];
-            let _ = reader.read_exact(&mut body);
-            let reply =
-                format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-            let _ = reader.get_mut().write_all(reply.as_bytes());
-            if tx
-                .send((signature, String::from_utf8_lossy(&body).into_owned()))
-                .is_err()
+                None => read_delivery(tcp, status),
+            };
+            if let Some(delivery) = delivered
+                && tx.send(delivery).is_err()
             {
                 return;
             }
         }
     });
     (url, rx)
+}
+
+/// Read one request (headers, then the body), answer `status`.
+fn read_delivery(
+    stream: impl std::io::Read + std::io::Write,
+    status: u16,
+) -> Option<(Option<String>, String)> {
+    use std::io::{BufRead, Read, Write};
+    let mut reader = std::io::BufReader::new(stream);
+    let (mut length, mut signature) = (0usize, None);
+    let mut request_line = String::new();
+    // Nothing readable (a refused TLS handshake): no delivery.
+    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+        return None;
+    }
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+        if lower.starts_with("x-openwork-signature:") {
+            signature = Some(line.split_once(':').unwrap().1.trim().to_owned());
+        }
+    }
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body).ok()?;
+    let reply = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    let _ = reader.get_mut().write_all(reply.as_bytes());
+    let _ = reader.get_mut().flush();
+    Some((signature, String::from_utf8_lossy(&body).into_owned()))
+}
+
+#[test]
+fn webhooks_reach_https_receivers_that_the_system_trusts() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = crate::tls::ca_signed(certs.path());
+    let (url, delivered) = tls_receiver(&cert, &key);
+    let config = json!({"approval": {"webhooks": [{"url": url, "secret": "k"}]}});
+    // The daemon's trust store is the system's; SSL_CERT_FILE points it at
+    // the test CA.
+    let d = Daemon::builder()
+        .with_workspace()
+        .config(&config.to_string())
+        .env("SSL_CERT_FILE", &ca.display().to_string())
+        .start();
+    assert_eq!(
+        d.post(&d.ws("plugins"), r#"{"spec":"over-tls"}"#).status,
+        200
+    );
+    let (signature, body) = delivered
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a delivery over TLS");
+    let sent: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(sent["approval"]["summary"], "Add plugin over-tls");
+    assert!(signature.unwrap().starts_with("sha256="));
+
+    // Not trusted (no SSL_CERT_FILE): never delivered, counted as failed.
+    let (url, refused) = tls_receiver(&cert, &key);
+    let config = json!({"approval": {"webhooks": [{"url": url}]}});
+    let d = Daemon::builder()
+        .with_workspace()
+        .config(&config.to_string())
+        .start();
+    assert_eq!(
+        d.post(&d.ws("plugins"), r#"{"spec":"untrusted"}"#).status,
+        200
+    );
+    d.wait_for(Duration::from_secs(20), || {
+        let text = d
+            .request("GET", "/metrics", Auth::Host(HOST_TOKEN), None)
+            .text;
+        text.contains(r#"openworkd_approval_webhooks_total{outcome="failed"} 1"#)
+            .then_some(())
+    });
+    assert!(
+        refused.try_recv().is_err(),
+        "nothing delivered to an untrusted receiver"
+    );
+    assert!(d.output().contains("UnknownIssuer"), "{}", d.output());
 }
 
 #[test]

@@ -46,7 +46,7 @@ fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
 }
 
 /// A CA, and a certificate for localhost/127.0.0.1 it signed: (ca, cert, key).
-fn ca_signed(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+pub fn ca_signed(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let mut ca = vec!["req", "-x509", "-nodes", "-days", "2"];
     ca.extend(EC);
     ca.extend([
