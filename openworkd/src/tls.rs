@@ -9,7 +9,7 @@ use axum_server::tls_rustls::RustlsConfig;
 use openwork_shared::tls::Fingerprint;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// What a TLS listener serves, swappable while running.
@@ -118,7 +118,7 @@ fn self_signed(dir: &Path, host: &str) -> Result<Loaded, String> {
     from_files(&cert, &key)
 }
 
-fn generate(dir: &Path, cert: &PathBuf, key: &PathBuf, host: &str) -> Result<(), String> {
+fn generate(dir: &Path, cert: &Path, key: &Path, host: &str) -> Result<(), String> {
     use std::os::unix::fs::DirBuilderExt;
     let mut names = vec!["localhost".to_owned(), "127.0.0.1".into(), "::1".into()];
     let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")

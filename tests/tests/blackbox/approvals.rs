@@ -465,7 +465,7 @@ fn read_delivery(
     stream: impl std::io::Read + std::io::Write,
     status: u16,
 ) -> Option<(Option<String>, String)> {
-    use std::io::{BufRead, Read, Write};
+    use std::io::{BufRead, Read};
     let mut reader = std::io::BufReader::new(stream);
     let (mut length, mut signature) = (0usize, None);
     let mut request_line = String::new();
