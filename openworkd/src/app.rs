@@ -80,7 +80,7 @@ pub struct Inner {
     live: ArcSwap<Live>,
     pub tokens: TokenStore,
     pub approvals: Approvals,
-    pub audit: Arc<AuditLog>,
+    pub audit: AuditLog,
     pub events: ReloadEvents,
     pub caches: Caches,
     pub sessions: Sessions,
@@ -111,14 +111,13 @@ impl AppState {
     }
 
     pub fn with_tls(config: Config, tls: Option<crate::tls::Tls>) -> Self {
-        let audit = Arc::new(AuditLog::new(&config.data_dir));
         let inner = Inner {
             tls,
             secrets: Secrets::new(&config.client_token, &config.host_token),
             live: ArcSwap::from_pointee(Live::of(&config)),
             tokens: TokenStore::new(config.token_store_path.clone()),
-            approvals: Approvals::new(&config.data_dir, audit.clone()),
-            audit,
+            approvals: Approvals::new(&config.data_dir),
+            audit: AuditLog::new(&config.data_dir),
             events: ReloadEvents::default(),
             caches: Caches::default(),
             sessions: Sessions::default(),

@@ -3,16 +3,12 @@
 
 use crate::approval_history::ApprovalHistory;
 use crate::approval_rules::{Rule, RuleDecision, Rules};
-use crate::audit::AuditLog;
 use crate::error::{ApiError, ApiResult};
 use openwork_shared::ErrorCode;
-use openwork_shared::models::{
-    Actor, ApprovalDecided, ApprovalItem, ApprovalMode, AuditEntry, Decision,
-};
+use openwork_shared::models::{Actor, ApprovalDecided, ApprovalItem, ApprovalMode, Decision};
 use parking_lot::Mutex;
 use serde_json::json;
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 
@@ -54,8 +50,6 @@ pub struct Approvals {
     pub history: ApprovalHistory,
     feed: Mutex<Feed>,
     latest: watch::Sender<u64>,
-    /// Where decisions that stop a write are also recorded.
-    audit: Arc<AuditLog>,
 }
 
 /// Events kept for listeners that resume (`Last-Event-ID`).
@@ -120,13 +114,12 @@ fn decided(item: ApprovalItem, decision: Decision, by: &str) -> ApprovalDecided 
 
 impl Approvals {
     /// The queue, with the history kept under `data_dir`.
-    pub fn new(data_dir: &std::path::Path, audit: Arc<AuditLog>) -> Self {
+    pub fn new(data_dir: &std::path::Path) -> Self {
         Approvals {
             pending: Mutex::default(),
             history: ApprovalHistory::open(data_dir),
             feed: Mutex::default(),
             latest: watch::Sender::new(0),
-            audit,
         }
     }
 
@@ -145,21 +138,6 @@ impl Approvals {
     /// Record a decision in the history and tell the listeners.
     fn decide(&self, item: ApprovalItem, decision: Decision, by: &str) {
         let decided = decided(item, decision, by);
-        // An allowed write is audited by the write itself.
-        if decision != Decision::Allow {
-            let entry = AuditEntry {
-                id: uuid::Uuid::new_v4().to_string(),
-                workspace_id: decided.workspace_id.clone(),
-                actor: decided.actor.clone(),
-                action: format!("approval.{}", decision.as_str()),
-                target: decided.action.clone(),
-                summary: format!("{} ({} by {by})", decided.summary, decision.as_str()),
-                timestamp: decided.decided_at,
-            };
-            if let Err(e) = self.audit.append(&entry) {
-                crate::logging::error(&format!("audit append failed: {e}"));
-            }
-        }
         let data = serde_json::to_value(&decided).unwrap_or_default();
         self.history.record(decided);
         self.publish("approval.decided", data);

@@ -1187,17 +1187,6 @@ pub enum Decision {
     Withdrawn,
 }
 
-impl Decision {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Allow => "allow",
-            Decision::Deny => "deny",
-            Decision::Timeout => "timeout",
-            Decision::Withdrawn => "withdrawn",
-        }
-    }
-}
-
 /// A decided approval request (`GET /approvals/history`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -85,18 +85,6 @@ fn each_field_decides_and_the_first_matching_rule_wins() {
             .unwrap_or_default()
             .contains("\"p\"")
     );
-    // The decision is in the workspace's audit log too.
-    let audit = d.get(&d.ws("audit")).json();
-    let line = &audit["items"][0];
-    assert_eq!(line["action"], "approval.deny", "{audit}");
-    assert_eq!(line["target"], "plugins.add");
-    assert!(
-        line["summary"]
-            .as_str()
-            .unwrap()
-            .contains("rule:no-plugins"),
-        "{line}"
-    );
 
     // scope + maxBytes: both must hold, else the mode decides (timeout).
     let owner = d.issue_token("owner");
@@ -104,8 +92,6 @@ fn each_field_decides_and_the_first_matching_rule_wins() {
     assert_eq!(last_decision(&d)["decidedBy"], "rule:owner-uploads");
     assert_eq!(upload(&d, &owner, 500), 403, "over maxBytes");
     assert_eq!(last_decision(&d)["decision"], "timeout");
-    let audit = d.get(&d.ws("audit")).json();
-    assert_eq!(audit["items"][0]["action"], "approval.timeout", "{audit}");
     assert_eq!(upload(&d, TOKEN, 10), 403, "not an owner");
 
     // paths: every path of the write must match.
