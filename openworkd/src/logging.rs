@@ -13,11 +13,14 @@ use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 
-/// Writes each event as one line on stdout.
+/// Writes each event as one line on stdout, through a buffered writer on
+/// its own thread: a request never waits for the terminal or the journal,
+/// and lines that arrive together leave in one write.
 struct Lines {
     format: LogFormat,
     run_id: String,
     version: String,
+    out: tracing_appender::non_blocking::NonBlocking,
 }
 
 /// The event's message and its other fields.
@@ -116,20 +119,39 @@ impl<S: Subscriber> Layer<S> for Lines {
             }
             _ => fields.message,
         };
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
+        let mut line = line.into_bytes();
+        line.push(b'\n');
+        let _ = self.out.clone().write_all(&line);
     }
 }
 
+/// Keeps the log writer running; dropping it writes out every line still
+/// queued (hold it until the daemon stops).
+pub struct Flush {
+    _writer: Option<tracing_appender::non_blocking::WorkerGuard>,
+}
+
 /// Install the process-wide subscriber (once; later calls are ignored).
-pub fn init(format: LogFormat, run_id: String, version: String) {
+/// Lines are queued, never dropped (a full queue makes the logger wait),
+/// and written out in batches.
+pub fn init(format: LogFormat, run_id: String, version: String) -> Flush {
+    let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
+    let (out, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("openworkd-log")
+        .finish(stdout);
     let subscriber = tracing_subscriber::registry().with(Lines {
         format,
         run_id,
         version,
+        out,
     });
-    let _ = tracing::subscriber::set_global_default(subscriber);
+    match tracing::subscriber::set_global_default(subscriber) {
+        Ok(()) => Flush {
+            _writer: Some(guard),
+        },
+        Err(_) => Flush { _writer: None },
+    }
 }
 
 pub fn info(message: &str) {

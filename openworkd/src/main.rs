@@ -111,7 +111,7 @@ fn load_config(flags: &Flags) -> Result<Config, config::ConfigError> {
 }
 
 async fn serve(config: Config, tls: Option<Tls>, flags: Flags) -> std::io::Result<()> {
-    logging::init(
+    let _flush = logging::init(
         config.log_format,
         config.run_id.clone(),
         config.reported_version.clone(),

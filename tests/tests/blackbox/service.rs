@@ -400,3 +400,36 @@ fn print_launchd_plist_names_this_binary_this_home_and_the_workspace() {
     );
     assert_eq!(agent["Label"], "dev.openwork.openworkd");
 }
+
+/// Request lines are written by a buffered writer off the request path; a
+/// clean stop writes out every one of them.
+#[test]
+fn no_request_line_is_lost_on_a_clean_stop() {
+    let mut d = Daemon::builder().with_workspace().start();
+    let count = 3_000;
+    let senders: Vec<_> = (0..4)
+        .map(|t| {
+            let base = d.base.clone();
+            std::thread::spawn(move || {
+                for i in 0..count / 4 {
+                    let url = format!("{base}/health?n={t}-{i}");
+                    let r = openworkd_tests::http().get(url).send().unwrap();
+                    assert_eq!(r.status(), 200);
+                }
+            })
+        })
+        .collect();
+    for sender in senders {
+        sender.join().unwrap();
+    }
+    assert!(d.terminate().success());
+    // (The reader of the daemon's stdout may still be catching up.)
+    let health_lines = || {
+        let out = d.output();
+        out.lines().filter(|l| l.starts_with("GET /health")).count()
+    };
+    d.wait_for(Duration::from_secs(10), || {
+        (health_lines() >= count).then_some(())
+    });
+    assert_eq!(health_lines(), count, "every request line, once");
+}
