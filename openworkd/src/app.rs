@@ -111,13 +111,14 @@ impl AppState {
     }
 
     pub fn with_tls(config: Config, tls: Option<crate::tls::Tls>) -> Self {
+        let journal = Arc::new(crate::journal::Journal::default());
         let inner = Inner {
             tls,
             secrets: Secrets::new(&config.client_token, &config.host_token),
             live: ArcSwap::from_pointee(Live::of(&config)),
             tokens: TokenStore::new(config.token_store_path.clone()),
-            approvals: Approvals::new(&config.data_dir),
-            audit: AuditLog::new(&config.data_dir),
+            approvals: Approvals::new(&config.data_dir, journal.clone()),
+            audit: AuditLog::new(&config.data_dir, journal),
             events: ReloadEvents::default(),
             caches: Caches::default(),
             sessions: Sessions::default(),
@@ -199,8 +200,15 @@ impl AppState {
         };
         let root = ws.path.clone();
         self.blocking(move |state| {
-            let _guard = lock.lock();
-            work(state, &root)
+            // Folders whose entries changed are made durable once each,
+            // after the lock is released: the next write does not wait for
+            // this one's sync, and concurrent syncs share the disk's flush.
+            let (result, folders) = {
+                let _guard = lock.lock();
+                crate::workspace::paths::defer_folder_syncs(|| work(state, &root))
+            };
+            crate::workspace::paths::sync_folders(&folders)?;
+            result
         })
         .await
     }

@@ -1,14 +1,14 @@
 //! The history of decided approval requests: one JSON line each in
-//! `<data>/approvals/history.jsonl`, appended durably, the newest 10,000
-//! kept (the file is rewritten atomically when it has grown past that by a
+//! `<data>/approvals/history.jsonl`, appended durably (group commit), the
+//! newest 10,000 kept (the file is rewritten atomically when it has grown past that by a
 //! fifth). Read back at start, so it survives restarts.
 
-use crate::workspace::paths::{create_dirs, write_atomic_with_mode};
+use crate::journal::{Durable, Journal};
 use openwork_shared::models::ApprovalDecided;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
-use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Decisions kept.
 pub const KEPT: usize = 10_000;
@@ -16,6 +16,7 @@ pub const KEPT: usize = 10_000;
 pub struct ApprovalHistory {
     path: PathBuf,
     inner: Mutex<Kept>,
+    journal: Arc<Journal>,
 }
 
 struct Kept {
@@ -28,7 +29,7 @@ struct Kept {
 impl ApprovalHistory {
     /// The history kept under `data_dir`; lines that do not parse (a
     /// partial last line after a crash) are skipped.
-    pub fn open(data_dir: &std::path::Path) -> Self {
+    pub fn open(data_dir: &std::path::Path, journal: Arc<Journal>) -> Self {
         let path = data_dir.join("approvals").join("history.jsonl");
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         let mut items: VecDeque<ApprovalDecided> = text
@@ -42,52 +43,33 @@ impl ApprovalHistory {
         ApprovalHistory {
             path,
             inner: Mutex::new(Kept { items, lines }),
+            journal,
         }
     }
 
-    /// Record a decision (durably; a failure is logged, the decision
-    /// stands).
-    pub fn record(&self, item: ApprovalDecided) {
+    /// Record a decision; the answer resolves once it is on disk.
+    pub fn record(&self, item: ApprovalDecided) -> Durable {
+        let mut line = serde_json::to_vec(&item).unwrap_or_default();
+        line.push(b'\n');
         let mut kept = self.inner.lock();
-        if let Err(e) = self.append(&item) {
-            crate::logging::error(&format!("approval history append failed: {e}"));
-        }
+        let durable = self.journal.append(self.path.clone(), 0o600, line);
         kept.lines += 1;
         kept.items.push_back(item);
         if kept.items.len() > KEPT {
             kept.items.pop_front();
         }
         if kept.lines > KEPT + KEPT / 5 {
-            match self.rewrite(&kept.items) {
-                Ok(()) => kept.lines = kept.items.len(),
-                Err(e) => crate::logging::error(&format!("approval history rewrite failed: {e}")),
+            // Queued after the append above, under the same lock: the
+            // journal applies them in this order.
+            let mut text = Vec::new();
+            for item in &kept.items {
+                let _ = serde_json::to_writer(&mut text, item);
+                text.push(b'\n');
             }
+            drop(self.journal.replace(self.path.clone(), 0o600, text));
+            kept.lines = kept.items.len();
         }
-    }
-
-    fn append(&self, item: &ApprovalDecided) -> std::io::Result<()> {
-        use std::os::unix::fs::OpenOptionsExt;
-        if let Some(dir) = self.path.parent() {
-            create_dirs(dir)?;
-        }
-        let mut line = serde_json::to_vec(item)?;
-        line.push(b'\n');
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&self.path)?;
-        file.write_all(&line)?;
-        file.sync_data()
-    }
-
-    fn rewrite(&self, items: &VecDeque<ApprovalDecided>) -> std::io::Result<()> {
-        let mut text = Vec::new();
-        for item in items {
-            serde_json::to_writer(&mut text, item)?;
-            text.push(b'\n');
-        }
-        write_atomic_with_mode(&self.path, &text, 0o600)
+        durable
     }
 
     /// Up to `limit` decisions older than the one with id `before` (or the

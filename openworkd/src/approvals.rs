@@ -4,6 +4,7 @@
 use crate::approval_history::ApprovalHistory;
 use crate::approval_rules::{Rule, RuleDecision, Rules};
 use crate::error::{ApiError, ApiResult};
+use crate::journal::{Durable, Journal};
 use openwork_shared::ErrorCode;
 use openwork_shared::models::{Actor, ApprovalDecided, ApprovalItem, ApprovalMode, Decision};
 use parking_lot::Mutex;
@@ -90,8 +91,11 @@ impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
         // Still pending: nobody waits for the answer any more.
         if let Some(pending) = self.approvals.take(&self.id) {
-            self.approvals
-                .decide(pending.item, Decision::Withdrawn, "client");
+            // Nobody waits for it; the journal writes it all the same.
+            drop(
+                self.approvals
+                    .decide(pending.item, Decision::Withdrawn, "client"),
+            );
         }
     }
 }
@@ -114,10 +118,10 @@ fn decided(item: ApprovalItem, decision: Decision, by: &str) -> ApprovalDecided 
 
 impl Approvals {
     /// The queue, with the history kept under `data_dir`.
-    pub fn new(data_dir: &std::path::Path) -> Self {
+    pub fn new(data_dir: &std::path::Path, journal: std::sync::Arc<Journal>) -> Self {
         Approvals {
             pending: Mutex::default(),
-            history: ApprovalHistory::open(data_dir),
+            history: ApprovalHistory::open(data_dir, journal),
             feed: Mutex::default(),
             latest: watch::Sender::new(0),
         }
@@ -135,12 +139,14 @@ impl Approvals {
         seq
     }
 
-    /// Record a decision in the history and tell the listeners.
-    fn decide(&self, item: ApprovalItem, decision: Decision, by: &str) {
+    /// Record a decision in the history and tell the listeners; the
+    /// answer resolves once the record is on disk.
+    fn decide(&self, item: ApprovalItem, decision: Decision, by: &str) -> Durable {
         let decided = decided(item, decision, by);
         let data = serde_json::to_value(&decided).unwrap_or_default();
-        self.history.record(decided);
+        let durable = self.history.record(decided);
         self.publish("approval.decided", data);
+        durable
     }
 
     /// Feed events after `seq`.
@@ -175,13 +181,15 @@ impl Approvals {
     }
 
     /// Apply `rule` (the first that matched), else the mode; wait for the
-    /// host's decision when asked to. Ok means the write may proceed.
+    /// host's decision when asked to. Ok means the write may proceed; the
+    /// decision's record may still be on its way to disk (wait for it
+    /// before answering).
     pub async fn require(
         &self,
         policy: &ApprovalPolicy,
         rule: Option<&Rule>,
         request: Request,
-    ) -> ApiResult<()> {
+    ) -> ApiResult<Durable> {
         let (mode, timeout) = (policy.mode, policy.timeout);
         let id = uuid::Uuid::new_v4().to_string();
         let item = ApprovalItem {
@@ -195,11 +203,10 @@ impl Approvals {
         };
         match rule.map(|r| (r.decision, format!("rule:{}", r.name))) {
             Some((RuleDecision::Allow, by)) => {
-                self.decide(item, Decision::Allow, &by);
-                return Ok(());
+                return Ok(self.decide(item, Decision::Allow, &by));
             }
             Some((RuleDecision::Deny, by)) => {
-                self.decide(item, Decision::Deny, &by);
+                settle(self.decide(item, Decision::Deny, &by)).await;
                 let name = rule.map(|r| r.name.as_str()).unwrap_or_default();
                 return Err(
                     ApiError::new(ErrorCode::WriteDenied, "Write request denied")
@@ -208,13 +215,12 @@ impl Approvals {
             }
             Some((RuleDecision::Ask, _)) => {}
             None if mode == ApprovalMode::Auto => {
-                self.decide(item, Decision::Allow, "auto");
-                return Ok(());
+                return Ok(self.decide(item, Decision::Allow, "auto"));
             }
             None => {}
         }
         if timeout.is_zero() {
-            self.decide(item, Decision::Timeout, "timeout");
+            settle(self.decide(item, Decision::Timeout, "timeout")).await;
             return Err(denied(&id, "timeout"));
         }
         let (tx, rx) = oneshot::channel();
@@ -233,11 +239,12 @@ impl Approvals {
             id: id.clone(),
         };
         match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok((true, _))) => Ok(()),
+            // The answer's record is the answerer's to wait for.
+            Ok(Ok((true, _))) => Ok(Durable::done()),
             Ok(_) => Err(denied(&id, "denied")),
             Err(_) => {
                 if let Some(pending) = self.take(&id) {
-                    self.decide(pending.item, Decision::Timeout, "timeout");
+                    settle(self.decide(pending.item, Decision::Timeout, "timeout")).await;
                 }
                 Err(denied(&id, "timeout"))
             }
@@ -250,7 +257,7 @@ impl Approvals {
 
     /// Answer a pending request on behalf of `by` (`host`,
     /// `owner:<tokenId>`); an error when there is no such request.
-    pub fn reply(&self, id: &str, allow: bool, by: &str) -> ApiResult<()> {
+    pub fn reply(&self, id: &str, allow: bool, by: &str) -> ApiResult<Durable> {
         match self.take(id) {
             Some(pending) => {
                 let decision = if allow {
@@ -258,9 +265,9 @@ impl Approvals {
                 } else {
                     Decision::Deny
                 };
-                self.decide(pending.item.clone(), decision, by);
+                let durable = self.decide(pending.item.clone(), decision, by);
                 let _ = pending.reply.send((allow, by.to_owned()));
-                Ok(())
+                Ok(durable)
             }
             None => Err(ApiError::new(
                 ErrorCode::ApprovalNotFound,
@@ -269,12 +276,17 @@ impl Approvals {
         }
     }
 
-    /// Deny everything still waiting (shutdown).
-    pub fn deny_all(&self) {
+    /// Deny everything still waiting (shutdown); resolves once the
+    /// decisions are on disk.
+    pub async fn deny_all(&self) {
         let drained: Vec<Pending> = self.lock().drain(..).collect();
+        let mut records = Vec::new();
         for pending in drained {
-            self.decide(pending.item.clone(), Decision::Deny, "shutdown");
+            records.push(self.decide(pending.item.clone(), Decision::Deny, "shutdown"));
             let _ = pending.reply.send((false, "shutdown".to_owned()));
+        }
+        for record in records {
+            settle(record).await;
         }
     }
 
@@ -286,6 +298,14 @@ impl Approvals {
 
     fn lock(&self) -> parking_lot::MutexGuard<'_, Vec<Pending>> {
         self.pending.lock()
+    }
+}
+
+/// Wait for a record to reach the disk; a failure is logged (the decision
+/// stands).
+pub async fn settle(durable: Durable) {
+    if let Err(e) = durable.wait().await {
+        crate::logging::error(&format!("approval history append failed: {e}"));
     }
 }
 

@@ -1,25 +1,26 @@
 //! The audit log: one JSON line per successful write, per workspace.
 
+use crate::journal::{Durable, Journal};
 use crate::workspace::Caches;
 use crate::workspace::WorkspaceEntry;
 use openwork_shared::models::AuditEntry;
-use parking_lot::Mutex;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// How much of the end of a log is read to find the newest entries.
 const TAIL_BYTES: u64 = 1 << 20;
 
 pub struct AuditLog {
     dir: PathBuf,
-    append_lock: Mutex<()>,
+    journal: Arc<Journal>,
 }
 
 impl AuditLog {
-    pub fn new(data_dir: &Path) -> Self {
+    pub fn new(data_dir: &Path, journal: Arc<Journal>) -> Self {
         Self {
             dir: data_dir.join("audit"),
-            append_lock: Mutex::new(()),
+            journal,
         }
     }
 
@@ -37,16 +38,14 @@ impl AuditLog {
         }
     }
 
-    /// Append one entry as a single write of one line, so a crash can at
-    /// worst leave a partial last line, which readers skip.
-    pub fn append(&self, entry: &AuditEntry) -> io::Result<()> {
-        let mut line = serde_json::to_vec(entry)?;
+    /// Append one entry as a single write of one line (a crash can at
+    /// worst leave a partial last line, which readers skip), committed with
+    /// whatever else is being appended.
+    pub fn append(&self, entry: &AuditEntry) -> Durable {
+        let mut line = serde_json::to_vec(entry).unwrap_or_default();
         line.push(b'\n');
-        let _guard = self.append_lock.lock();
-        crate::workspace::paths::create_dirs(&self.dir)?;
-        let mut file = open_log(&self.primary(&entry.workspace_id))?;
-        file.write_all(&line)?;
-        file.sync_data()
+        self.journal
+            .append(self.primary(&entry.workspace_id), 0o600, line)
     }
 
     /// The newest `limit` entries, newest first.
@@ -81,25 +80,6 @@ impl AuditLog {
 /// The log kept inside the workspace by older servers.
 /// Open a log for appending; a new one is readable by its owner alone,
 /// whatever the umask.
-fn open_log(path: &Path) -> io::Result<std::fs::File> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let created = std::fs::OpenOptions::new()
-        .append(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path);
-    match created {
-        Ok(file) => {
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-            Ok(file)
-        }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            std::fs::OpenOptions::new().append(true).open(path)
-        }
-        Err(e) => Err(e),
-    }
-}
-
 fn legacy(ws: &WorkspaceEntry) -> PathBuf {
     ws.path.join(".opencode/openwork/audit.jsonl")
 }

@@ -15,6 +15,7 @@ mod events;
 mod grants;
 mod http;
 pub mod install;
+mod journal;
 pub mod logging;
 mod metrics;
 mod openapi;
@@ -93,7 +94,7 @@ impl Server {
         let state = self.state.clone();
         let stopping = async move {
             shutdown.await;
-            state.approvals.deny_all();
+            state.approvals.deny_all().await;
         };
         let service = router(self.state.clone())
             .into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -191,7 +191,8 @@ impl AppState {
             paths: &relative,
             bytes: intent.bytes,
         });
-        self.approvals
+        let decision = self
+            .approvals
             .require(
                 &policy,
                 rule,
@@ -218,9 +219,14 @@ impl AppState {
                 Ok(done)
             })
             .await?;
-        for line in done.audit {
-            self.record(actor, ws, intent.action, line).await;
-        }
+        // The decision's record and the audit lines reach the disk
+        // together, each batched with what other writes append meanwhile.
+        let audited = futures_util::future::join_all(
+            done.audit
+                .into_iter()
+                .map(|line| self.record(actor, ws, intent.action, line)),
+        );
+        tokio::join!(crate::approvals::settle(decision), audited);
         Ok(done.value)
     }
 
@@ -236,14 +242,8 @@ impl AppState {
             summary: line.summary,
             timestamp: crate::now_ms(),
         };
-        let result = self
-            .blocking(move |state| Ok(state.audit.append(&entry)?))
-            .await;
-        if let Err(e) = result {
-            crate::logging::error(&format!(
-                "audit append failed: {}",
-                e.cause.unwrap_or(e.message)
-            ));
+        if let Err(e) = self.audit.append(&entry).wait().await {
+            crate::logging::error(&format!("audit append failed: {e}"));
         }
     }
 }

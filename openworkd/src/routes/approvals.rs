@@ -78,7 +78,8 @@ pub async fn reply(
     // `"reply": "allow"` denies.
     let reply = ApprovalReply::deserialize(body.json()?).map_or(Reply::Deny, |r| r.reply);
     let allowed = reply == Reply::Allow;
-    st.approvals.reply(&id, allowed, &decided_by(&st, &actor))?;
+    let record = st.approvals.reply(&id, allowed, &decided_by(&st, &actor))?;
+    crate::approvals::settle(record).await;
     Ok(Json(ApprovalReplied { ok: true, allowed }))
 }
 

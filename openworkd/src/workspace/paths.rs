@@ -187,12 +187,51 @@ impl Drop for TempFile {
     }
 }
 
-/// Make the entry of `path` in its folder durable.
-fn sync_dir(path: &Path) -> io::Result<()> {
-    match path.parent() {
-        Some(dir) => std::fs::File::open(dir).and_then(|d| d.sync_all()).at(dir),
-        None => Ok(()),
+thread_local! {
+    /// Folders to sync once the running write is over (see
+    /// [`defer_folder_syncs`]); `None` when nothing collects them.
+    static DEFERRED: std::cell::RefCell<Option<std::collections::BTreeSet<PathBuf>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Run `work`, collecting the folders whose entries its atomic writes
+/// changed instead of syncing each at once: a write-batch syncs each folder
+/// once, and the caller can sync them after releasing its lock. The caller
+/// must pass them to [`sync_folders`] before answering.
+pub fn defer_folder_syncs<T>(work: impl FnOnce() -> T) -> (T, Vec<PathBuf>) {
+    let outer = DEFERRED.with(|d| d.borrow_mut().replace(Default::default()));
+    let result = work();
+    let folders = DEFERRED.with(|d| std::mem::replace(&mut *d.borrow_mut(), outer));
+    (result, folders.unwrap_or_default().into_iter().collect())
+}
+
+/// Make the entries of these folders durable.
+pub fn sync_folders(folders: &[PathBuf]) -> io::Result<()> {
+    for dir in folders {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .at(dir)?;
     }
+    Ok(())
+}
+
+/// Make the entry of `path` in its folder durable, now or (inside
+/// [`defer_folder_syncs`]) when the write is over.
+fn sync_dir(path: &Path) -> io::Result<()> {
+    let Some(dir) = path.parent() else {
+        return Ok(());
+    };
+    let deferred = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
+        Some(folders) => {
+            folders.insert(dir.to_path_buf());
+            true
+        }
+        None => false,
+    });
+    if deferred {
+        return Ok(());
+    }
+    sync_folders(&[dir.to_path_buf()])
 }
 
 /// Replace `path` with `bytes` atomically: a temp file in the same folder,
