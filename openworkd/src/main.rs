@@ -116,6 +116,10 @@ async fn serve(config: Config, tls: Option<Tls>, flags: Flags) -> std::io::Resul
         config.run_id.clone(),
         config.reported_version.clone(),
     );
+    // Signals are taken over before the boot lines say we are up, so a
+    // SIGHUP or SIGTERM sent as soon as they appear is handled, never fatal.
+    let terminate = signal(SignalKind::terminate())?;
+    let hangup = signal(SignalKind::hangup())?;
     let (listener, passed) = listen(&config).await?;
     let addr = listener.local_addr()?;
     // The configured host, as the boot line always showed it, unless the
@@ -134,9 +138,6 @@ async fn serve(config: Config, tls: Option<Tls>, flags: Flags) -> std::io::Resul
     }
     print_boot(&config, &host, addr.port(), tls.as_ref(), flags.verbose);
     let server = Arc::new(Server::new(config, tls));
-    // Signals are taken over before readiness is announced.
-    let terminate = signal(SignalKind::terminate())?;
-    let hangup = signal(SignalKind::hangup())?;
     tokio::spawn(reload_on_hangup(server.clone(), flags, hangup));
     // Under systemd (Type=notify) the unit is started once we accept.
     if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
