@@ -194,21 +194,32 @@ impl AppState {
         ws: &WorkspaceEntry,
         work: impl FnOnce(&AppState, &Path) -> ApiResult<T> + Send + 'static,
     ) -> ApiResult<T> {
+        let (result, folders) = self.write_unsynced(ws, work).await?;
+        let synced = self
+            .blocking(move |_| Ok(crate::workspace::paths::sync_folders(&folders)?))
+            .await;
+        synced.and(result)
+    }
+
+    /// Like `write`, but the folders whose entries changed are returned,
+    /// not yet synced: the caller syncs each once (after the lock is
+    /// released, so the next write does not wait for it, and alongside its
+    /// other syncs) before answering.
+    pub async fn write_unsynced<T: Send + 'static>(
+        &self,
+        ws: &WorkspaceEntry,
+        work: impl FnOnce(&AppState, &Path) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<(ApiResult<T>, Vec<std::path::PathBuf>)> {
         let lock = {
             let mut locks = self.write_locks.lock();
             locks.entry(ws.id.clone()).or_default().clone()
         };
         let root = ws.path.clone();
         self.blocking(move |state| {
-            // Folders whose entries changed are made durable once each,
-            // after the lock is released: the next write does not wait for
-            // this one's sync, and concurrent syncs share the disk's flush.
-            let (result, folders) = {
-                let _guard = lock.lock();
-                crate::workspace::paths::defer_folder_syncs(|| work(state, &root))
-            };
-            crate::workspace::paths::sync_folders(&folders)?;
-            result
+            let _guard = lock.lock();
+            Ok(crate::workspace::paths::defer_folder_syncs(|| {
+                work(state, &root)
+            }))
         })
         .await
     }

@@ -26,9 +26,11 @@ enum Op {
     },
 }
 
+type Answer = oneshot::Sender<Result<(), String>>;
+
 struct Request {
     op: Op,
-    done: oneshot::Sender<Result<(), String>>,
+    done: Answer,
 }
 
 /// The writer thread's queue.
@@ -114,11 +116,9 @@ impl Journal {
 /// Apply a batch in order, sync each appended file once, answer everyone.
 fn commit(batch: Vec<Request>) {
     let mut open: HashMap<PathBuf, io::Result<File>> = HashMap::new();
-    let mut results: Vec<(
-        oneshot::Sender<Result<(), String>>,
-        Option<PathBuf>,
-        Result<(), String>,
-    )> = Vec::with_capacity(batch.len());
+    // Who to answer, the file whose sync they wait for, what writing gave.
+    let mut results: Vec<(Answer, Option<PathBuf>, Result<(), String>)> =
+        Vec::with_capacity(batch.len());
     for Request { op, done } in batch {
         match op {
             Op::Append { path, mode, bytes } => {
@@ -143,6 +143,7 @@ fn commit(batch: Vec<Request>) {
             }
         }
     }
+    // Each file once, however many lines it got.
     let synced: HashMap<PathBuf, Result<(), String>> = open
         .into_iter()
         .map(|(path, file)| {

@@ -4,23 +4,77 @@
 //! the `tracing` macros; `info`/`warn`/`error` are shorthands for a message.
 
 use crate::config::LogFormat;
+use parking_lot::{Condvar, Mutex};
 use serde_json::{Map, Value, json};
 use std::fmt;
 use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 
-/// Writes each event as one line on stdout, through a buffered writer on
-/// its own thread: a request never waits for the terminal or the journal,
-/// and lines that arrive together leave in one write.
+/// Writes each event as one line on stdout through [`Sink`].
 struct Lines {
     format: LogFormat,
     run_id: String,
     version: String,
-    out: tracing_appender::non_blocking::NonBlocking,
+    out: Arc<Sink>,
+}
+
+/// Lines waiting to be written. A request only appends to a buffer (no
+/// system call, no thread to wake); a writer thread writes the buffer out
+/// every [`FLUSH_EVERY`], or sooner when it passes [`FLUSH_BYTES`].
+/// Warnings and errors are written at once, after what came before them.
+struct Sink {
+    pending: Mutex<Vec<u8>>,
+    full: Condvar,
+    /// Held while writing, so batches leave in the order they were taken.
+    writing: Mutex<()>,
+    stop: AtomicBool,
+}
+
+const FLUSH_EVERY: Duration = Duration::from_millis(20);
+const FLUSH_BYTES: usize = 64 * 1024;
+
+impl Sink {
+    fn push(&self, line: &[u8], urgent: bool) {
+        let size = {
+            let mut pending = self.pending.lock();
+            pending.extend_from_slice(line);
+            pending.len()
+        };
+        if urgent {
+            self.flush();
+        } else if size >= FLUSH_BYTES {
+            self.full.notify_one();
+        }
+    }
+
+    fn flush(&self) {
+        let _order = self.writing.lock();
+        let batch = std::mem::take(&mut *self.pending.lock());
+        if !batch.is_empty() {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(&batch);
+            let _ = out.flush();
+        }
+    }
+
+    fn run(&self) {
+        while !self.stop.load(Ordering::Acquire) {
+            {
+                let mut pending = self.pending.lock();
+                if pending.len() < FLUSH_BYTES {
+                    self.full.wait_for(&mut pending, FLUSH_EVERY);
+                }
+            }
+            self.flush();
+        }
+    }
 }
 
 /// The event's message and its other fields.
@@ -28,27 +82,42 @@ struct Lines {
 struct Fields {
     message: String,
     attributes: Map<String, Value>,
+    /// Only JSON lines carry the fields; pretty lines are the message.
+    keep: bool,
 }
 
 impl Visit for Fields {
     fn record_str(&mut self, field: &Field, value: &str) {
+        if !self.keep && field.name() != "message" {
+            return;
+        }
         self.put(field, json!(value));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field, json!(value));
+        if self.keep {
+            self.put(field, json!(value));
+        }
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, json!(value));
+        if self.keep {
+            self.put(field, json!(value));
+        }
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, json!(value));
+        if self.keep {
+            self.put(field, json!(value));
+        }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.put(field, json!(format!("{value:?}")));
+        if field.name() == "message" {
+            self.message = format!("{value:?}");
+        } else if self.keep {
+            self.put(field, json!(format!("{value:?}")));
+        }
     }
 }
 
@@ -63,6 +132,47 @@ impl Fields {
             self.attributes.insert(field.name().to_owned(), value);
         }
     }
+}
+
+/// One JSON line (OpenTelemetry log record shape), serialized in place.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Record<'a> {
+    time_unix_nano: String,
+    severity_text: &'static str,
+    severity_number: u8,
+    body: &'a str,
+    attributes: Attributes<'a>,
+    resource: Resource<'a>,
+}
+
+/// The event's fields, then the run id and process id.
+struct Attributes<'a> {
+    fields: &'a Map<String, Value>,
+    run_id: &'a str,
+}
+
+impl serde::Serialize for Attributes<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.fields.len() + 2))?;
+        for (key, value) in self.fields {
+            map.serialize_entry(key, value)?;
+        }
+        map.serialize_entry("run.id", self.run_id)?;
+        map.serialize_entry("process.pid", &std::process::id())?;
+        map.end()
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Resource<'a> {
+    #[serde(rename = "service.name")]
+    name: &'static str,
+    #[serde(rename = "service.version")]
+    version: &'a str,
+    #[serde(rename = "service.instance.id")]
+    instance: &'a str,
 }
 
 fn severity(level: &Level) -> (&'static str, u8) {
@@ -90,7 +200,10 @@ impl<S: Subscriber> Layer<S> for Lines {
     }
 
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let mut fields = Fields::default();
+        let mut fields = Fields {
+            keep: self.format == LogFormat::Json,
+            ..Fields::default()
+        };
         event.record(&mut fields);
         let line = match self.format {
             LogFormat::Json => {
@@ -100,58 +213,72 @@ impl<S: Subscriber> Layer<S> for Lines {
                     .unwrap_or_default()
                     .as_millis()
                     * 1_000_000;
-                let mut attributes = fields.attributes;
-                attributes.insert("run.id".into(), json!(self.run_id));
-                attributes.insert("process.pid".into(), json!(std::process::id()));
-                json!({
-                    "timeUnixNano": nanos.to_string(),
-                    "severityText": text,
-                    "severityNumber": number,
-                    "body": fields.message,
-                    "attributes": attributes,
-                    "resource": {
-                        "service.name": "openwork-server",
-                        "service.version": self.version,
-                        "service.instance.id": self.run_id,
+                let record = Record {
+                    time_unix_nano: nanos.to_string(),
+                    severity_text: text,
+                    severity_number: number,
+                    body: &fields.message,
+                    attributes: Attributes {
+                        fields: &fields.attributes,
+                        run_id: &self.run_id,
                     },
-                })
-                .to_string()
+                    resource: Resource {
+                        name: "openwork-server",
+                        version: &self.version,
+                        instance: &self.run_id,
+                    },
+                };
+                serde_json::to_string(&record).unwrap_or_default()
             }
             _ => fields.message,
         };
         let mut line = line.into_bytes();
         line.push(b'\n');
-        let _ = self.out.clone().write_all(&line);
+        self.out
+            .push(&line, *event.metadata().level() <= Level::WARN);
     }
 }
 
-/// Keeps the log writer running; dropping it writes out every line still
-/// queued (hold it until the daemon stops).
+/// Keeps the log writer running; dropping it stops the writer and writes
+/// out every line still buffered (hold it until the daemon stops).
 pub struct Flush {
-    _writer: Option<tracing_appender::non_blocking::WorkerGuard>,
+    sink: Arc<Sink>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Flush {
+    fn drop(&mut self) {
+        self.sink.stop.store(true, Ordering::Release);
+        self.sink.full.notify_one();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+        self.sink.flush();
+    }
 }
 
 /// Install the process-wide subscriber (once; later calls are ignored).
-/// Lines are queued, never dropped (a full queue makes the logger wait),
-/// and written out in batches.
+/// Lines are buffered, never dropped, and written out in batches.
 pub fn init(format: LogFormat, run_id: String, version: String) -> Flush {
-    let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
-    let (out, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("openworkd-log")
-        .finish(stdout);
+    let sink = Arc::new(Sink {
+        pending: Mutex::new(Vec::with_capacity(FLUSH_BYTES)),
+        full: Condvar::new(),
+        writing: Mutex::new(()),
+        stop: AtomicBool::new(false),
+    });
+    let running = sink.clone();
+    let writer = std::thread::Builder::new()
+        .name("openworkd-log".into())
+        .spawn(move || running.run())
+        .ok();
     let subscriber = tracing_subscriber::registry().with(Lines {
         format,
         run_id,
         version,
-        out,
+        out: sink.clone(),
     });
-    match tracing::subscriber::set_global_default(subscriber) {
-        Ok(()) => Flush {
-            _writer: Some(guard),
-        },
-        Err(_) => Flush { _writer: None },
-    }
+    let _ = tracing::subscriber::set_global_default(subscriber);
+    Flush { sink, writer }
 }
 
 pub fn info(message: &str) {

@@ -6,6 +6,7 @@ use crate::app::{AppState, Reload};
 use crate::approval_rules::Subject;
 use crate::approvals::Request as ApprovalRequest;
 use crate::error::ApiResult;
+use crate::journal::Durable;
 use crate::workspace::WorkspaceEntry;
 use openwork_shared::models::{Actor, AuditEntry};
 use std::path::{Path, PathBuf};
@@ -145,6 +146,18 @@ impl<T> Done<T> {
     }
 }
 
+fn audit_entry(actor: &Actor, ws: &WorkspaceEntry, action: Action, line: &Audited) -> AuditEntry {
+    AuditEntry {
+        id: uuid::Uuid::new_v4().to_string(),
+        workspace_id: ws.id.clone(),
+        actor: actor.clone(),
+        action: action.as_str().to_owned(),
+        target: line.target.clone(),
+        summary: line.summary.clone(),
+        timestamp: crate::now_ms(),
+    }
+}
+
 /// The scope an approval rule sees: the token's, or `host`.
 pub fn actor_scope(actor: &Actor) -> Option<&'static str> {
     match actor.kind {
@@ -210,8 +223,8 @@ impl AppState {
             )
             .await?;
         let id = ws.id.clone();
-        let done = self
-            .write(ws, move |st, root| {
+        let (result, folders) = self
+            .write_unsynced(ws, move |st, root| {
                 let mut done = work(st, root)?;
                 if let Some((reason, trigger)) = done.reload.take() {
                     st.events.record(&id, reason, trigger);
@@ -219,29 +232,37 @@ impl AppState {
                 Ok(done)
             })
             .await?;
-        // The decision's record and the audit lines reach the disk
-        // together, each batched with what other writes append meanwhile.
-        let audited = futures_util::future::join_all(
-            done.audit
-                .into_iter()
-                .map(|line| self.record(actor, ws, intent.action, line)),
-        );
-        tokio::join!(crate::approvals::settle(decision), audited);
-        Ok(done.value)
+        // Before answering, everything reaches the disk side by side: the
+        // folders the write changed, its audit lines and the decision's
+        // record (both batched with what other writes append meanwhile).
+        let audited: Vec<Durable> = match &result {
+            Ok(done) => done
+                .audit
+                .iter()
+                .map(|line| {
+                    let entry = audit_entry(actor, ws, intent.action, line);
+                    self.audit.append(&entry)
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let synced = self.blocking(move |_| Ok(crate::workspace::paths::sync_folders(&folders)?));
+        let logged = async {
+            for line in audited {
+                if let Err(e) = line.wait().await {
+                    crate::logging::error(&format!("audit append failed: {e}"));
+                }
+            }
+        };
+        let (synced, (), ()) = tokio::join!(synced, logged, crate::approvals::settle(decision));
+        synced?;
+        Ok(result?.value)
     }
 
     /// Append one audit line; a failure is logged, never answered (the
     /// change itself happened).
     pub async fn record(&self, actor: &Actor, ws: &WorkspaceEntry, action: Action, line: Audited) {
-        let entry = AuditEntry {
-            id: uuid::Uuid::new_v4().to_string(),
-            workspace_id: ws.id.clone(),
-            actor: actor.clone(),
-            action: action.as_str().to_owned(),
-            target: line.target,
-            summary: line.summary,
-            timestamp: crate::now_ms(),
-        };
+        let entry = audit_entry(actor, ws, action, &line);
         if let Err(e) = self.audit.append(&entry).wait().await {
             crate::logging::error(&format!("audit append failed: {e}"));
         }
