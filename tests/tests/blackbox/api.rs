@@ -788,3 +788,52 @@ fn a_cached_config_swapped_for_a_symlink_is_checked_again() {
     );
     assert!(!r.text.contains("outside"));
 }
+
+/// Plugin and MCP lists come from the cached config and the plugin folder:
+/// an edit on disk right after a listing the daemon could keep shows at once.
+#[test]
+fn plugin_and_mcp_lists_are_never_stale() {
+    let d = Daemon::start();
+    let names = |what: &str, key: &str| -> Vec<String> {
+        let r = d.get(&d.ws(what));
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i[key].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let settle = || {
+        backdate_tree(&d.workspace);
+        names("plugins", "spec");
+        names("mcp", "name");
+    };
+    d.write_file(
+        "opencode.json",
+        r#"{"plugin": ["a"], "mcp": {"m1": {"type": "remote", "url": "https://a.example/mcp"}}}"#,
+    );
+    settle();
+    assert_eq!(names("plugins", "spec"), ["a"]);
+    assert_eq!(names("mcp", "name"), ["m1"]);
+    // Same size, other content.
+    d.write_file(
+        "opencode.json",
+        r#"{"plugin": ["b"], "mcp": {"m2": {"type": "remote", "url": "https://a.example/mcp"}}}"#,
+    );
+    assert_eq!(names("plugins", "spec"), ["b"]);
+    assert_eq!(names("mcp", "name"), ["m2"]);
+    settle();
+    d.write_file(".opencode/plugins/local.js", "export default {}");
+    let specs = names("plugins", "spec");
+    assert!(
+        specs
+            .iter()
+            .any(|s| s.ends_with("/.opencode/plugins/local.js")),
+        "{specs:?}"
+    );
+    settle();
+    std::fs::remove_file(d.workspace.join("opencode.json")).unwrap();
+    assert_eq!(names("mcp", "name"), Vec::<String>::new());
+    assert!(!names("plugins", "spec").contains(&"b".to_owned()));
+}
