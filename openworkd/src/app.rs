@@ -84,6 +84,8 @@ pub struct Inner {
     pub events: ReloadEvents,
     pub caches: Caches,
     pub sessions: Sessions,
+    /// The file-session catalog of watched workspaces, kept in memory.
+    pub catalogs: crate::workspace::catalog::Catalogs,
     pub file_events: FileEvents,
     pub started: Instant,
     pub upstream: crate::upstream::UpstreamClient,
@@ -122,6 +124,7 @@ impl AppState {
             events: ReloadEvents::default(),
             caches: Caches::default(),
             sessions: Sessions::default(),
+            catalogs: Default::default(),
             file_events: FileEvents::default(),
             started: Instant::now(),
             upstream: crate::upstream::client(),
@@ -214,12 +217,12 @@ impl AppState {
             let mut locks = self.write_locks.lock();
             locks.entry(ws.id.clone()).or_default().clone()
         };
-        let root = ws.path.clone();
+        let (root, id) = (ws.path.clone(), ws.id.clone());
         self.blocking(move |state| {
             let _guard = lock.lock();
-            Ok(crate::workspace::paths::defer_folder_syncs(|| {
-                work(state, &root)
-            }))
+            let done = crate::workspace::paths::defer_folder_syncs(|| work(state, &root));
+            state.catalogs.invalidate(&id);
+            Ok(done)
         })
         .await
     }

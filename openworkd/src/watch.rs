@@ -58,7 +58,13 @@ type Watcher = notify_debouncer_full::Debouncer<
 /// ones no longer configured.
 fn sync(state: &AppState, watching: &mut HashMap<String, Watcher>) {
     let workspaces = state.workspace_list();
-    watching.retain(|id, _| workspaces.iter().any(|w| &w.id == id));
+    watching.retain(|id, _| {
+        let kept = workspaces.iter().any(|w| &w.id == id);
+        if !kept {
+            state.catalogs.set_watched(id, false);
+        }
+        kept
+    });
     for ws in workspaces {
         if watching.contains_key(&ws.id) {
             continue;
@@ -69,6 +75,9 @@ fn sync(state: &AppState, watching: &mut HashMap<String, Watcher>) {
         let handler_state = state.clone();
         let (id, handler_root) = (ws.id.clone(), root.clone());
         let handler = move |result: DebounceEventResult| {
+            // Whatever changed (even where no file event is reported, or
+            // when the watcher lost track), the kept catalog is dropped.
+            handler_state.catalogs.invalidate(&id);
             if let Ok(events) = result {
                 Observer::new(&handler_state, &id, &handler_root).apply(&events);
             }
@@ -80,6 +89,7 @@ fn sync(state: &AppState, watching: &mut HashMap<String, Watcher>) {
         match watched {
             Ok(d) => {
                 watching.insert(ws.id.clone(), d);
+                state.catalogs.set_watched(&ws.id, true);
             }
             Err(e) => crate::logging::warn(&format!(
                 "Not watching {} for changes on disk: {e}",

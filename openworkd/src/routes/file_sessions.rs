@@ -12,6 +12,8 @@ use crate::workspace::files::{self, Change, Op, Session};
 use crate::workspace::paths::{Root, normalize_relative, resolve_in_workspace};
 use axum::Json;
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use openwork_shared::models::{
     Actor, CatalogSnapshot, EntryKind, FileEventList, FileOps, FileResult, FileSessionEnvelope,
     FileSessionOpen, FileSessionRenew, OkBody, ReadBatch, ReadResults, WriteBatch, WriteResults,
@@ -103,7 +105,7 @@ pub async fn snapshot(
     Bearer(actor): Bearer,
     Params(sid): Params<String>,
     query: QueryMap,
-) -> ApiResult<Json<CatalogSnapshot>> {
+) -> ApiResult<Response> {
     let (session, ws) = session(&st, &sid, &actor)?;
     let prefix = query
         .get("prefix")
@@ -122,28 +124,27 @@ pub async fn snapshot(
         .filter(|l| *l >= 1.0)
         .map_or(2000, |l| (l.floor() as usize).min(10_000));
     let cursor = st.file_events.cursor(&ws.id);
-    let root = ws.path.clone();
+    let (root, id) = (ws.path.clone(), ws.id.clone());
     let under = prefix.clone();
-    let mut entries = st
+    let state = st.clone();
+    let tree = st
         .blocking(move |_| {
-            // Only the prefix's subtree is walked; it must stay inside.
-            let under = under.map(|p| Root::new(&root)?.resolve(&p)).transpose()?;
-            Ok(files::catalog(&root, under.as_deref()))
+            // The prefix must stay inside the workspace (no symlink out).
+            if let Some(p) = &under {
+                Root::new(&root)?.resolve(p)?;
+            }
+            Ok(state.catalogs.tree(&id, &root))
         })
         .await?;
-    entries.retain(|e| {
-        (include_dirs || e.kind == EntryKind::File)
-            && prefix.as_ref().is_none_or(|p| {
-                e.path
-                    .strip_prefix(p.as_str())
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-            })
-            && after.as_ref().is_none_or(|a| e.path.as_str() > a.as_str())
-    });
-    let total = entries.len();
+    let chosen: Vec<usize> = tree
+        .select(prefix.as_deref(), after.as_deref())
+        .into_iter()
+        .filter(|i| include_dirs || tree.entries[*i].kind == EntryKind::File)
+        .collect();
+    let total = chosen.len();
     let truncated = total > limit;
-    entries.truncate(limit);
-    Ok(Json(CatalogSnapshot {
+    let shown = &chosen[..total.min(limit)];
+    let head = CatalogSnapshot {
         session_id: session.id,
         workspace_id: ws.id,
         generated_at: now_ms(),
@@ -151,10 +152,29 @@ pub async fn snapshot(
         total,
         truncated,
         next_after: truncated
-            .then(|| entries.last().map(|e| e.path.clone()))
+            .then(|| shown.last().map(|i| tree.entries[*i].path.clone()))
             .flatten(),
-        items: entries,
-    }))
+        items: Vec::new(),
+    };
+    // The envelope serialized with no items, then the kept JSON of each
+    // item spliced in: a 10,000-entry snapshot is a copy, not a
+    // serialization.
+    let envelope = serde_json::to_string(&head).map_err(ApiError::internal)?;
+    let Some(open) = envelope.strip_suffix("[]}") else {
+        return Err(ApiError::internal("unexpected snapshot envelope"));
+    };
+    let size = shown.iter().map(|i| tree.json[*i].len() + 1).sum::<usize>();
+    let mut body = String::with_capacity(open.len() + size + 3);
+    body.push_str(open);
+    body.push('[');
+    for (n, i) in shown.iter().enumerate() {
+        if n > 0 {
+            body.push(',');
+        }
+        body.push_str(&tree.json[*i]);
+    }
+    body.push_str("]}");
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 pub async fn events(

@@ -1,11 +1,10 @@
 //! File sessions: the token-bound session store, the workspace catalog,
 //! per-workspace file events, and batch reads, writes and operations.
 
-use super::paths::{Root, create_dirs, is_temp_name, normalize_relative, write_atomic};
+use super::paths::{Root, create_dirs, normalize_relative, write_atomic};
 use crate::error::{ApiError, ApiResult};
 use openwork_shared::models::{
-    CatalogEntry, EntryKind, FileEvent, FileEventKind, FileOp, FileResult, FileSessionInfo,
-    FileWrite,
+    EntryKind, FileEvent, FileEventKind, FileOp, FileResult, FileSessionInfo, FileWrite,
 };
 use parking_lot::Mutex;
 
@@ -260,43 +259,6 @@ fn current_revision(path: &Path) -> Option<String> {
         .ok()
         .filter(Metadata::is_file)
         .map(|m| revision(&m))
-}
-
-/// Every file and folder of the workspace, or of `under` (a path inside it,
-/// included itself), sorted by path byte-wise. Symlinks and special files
-/// are skipped, never followed.
-pub fn catalog(root: &Path, under: Option<&Path>) -> Vec<CatalogEntry> {
-    let mut entries: Vec<CatalogEntry> = walkdir::WalkDir::new(under.unwrap_or(root))
-        .min_depth(if under.is_some() { 0 } else { 1 })
-        .follow_links(false)
-        .follow_root_links(false)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file() || e.file_type().is_dir())
-        .filter(|e| !e.file_name().to_str().is_some_and(is_temp_name))
-        .filter_map(|e| {
-            let meta = e.metadata().ok()?;
-            let relative = e.path().strip_prefix(root).ok()?;
-            let path = relative
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
-            Some(CatalogEntry {
-                path,
-                kind: if meta.is_dir() {
-                    EntryKind::Dir
-                } else {
-                    EntryKind::File
-                },
-                size: if meta.is_dir() { 0 } else { meta.len() },
-                mtime_ms: mtime_ms(&meta),
-                revision: revision(&meta),
-            })
-        })
-        .collect();
-    entries.sort_by(|a, b| a.path.cmp(&b.path));
-    entries
 }
 
 /// Normalize every path of a batch up front (any invalid path fails all).

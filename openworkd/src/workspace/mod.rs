@@ -2,6 +2,7 @@
 //! their files. Nothing here knows about HTTP.
 
 pub mod cache;
+pub mod catalog;
 pub mod commands;
 pub mod exchange;
 pub mod files;

@@ -2,6 +2,7 @@
 
 use openworkd_tests::{Auth, Daemon, HOST_TOKEN, TOKEN, peer, run_isolated};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 fn b64(text: &str) -> String {
     use base64::Engine;
@@ -442,4 +443,55 @@ fn the_real_client_file_commands() {
         120_000
     );
     assert_eq!(s(&["session", "close"]), json!({"ok": true}));
+}
+
+/// The catalog is kept in memory while the workspace is watched, and never
+/// served stale: names added or removed on disk show at once, content
+/// edited in place as soon as the watcher reports it, API writes at once.
+#[test]
+fn the_kept_catalog_follows_every_change() {
+    let d = Daemon::start();
+    d.write_file("a/one.txt", "1");
+    let sid = open(&d, TOKEN, "{}")["id"].as_str().unwrap().to_owned();
+    let snapshot = || {
+        d.get(&format!("/files/sessions/{sid}/catalog/snapshot"))
+            .json()
+    };
+    let size_of = |snap: &Value, path: &str| {
+        snap["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["path"] == path)
+            .map(|i| i["size"].as_u64().unwrap())
+    };
+    // Kept after the watcher has started and settled.
+    d.wait_for(Duration::from_secs(10), || {
+        d.output().contains("Watching 1 workspace").then_some(())
+    });
+    for _ in 0..3 {
+        assert_eq!(size_of(&snapshot(), "a/one.txt"), Some(1));
+    }
+    // A new name, deep down: at once.
+    d.write_file("a/b/c/two.txt", "22");
+    assert_eq!(size_of(&snapshot(), "a/b/c/two.txt"), Some(2));
+    // Removed: at once.
+    std::fs::remove_file(d.workspace.join("a/b/c/two.txt")).unwrap();
+    assert_eq!(size_of(&snapshot(), "a/b/c/two.txt"), None);
+    // Edited in place (no name changes): once the watcher reports it.
+    let snap = snapshot();
+    assert_eq!(size_of(&snap, "a/one.txt"), Some(1));
+    std::fs::write(d.workspace.join("a/one.txt"), "longer").unwrap();
+    d.wait_for(Duration::from_secs(5), || {
+        (size_of(&snapshot(), "a/one.txt") == Some(6)).then_some(())
+    });
+    // Through the API: at once.
+    let written = call(
+        &d,
+        &sid,
+        "write-batch",
+        json!({"writes": [{"path": "a/one.txt", "contentBase64": b64("three")}]}),
+    );
+    assert_eq!(written.1["items"][0]["path"], "a/one.txt", "{written:?}");
+    assert_eq!(size_of(&snapshot(), "a/one.txt"), Some(5));
 }
