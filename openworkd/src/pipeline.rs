@@ -178,6 +178,28 @@ impl AppState {
         intent: Intent,
         work: impl FnOnce(&AppState, &Path) -> ApiResult<Done<T>> + Send + 'static,
     ) -> ApiResult<T> {
+        self.mutate_staged(
+            actor,
+            ws,
+            intent,
+            || Ok(()),
+            move |(), st, root| work(st, root),
+        )
+        .await
+    }
+
+    /// `mutate` with a first step run once the write is approved but
+    /// before the workspace is locked: what can be made ready without the
+    /// lock (new content written and flushed to a temporary file) is, so
+    /// concurrent writes hold the lock only to move it into place.
+    pub async fn mutate_staged<S: Send + 'static, T: Send + 'static>(
+        &self,
+        actor: &Actor,
+        ws: &WorkspaceEntry,
+        intent: Intent,
+        stage: impl FnOnce() -> ApiResult<S> + Send + 'static,
+        work: impl FnOnce(S, &AppState, &Path) -> ApiResult<Done<T>> + Send + 'static,
+    ) -> ApiResult<T> {
         let policy = self.live().approval.clone();
         let relative: Vec<String> = intent
             .paths
@@ -222,10 +244,17 @@ impl AppState {
                 },
             )
             .await?;
+        let staged = match self.blocking(move |_| stage()).await {
+            Ok(staged) => staged,
+            Err(e) => {
+                crate::approvals::settle(decision).await;
+                return Err(e);
+            }
+        };
         let id = ws.id.clone();
         let (result, folders) = self
             .write_unsynced(ws, move |st, root| {
-                let mut done = work(st, root)?;
+                let mut done = work(staged, st, root)?;
                 if let Some((reason, trigger)) = done.reload.take() {
                     st.events.record(&id, reason, trigger);
                 }

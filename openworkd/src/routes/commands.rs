@@ -50,9 +50,11 @@ pub async fn upsert(
         vec![prepared.path.clone()],
     )
     .bytes(prepared.text.len() as u64);
+    let (path, text) = (prepared.path.clone(), prepared.text.clone());
+    let stage = move || Ok(crate::workspace::paths::stage(&path, text.as_bytes())?);
     let items = st
-        .mutate(&actor, &ws, intent, move |st, root| {
-            commands::write(&prepared)?;
+        .mutate_staged(&actor, &ws, intent, stage, move |staged, st, root| {
+            staged.commit()?;
             let path = prepared.path.display().to_string();
             let items = commands::list(&st.caches, &root.join(commands::DIR), "workspace");
             let summary = format!("Upserted command {}", prepared.name);

@@ -55,9 +55,12 @@ pub async fn upsert(
         vec![prepared.path.clone()],
     )
     .bytes(prepared.text.len() as u64);
+    let (path, text) = (prepared.path.clone(), prepared.text.clone());
+    let stage = move || Ok(crate::workspace::paths::stage(&path, text.as_bytes())?);
     let item = st
-        .mutate(&actor, &ws, intent, move |_, _| {
-            let existed = skills::write(&prepared)?;
+        .mutate_staged(&actor, &ws, intent, stage, move |staged, _, _| {
+            let existed = prepared.path.exists();
+            staged.commit()?;
             let action = if existed { "updated" } else { "added" };
             let path = prepared.path.display().to_string();
             let reload = skill_reload(&prepared.name, action, &path);

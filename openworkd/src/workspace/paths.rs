@@ -171,11 +171,45 @@ impl TempFile {
 
     /// Make the data durable, then move it over `target` (whose folder must
     /// be on the same file system) and make the new name durable.
-    pub fn persist(mut self, target: &Path) -> io::Result<()> {
+    pub fn persist(self, target: &Path) -> io::Result<()> {
         self.file.sync_data().at(&self.path)?;
+        self.move_over(target)
+    }
+
+    /// Move the (already durable) data over `target`, make the name durable.
+    fn move_over(mut self, target: &Path) -> io::Result<()> {
         std::fs::rename(&self.path, target).at(target)?;
         self.persisted = true;
         sync_dir(target)
+    }
+}
+
+/// New content for a file, written and flushed beside it, not yet in place:
+/// [`stage`] it outside a lock, [`Staged::commit`] it inside.
+pub struct Staged {
+    temp: TempFile,
+    target: PathBuf,
+}
+
+/// Write `bytes` for `target` to a durable temporary file in its folder
+/// (created if needed), with the mode `write_atomic` would give.
+pub fn stage(target: &Path, bytes: &[u8]) -> io::Result<Staged> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(target).map_or(0o644, |m| m.permissions().mode() & 0o7777);
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let mut temp = TempFile::create_in(dir, mode)?;
+    temp.file.write_all(bytes).at(&temp.path)?;
+    temp.file.sync_data().at(&temp.path)?;
+    Ok(Staged {
+        temp,
+        target: target.to_path_buf(),
+    })
+}
+
+impl Staged {
+    /// Move the content into place (atomically) and make the name durable.
+    pub fn commit(self) -> io::Result<()> {
+        self.temp.move_over(&self.target)
     }
 }
 
