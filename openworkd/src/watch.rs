@@ -76,8 +76,16 @@ fn sync(state: &AppState, watching: &mut HashMap<String, Watcher>) {
         let (id, handler_root) = (ws.id.clone(), root.clone());
         let handler = move |result: DebounceEventResult| {
             // Whatever changed (even where no file event is reported, or
-            // when the watcher lost track), the kept catalog is dropped.
-            handler_state.catalogs.invalidate(&id);
+            // when the watcher lost track), the kept catalog is dropped;
+            // reads (a walk opening folders) change nothing.
+            let changed = result.as_ref().map_or(true, |events| {
+                events
+                    .iter()
+                    .any(|e| !matches!(e.kind, EventKind::Access(_)))
+            });
+            if changed {
+                handler_state.catalogs.invalidate(&id);
+            }
             if let Ok(events) = result {
                 Observer::new(&handler_state, &id, &handler_root).apply(&events);
             }
