@@ -223,26 +223,43 @@ enum ApprovalsCmd {
     },
     /// Which approval rule (or the mode) would decide a write; nothing is
     /// written
-    Check {
-        /// The action, e.g. plugins.add, skills.upsert, workspace.inbox.upload
-        #[arg(long)]
-        action: String,
-        /// A workspace-relative path the write touches (repeatable)
-        #[arg(long = "path")]
-        paths: Vec<String>,
-        /// The writer's scope: owner, collaborator, viewer or host
-        #[arg(long)]
-        scope: Option<String>,
-        /// Workspace id or path [default: the active workspace]
-        #[arg(long = "workspace", id = "check_workspace")]
-        workspace: Option<String>,
-        /// The writer's token, by id or label
-        #[arg(long = "as-token", value_name = "ID_OR_LABEL")]
-        token: Option<String>,
-        /// Bytes the write brings
-        #[arg(long)]
-        bytes: Option<u64>,
-    },
+    Check(CheckArgs),
+}
+
+/// A write to try against the approval rules.
+#[derive(Args)]
+struct CheckArgs {
+    /// The action, e.g. plugins.add, skills.upsert, workspace.inbox.upload
+    #[arg(long)]
+    action: String,
+    /// A workspace-relative path the write touches (repeatable)
+    #[arg(long = "path")]
+    paths: Vec<String>,
+    /// The writer's scope: owner, collaborator, viewer or host
+    #[arg(long)]
+    scope: Option<String>,
+    /// Workspace id or path [default: the active workspace]
+    #[arg(long = "workspace", id = "check_workspace")]
+    workspace: Option<String>,
+    /// The writer's token, by id or label
+    #[arg(long = "as-token", value_name = "ID_OR_LABEL")]
+    token: Option<String>,
+    /// Bytes the write brings
+    #[arg(long)]
+    bytes: Option<u64>,
+}
+
+impl From<CheckArgs> for ApprovalCheck {
+    fn from(a: CheckArgs) -> ApprovalCheck {
+        ApprovalCheck {
+            action: a.action,
+            paths: a.paths,
+            scope: a.scope,
+            workspace: a.workspace,
+            token: a.token,
+            bytes: a.bytes,
+        }
+    }
 }
 
 #[derive(Args, Clone)]
@@ -446,24 +463,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Approvals(ApprovalsCmd::Watch { no_prompt, max, .. }) => {
             watch::approvals_watch(&ctx, !no_prompt, max)
         }
-        Command::Approvals(ApprovalsCmd::Check {
-            action,
-            paths,
-            scope,
-            workspace,
-            token,
-            bytes,
-        }) => commands::approvals_check(
-            &ctx,
-            &ApprovalCheck {
-                action,
-                paths,
-                scope,
-                workspace,
-                token,
-                bytes,
-            },
-        ),
+        Command::Approvals(ApprovalsCmd::Check(args)) => {
+            commands::approvals_check(&ctx, &args.into())
+        }
         Command::Inbox(InboxCmd::Upload { files, ws, path }) => {
             commands::inbox_upload(&ctx, &files, &ws, path.as_deref())
         }

@@ -448,6 +448,18 @@ impl Daemon {
         wait_for(timeout, &mut check)
     }
 
+    /// Send SIGHUP and wait until `logged` has appeared `nth` times in the
+    /// output (the reload, or its refusal, is logged).
+    pub fn hangup(&self, logged: &str, nth: usize) {
+        Command::new("kill")
+            .args(["-HUP", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        self.wait_for(Duration::from_secs(10), || {
+            (self.output().matches(logged).count() >= nth).then_some(())
+        });
+    }
+
     /// Send SIGTERM and wait for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")

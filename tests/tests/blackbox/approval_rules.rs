@@ -6,7 +6,6 @@ use openworkd_tests::{Auth, Daemon, HOST_TOKEN, TOKEN, bin, http, workspace_id};
 use reqwest::blocking::multipart::{Form, Part};
 use serde_json::{Value, json};
 use std::process::Command;
-use std::time::Duration;
 
 /// Manual mode with a short timeout: a write no rule allows is denied
 /// (`timeout`) soon.
@@ -163,7 +162,7 @@ fn a_workspace_rule_names_it_by_id_or_path() {
         .enumerate()
     {
         std::fs::write(&config_path, config(name).to_string()).unwrap();
-        hangup(&d, "SIGHUP: configuration", n + 1);
+        d.hangup("SIGHUP: configuration", n + 1);
         assert_eq!(
             write(&d, TOKEN, &path, skill(&format!("s{n}"))).0,
             200,
@@ -176,16 +175,6 @@ fn a_workspace_rule_names_it_by_id_or_path() {
             403
         );
     }
-}
-
-fn hangup(d: &Daemon, logged: &str, nth: usize) {
-    Command::new("kill")
-        .args(["-HUP", &d.pid().to_string()])
-        .status()
-        .unwrap();
-    d.wait_for(Duration::from_secs(10), || {
-        (d.output().matches(logged).count() >= nth).then_some(())
-    });
 }
 
 #[test]
@@ -213,7 +202,7 @@ fn rules_reload_on_sighup_and_a_bad_set_is_refused() {
         ])),
     )
     .unwrap();
-    hangup(&d, "SIGHUP: configuration reloaded", 1);
+    d.hangup("SIGHUP: configuration reloaded", 1);
     assert_rule_denied(
         write(&d, TOKEN, &d.ws("plugins"), json!({"spec": "b"})),
         "no-plugins",
@@ -240,7 +229,7 @@ fn rules_reload_on_sighup_and_a_bad_set_is_refused() {
         .unwrap(),
     )
     .unwrap();
-    hangup(&d, "configuration not reloaded", 1);
+    d.hangup("configuration not reloaded", 1);
     let out = d.output();
     assert!(
         out.contains("matches no action") && out.contains("line "),
@@ -301,47 +290,65 @@ fn approvals_check_says_what_would_decide_without_writing() {
         v,
         json!({"decision": "deny", "rule": "no-plugins", "decidedBy": "rule:no-plugins"})
     );
-    let v = check(&[
-        "--action",
-        "skills.upsert",
-        "--path",
-        "docs/a/b.md",
-        "--scope",
-        "collaborator",
-    ]);
-    assert_eq!(v["rule"], "docs");
-    let v = check(&[
-        "--action",
-        "skills.upsert",
-        "--path",
-        "docs/a.md",
-        "--path",
-        "src/x",
-        "--scope",
-        "collaborator",
-    ]);
-    assert_eq!(
-        v,
-        json!({"decision": "ask", "rule": null, "decidedBy": "host"})
-    );
-    let v = check(&[
-        "--action",
-        "mcp.add",
-        "--as-token",
-        "ci-bot",
-        "--bytes",
-        "5",
-    ]);
-    assert_eq!(v["rule"], "bot");
-    let v = check(&[
-        "--action",
-        "mcp.add",
-        "--as-token",
-        "ci-bot",
-        "--bytes",
-        "50",
-    ]);
-    assert_eq!(v["decision"], "ask");
+    let cases: [(&[&str], Value); 4] = [
+        (
+            &[
+                "--action",
+                "skills.upsert",
+                "--path",
+                "docs/a/b.md",
+                "--scope",
+                "collaborator",
+            ],
+            json!("docs"),
+        ),
+        // Every path must match.
+        (
+            &[
+                "--action",
+                "skills.upsert",
+                "--path",
+                "docs/a.md",
+                "--path",
+                "src/x",
+                "--scope",
+                "collaborator",
+            ],
+            Value::Null,
+        ),
+        (
+            &[
+                "--action",
+                "mcp.add",
+                "--as-token",
+                "ci-bot",
+                "--bytes",
+                "5",
+            ],
+            json!("bot"),
+        ),
+        (
+            &[
+                "--action",
+                "mcp.add",
+                "--as-token",
+                "ci-bot",
+                "--bytes",
+                "50",
+            ],
+            Value::Null,
+        ),
+    ];
+    for (args, rule) in cases {
+        let v = check(args);
+        assert_eq!(v["rule"], rule, "{args:?}");
+        if rule.is_null() {
+            assert_eq!(
+                v,
+                json!({"decision": "ask", "rule": null, "decidedBy": "host"})
+            );
+        }
+    }
     let v = check(&["--action", "plugins.add", "--workspace", &d.ws_id]);
     assert_eq!(v["rule"], "no-plugins");
     let text = d
@@ -359,29 +366,32 @@ fn approvals_check_says_what_would_decide_without_writing() {
         bad.stderr.contains("plugins.add"),
         "lists the actions: {bad:?}"
     );
-    let body = r#"{"action":"plugins.add","workspace":"ws_nope"}"#;
-    let r = d.request(
-        "POST",
-        "/approvals/check",
-        Auth::Host(HOST_TOKEN),
-        Some(body),
-    );
-    assert_eq!(r.status, 404, "{}", r.text);
-    let body = r#"{"action":"plugins.add","scope":"admin"}"#;
-    let r = d.request(
-        "POST",
-        "/approvals/check",
-        Auth::Host(HOST_TOKEN),
-        Some(body),
-    );
-    assert_eq!(r.status, 400, "{}", r.text);
-    let r = d.request(
-        "POST",
-        "/approvals/check",
-        Auth::Host(HOST_TOKEN),
-        Some("{}"),
-    );
-    assert_eq!((r.status, r.code()), (400, "invalid_payload".to_owned()));
+    for (body, status, code) in [
+        (
+            r#"{"action":"plugins.add","workspace":"ws_nope"}"#,
+            404,
+            "workspace_not_found",
+        ),
+        (
+            r#"{"action":"plugins.add","scope":"admin"}"#,
+            400,
+            "invalid_payload",
+        ),
+        ("{}", 400, "invalid_payload"),
+    ] {
+        let r = d.request(
+            "POST",
+            "/approvals/check",
+            Auth::Host(HOST_TOKEN),
+            Some(body),
+        );
+        assert_eq!(
+            (r.status, r.code()),
+            (status, code.to_owned()),
+            "{body}: {}",
+            r.text
+        );
+    }
     let r = d.request(
         "POST",
         "/approvals/check",

@@ -26,7 +26,7 @@ fn readiness_and_signals_as_a_service_manager_sees_them() {
     // Ready means serving.
     assert_eq!(d.request("GET", "/health", Auth::None, None).status, 200);
 
-    hangup(&d, 1);
+    d.hangup("SIGHUP: configuration", 1);
     assert_eq!(d.request("GET", "/health", Auth::None, None).status, 200);
 
     let status = d.terminate();
@@ -183,16 +183,6 @@ fn the_openapi_document_describes_the_routes_that_exist() {
 }
 
 /// Send SIGHUP and wait for the `nth` reload (or refusal) to be logged.
-fn hangup(d: &Daemon, nth: usize) {
-    Command::new("kill")
-        .args(["-HUP", &d.pid().to_string()])
-        .status()
-        .unwrap();
-    d.wait_for(Duration::from_secs(10), || {
-        (d.output().matches("SIGHUP: configuration").count() >= nth).then_some(())
-    });
-}
-
 #[test]
 fn sighup_reloads_workspaces_cors_and_approval_without_dropping_connections() {
     let first = json!({
@@ -236,7 +226,7 @@ fn sighup_reloads_workspaces_cors_and_approval_without_dropping_connections() {
         "corsOrigins": ["http://b.example"]
     });
     std::fs::write(&config_path, second.to_string()).unwrap();
-    hangup(&d, 1);
+    d.hangup("SIGHUP: configuration", 1);
     assert!(
         d.output()
             .contains("configuration reloaded: 2 workspace(s)"),
@@ -296,7 +286,7 @@ fn sighup_reloads_workspaces_cors_and_approval_without_dropping_connections() {
 
     // A configuration that no longer parses is refused; the running one stays.
     std::fs::write(&config_path, "{ not json").unwrap();
-    hangup(&d, 2);
+    d.hangup("SIGHUP: configuration", 2);
     assert!(
         d.output().contains("configuration not reloaded"),
         "{}",

@@ -8,7 +8,6 @@ use openworkd_tests::{Daemon, HOST_TOKEN, TOKEN, bin, run_isolated};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
@@ -144,16 +143,6 @@ fn other_than(fingerprint: &str) -> String {
     format!("{first}{}", &fingerprint[2..])
 }
 
-fn hangup(d: &Daemon, logged: &str, nth: usize) {
-    Command::new("kill")
-        .args(["-HUP", &d.pid().to_string()])
-        .status()
-        .unwrap();
-    d.wait_for(Duration::from_secs(10), || {
-        (d.output().matches(logged).count() >= nth).then_some(())
-    });
-}
-
 #[test]
 fn a_self_signed_certificate_is_made_once_kept_private_pinned_and_reused() {
     let data = tempfile::tempdir().unwrap();
@@ -280,7 +269,7 @@ fn certificate_files_are_read_again_on_sighup_and_a_saved_pin_holds() {
     // the saved pin refuses it.
     std::fs::copy(&b_cert, &live_cert).unwrap();
     std::fs::copy(&b_key, &live_key).unwrap();
-    hangup(&d, "TLS certificate read again", 1);
+    d.hangup("TLS certificate read again", 1);
     assert_eq!(status_fingerprint(&d), fp_b);
     let refused = saved();
     assert_eq!(refused.code, 7, "{refused:?}");
@@ -299,7 +288,7 @@ fn certificate_files_are_read_again_on_sighup_and_a_saved_pin_holds() {
 
     // A certificate that cannot be read is refused; the running one stays.
     std::fs::write(&live_cert, "not a certificate").unwrap();
-    hangup(&d, "TLS certificate not reloaded", 1);
+    d.hangup("TLS certificate not reloaded", 1);
     assert_eq!(status_fingerprint(&d), fp_b);
     assert!(d.output().contains(&live_cert.display().to_string()));
 }
