@@ -226,8 +226,8 @@ impl Rules {
         self.0.iter().find(|r| r.matches(subject))
     }
 
-    pub fn len(&self) -> usize {
-        self.0.len()
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 

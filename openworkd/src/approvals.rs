@@ -144,9 +144,9 @@ impl Approvals {
     fn decide(&self, item: ApprovalItem, decision: Decision, by: &str) -> Durable {
         let decided = decided(item, decision, by);
         let data = serde_json::to_value(&decided).unwrap_or_default();
-        let durable = self.history.record(decided);
+        let record = self.history.record(decided);
         self.publish("approval.decided", data);
-        durable
+        record
     }
 
     /// Feed events after `seq`.
@@ -201,19 +201,19 @@ impl Approvals {
             created_at: crate::now_ms(),
             actor: request.actor,
         };
-        match rule.map(|r| (r.decision, format!("rule:{}", r.name))) {
-            Some((RuleDecision::Allow, by)) => {
-                return Ok(self.decide(item, Decision::Allow, &by));
+        match rule {
+            Some(r) if r.decision == RuleDecision::Allow => {
+                return Ok(self.decide(item, Decision::Allow, &format!("rule:{}", r.name)));
             }
-            Some((RuleDecision::Deny, by)) => {
-                settle(self.decide(item, Decision::Deny, &by)).await;
-                let name = rule.map(|r| r.name.as_str()).unwrap_or_default();
+            Some(r) if r.decision == RuleDecision::Deny => {
+                settle(self.decide(item, Decision::Deny, &format!("rule:{}", r.name))).await;
                 return Err(
                     ApiError::new(ErrorCode::WriteDenied, "Write request denied")
-                        .with_details(json!({"requestId": id, "reason": "rule", "rule": name})),
+                        .with_details(json!({"requestId": id, "reason": "rule", "rule": r.name})),
                 );
             }
-            Some((RuleDecision::Ask, _)) => {}
+            // `ask`: the host decides, whatever the mode.
+            Some(_) => {}
             None if mode == ApprovalMode::Auto => {
                 return Ok(self.decide(item, Decision::Allow, "auto"));
             }

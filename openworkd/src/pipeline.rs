@@ -3,7 +3,7 @@
 //! before the lock is released) → audit, through [`AppState::mutate`].
 
 use crate::app::{AppState, Reload};
-use crate::approval_rules::Subject;
+use crate::approval_rules::{Rule, Rules, Subject};
 use crate::approvals::Request as ApprovalRequest;
 use crate::error::ApiResult;
 use crate::journal::Durable;
@@ -201,36 +201,12 @@ impl AppState {
         work: impl FnOnce(S, &AppState, &Path) -> ApiResult<Done<T>> + Send + 'static,
     ) -> ApiResult<T> {
         let policy = self.live().approval.clone();
-        let relative: Vec<String> = intent
-            .paths
-            .iter()
-            .map(|p| {
-                p.strip_prefix(&ws.path)
-                    .unwrap_or(p)
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
-        let token = actor
-            .token_hash
-            .as_deref()
-            .and_then(|hash| self.tokens.names_of_hash(hash))
-            .unwrap_or_default();
-        let workspace_path = ws.path.to_string_lossy();
-        let rule = policy.rules.first_match(&Subject {
-            action: intent.action.as_str(),
-            workspace_id: &ws.id,
-            workspace_path: &workspace_path,
-            scope: actor_scope(actor),
-            token: token.iter().map(String::as_str).collect(),
-            paths: &relative,
-            bytes: intent.bytes,
-        });
+        let rule = self.rule_for(&policy.rules, actor, ws, &intent);
         let decision = self
             .approvals
             .require(
                 &policy,
-                rule,
+                rule.as_ref(),
                 ApprovalRequest {
                     workspace_id: ws.id.clone(),
                     action: intent.action.as_str(),
@@ -286,6 +262,47 @@ impl AppState {
         let (synced, (), ()) = tokio::join!(synced, logged, crate::approvals::settle(decision));
         synced?;
         Ok(result?.value)
+    }
+
+    /// The first approval rule that matches this write (none when there
+    /// are no rules: nothing is looked up).
+    fn rule_for(
+        &self,
+        rules: &Rules,
+        actor: &Actor,
+        ws: &WorkspaceEntry,
+        intent: &Intent,
+    ) -> Option<Rule> {
+        if rules.is_empty() {
+            return None;
+        }
+        let relative: Vec<String> = intent
+            .paths
+            .iter()
+            .map(|p| {
+                p.strip_prefix(&ws.path)
+                    .unwrap_or(p)
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        let token = actor
+            .token_hash
+            .as_deref()
+            .and_then(|hash| self.tokens.names_of_hash(hash))
+            .unwrap_or_default();
+        let workspace_path = ws.path.to_string_lossy();
+        rules
+            .first_match(&Subject {
+                action: intent.action.as_str(),
+                workspace_id: &ws.id,
+                workspace_path: &workspace_path,
+                scope: actor_scope(actor),
+                token: token.iter().map(String::as_str).collect(),
+                paths: &relative,
+                bytes: intent.bytes,
+            })
+            .cloned()
     }
 
     /// Append one audit line; a failure is logged, never answered (the
