@@ -5,7 +5,6 @@
 
 use crate::config::LogFormat;
 use parking_lot::{Condvar, Mutex};
-use serde_json::{Map, Value, json};
 use std::fmt;
 use std::io::Write;
 use std::sync::Arc;
@@ -20,8 +19,8 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 /// Writes each event as one line on stdout through [`Sink`].
 struct Lines {
     format: LogFormat,
-    run_id: String,
-    version: String,
+    /// What ends every JSON line (it never changes).
+    json_tail: String,
     out: Arc<Sink>,
 }
 
@@ -81,98 +80,66 @@ impl Sink {
 #[derive(Default)]
 struct Fields {
     message: String,
-    attributes: Map<String, Value>,
+    /// The other fields as JSON object members, each followed by a comma.
+    attributes: String,
     /// Only JSON lines carry the fields; pretty lines are the message.
     keep: bool,
 }
 
 impl Visit for Fields {
     fn record_str(&mut self, field: &Field, value: &str) {
-        if !self.keep && field.name() != "message" {
-            return;
+        if field.name() == "message" {
+            self.message = value.to_owned();
+        } else {
+            self.put(field, &value);
         }
-        self.put(field, json!(value));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if self.keep {
-            self.put(field, json!(value));
-        }
+        self.put(field, &value);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        if self.keep {
-            self.put(field, json!(value));
-        }
+        self.put(field, &value);
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        if self.keep {
-            self.put(field, json!(value));
-        }
+        self.put(field, &value);
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if field.name() == "message" {
             self.message = format!("{value:?}");
         } else if self.keep {
-            self.put(field, json!(format!("{value:?}")));
+            self.put(field, &format!("{value:?}"));
         }
     }
 }
 
 impl Fields {
-    fn put(&mut self, field: &Field, value: Value) {
-        if field.name() == "message" {
-            self.message = match value {
-                Value::String(s) => s,
-                other => other.to_string(),
-            };
-        } else {
-            self.attributes.insert(field.name().to_owned(), value);
+    /// Add `"name":value,` (JSON lines only).
+    fn put(&mut self, field: &Field, value: &impl serde::Serialize) {
+        if !self.keep {
+            return;
         }
+        let mut member = serde_json::to_string(field.name()).unwrap_or_default();
+        member.push(':');
+        member.push_str(&serde_json::to_string(value).unwrap_or_default());
+        member.push(',');
+        self.attributes.push_str(&member);
     }
 }
 
-/// One JSON line (OpenTelemetry log record shape), serialized in place.
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Record<'a> {
-    time_unix_nano: String,
-    severity_text: &'static str,
-    severity_number: u8,
-    body: &'a str,
-    attributes: Attributes<'a>,
-    resource: Resource<'a>,
-}
-
-/// The event's fields, then the run id and process id.
-struct Attributes<'a> {
-    fields: &'a Map<String, Value>,
-    run_id: &'a str,
-}
-
-impl serde::Serialize for Attributes<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(Some(self.fields.len() + 2))?;
-        for (key, value) in self.fields {
-            map.serialize_entry(key, value)?;
-        }
-        map.serialize_entry("run.id", self.run_id)?;
-        map.serialize_entry("process.pid", &std::process::id())?;
-        map.end()
-    }
-}
-
-#[derive(serde::Serialize)]
-struct Resource<'a> {
-    #[serde(rename = "service.name")]
-    name: &'static str,
-    #[serde(rename = "service.version")]
-    version: &'a str,
-    #[serde(rename = "service.instance.id")]
-    instance: &'a str,
+/// The end of every JSON line of this process: the run id and process id
+/// closing the attributes, then the resource.
+fn json_tail(run_id: &str, version: &str) -> String {
+    let text = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    format!(
+        "\"run.id\":{run},\"process.pid\":{pid}}},\"resource\":{{\"service.name\":\"openwork-server\",\"service.version\":{version},\"service.instance.id\":{run}}}}}",
+        run = text(run_id),
+        pid = std::process::id(),
+        version = text(version),
+    )
 }
 
 fn severity(level: &Level) -> (&'static str, u8) {
@@ -213,22 +180,12 @@ impl<S: Subscriber> Layer<S> for Lines {
                     .unwrap_or_default()
                     .as_millis()
                     * 1_000_000;
-                let record = Record {
-                    time_unix_nano: nanos.to_string(),
-                    severity_text: text,
-                    severity_number: number,
-                    body: &fields.message,
-                    attributes: Attributes {
-                        fields: &fields.attributes,
-                        run_id: &self.run_id,
-                    },
-                    resource: Resource {
-                        name: "openwork-server",
-                        version: &self.version,
-                        instance: &self.run_id,
-                    },
-                };
-                serde_json::to_string(&record).unwrap_or_default()
+                format!(
+                    "{{\"timeUnixNano\":\"{nanos}\",\"severityText\":\"{text}\",\"severityNumber\":{number},\"body\":{body},\"attributes\":{{{attributes}{tail}",
+                    body = serde_json::to_string(&fields.message).unwrap_or_default(),
+                    attributes = fields.attributes,
+                    tail = self.json_tail,
+                )
             }
             _ => fields.message,
         };
@@ -273,8 +230,7 @@ pub fn init(format: LogFormat, run_id: String, version: String) -> Flush {
         .ok();
     let subscriber = tracing_subscriber::registry().with(Lines {
         format,
-        run_id,
-        version,
+        json_tail: json_tail(&run_id, &version),
         out: sink.clone(),
     });
     let _ = tracing::subscriber::set_global_default(subscriber);
