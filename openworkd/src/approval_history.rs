@@ -1,7 +1,7 @@
 //! The history of decided approval requests: one JSON line each in
 //! `<data>/approvals/history.jsonl`, appended durably (group commit), the
-//! newest 10,000 kept (the file is rewritten atomically when it has grown past that by a
-//! fifth). Read back at start, so it survives restarts.
+//! newest 10,000 kept (the file is rewritten atomically when it has grown
+//! past that by a fifth). Read back at start, so it survives restarts.
 
 use crate::journal::{Durable, Journal};
 use openwork_shared::models::ApprovalDecided;

@@ -56,17 +56,6 @@ impl Durable {
             },
         }
     }
-
-    /// Block until durable (for callers outside the runtime).
-    pub fn wait_blocking(self) -> io::Result<()> {
-        match self.0 {
-            None => Ok(()),
-            Some(rx) => match rx.blocking_recv() {
-                Ok(result) => result.map_err(io::Error::other),
-                Err(_) => Err(io::Error::other("the journal writer stopped")),
-            },
-        }
-    }
 }
 
 impl Default for Journal {

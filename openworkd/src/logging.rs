@@ -122,11 +122,13 @@ impl Fields {
         if !self.keep {
             return;
         }
-        let mut member = serde_json::to_string(field.name()).unwrap_or_default();
-        member.push(':');
-        member.push_str(&serde_json::to_string(value).unwrap_or_default());
-        member.push(',');
-        self.attributes.push_str(&member);
+        let (name, value) = (
+            serde_json::to_string(field.name()).unwrap_or_default(),
+            serde_json::to_string(value).unwrap_or_default(),
+        );
+        for part in [name.as_str(), ":", value.as_str(), ","] {
+            self.attributes.push_str(part);
+        }
     }
 }
 

@@ -159,7 +159,7 @@ fn audit_entry(actor: &Actor, ws: &WorkspaceEntry, action: Action, line: &Audite
 }
 
 /// The scope an approval rule sees: the token's, or `host`.
-pub fn actor_scope(actor: &Actor) -> Option<&'static str> {
+fn actor_scope(actor: &Actor) -> Option<&'static str> {
     match actor.kind {
         openwork_shared::models::ActorType::Host => Some("host"),
         openwork_shared::models::ActorType::Remote => actor.scope.map(|s| s.as_str()),

@@ -70,7 +70,6 @@ pub struct Daemon {
     pub workspace: PathBuf,
     pub ws_id: String,
     lines: Arc<Mutex<Vec<String>>>,
-    errors: Arc<Mutex<Vec<String>>>,
 }
 
 impl Builder {
@@ -253,7 +252,6 @@ impl Builder {
             workspace,
             ws_id,
             lines,
-            errors: stderr_lines,
         })
     }
 }
@@ -359,11 +357,6 @@ impl Daemon {
     /// The typed client with only this bearer token.
     pub fn client_with(&self, token: &str) -> Client {
         Client::new(&self.base, Some(token.into()), None).unwrap()
-    }
-
-    /// Everything the daemon printed to stderr so far.
-    pub fn errors(&self) -> String {
-        self.errors.lock().unwrap().join("\n")
     }
 
     /// Everything the daemon printed to stdout so far.
