@@ -6,7 +6,7 @@ use crate::auth::Secrets;
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::events::ReloadEvents;
-use crate::http::{JSON_BODY_LIMIT, front};
+use crate::http::JSON_BODY_LIMIT;
 use crate::openapi::{BodyDoc, RouteAuth, any_json, binary, html, multipart, openmetrics, typed};
 use crate::routes::{
     approvals, artifacts, audit, commands, config, file_sessions, inbox, mcp, meta, plugins, proxy,
@@ -20,7 +20,9 @@ use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, RawPathParams};
 use axum::handler::Handler;
+use axum::http::HeaderValue;
 use axum::http::request::Parts;
+use axum::response::Response;
 use axum::routing::{MethodRouter, any, delete, get, patch, post};
 use openwork_shared::ErrorCode;
 use openwork_shared::models::{ReloadReason, ReloadTrigger};
@@ -29,7 +31,9 @@ use std::collections::HashMap;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+use tower::util::MapResponseLayer;
 
 /// A reload event: why clients should reload, and what changed.
 pub type Reload = (ReloadReason, ReloadTrigger);
@@ -78,6 +82,9 @@ pub struct Inner {
     pub config: Config,
     pub secrets: Secrets,
     live: ArcSwap<Live>,
+    /// Whether the live CORS origins include `*` (then every answer carries
+    /// CORS headers; otherwise only answers to requests naming an origin).
+    cors_wildcard: AtomicBool,
     pub tokens: TokenStore,
     pub approvals: Approvals,
     pub audit: AuditLog,
@@ -118,6 +125,7 @@ impl AppState {
             tls,
             secrets: Secrets::new(&config.client_token, &config.host_token),
             live: ArcSwap::from_pointee(Live::of(&config)),
+            cors_wildcard: AtomicBool::new(wildcard(&config.cors_origins)),
             tokens: TokenStore::new(config.token_store_path.clone()),
             approvals: Approvals::new(&config.data_dir, journal.clone()),
             audit: AuditLog::new(&config.data_dir, journal),
@@ -145,6 +153,8 @@ impl AppState {
             let active = current.workspaces.first().map(|w| w.id.as_str());
             Live::of(new).with_active(active)
         });
+        self.cors_wildcard
+            .store(wildcard(&new.cors_origins), Ordering::Relaxed);
     }
 
     /// Make workspace `id` the active one (first in the list).
@@ -156,6 +166,15 @@ impl AppState {
     /// The live settings as they are now.
     pub fn live(&self) -> Arc<Live> {
         self.live.load_full()
+    }
+
+    /// Look at the CORS origins as they are now, when an answer to a
+    /// request with `origin` can need them (without touching the live
+    /// settings otherwise, as most requests do).
+    pub fn with_cors_origins(&self, origin: Option<&HeaderValue>, f: impl FnOnce(&[String])) {
+        if origin.is_some() || self.cors_wildcard.load(Ordering::Relaxed) {
+            f(&self.live.load().cors_origins);
+        }
     }
 
     pub fn uptime_ms(&self) -> u64 {
@@ -213,18 +232,21 @@ impl AppState {
         ws: &WorkspaceEntry,
         work: impl FnOnce(&AppState, &Path) -> ApiResult<T> + Send + 'static,
     ) -> ApiResult<(ApiResult<T>, Vec<std::path::PathBuf>)> {
+        let write = self.locked_write(ws);
+        self.blocking(move |state| Ok(write.run(state, work))).await
+    }
+
+    /// What runs a write to `ws` under its lock, on a blocking thread.
+    pub fn locked_write(&self, ws: &WorkspaceEntry) -> LockedWrite {
         let lock = {
             let mut locks = self.write_locks.lock();
             locks.entry(ws.id.clone()).or_default().clone()
         };
-        let (root, id) = (ws.path.clone(), ws.id.clone());
-        self.blocking(move |state| {
-            let _guard = lock.lock();
-            let done = crate::workspace::paths::defer_folder_syncs(|| work(state, &root));
-            state.catalogs.invalidate(&id);
-            Ok(done)
-        })
-        .await
+        LockedWrite {
+            lock,
+            root: ws.path.clone(),
+            id: ws.id.clone(),
+        }
     }
 
     /// Wait until no API write to workspace `id` is in progress.
@@ -233,6 +255,29 @@ impl AppState {
         if let Some(lock) = lock {
             drop(lock.lock());
         }
+    }
+}
+
+/// A write to one workspace, run one at a time per workspace.
+pub struct LockedWrite {
+    lock: Arc<Mutex<()>>,
+    root: PathBuf,
+    id: String,
+}
+
+impl LockedWrite {
+    /// Run `work` under the workspace's lock (blocking), collecting the
+    /// folders whose entries it changed (not yet synced, see
+    /// `paths::defer_folder_syncs`).
+    pub fn run<T>(
+        self,
+        state: &AppState,
+        work: impl FnOnce(&AppState, &Path) -> ApiResult<T>,
+    ) -> (ApiResult<T>, Vec<PathBuf>) {
+        let _guard = self.lock.lock();
+        let done = crate::workspace::paths::defer_folder_syncs(|| work(state, &self.root));
+        state.catalogs.invalidate(&self.id);
+        done
     }
 }
 
@@ -397,21 +442,36 @@ pub fn route_auth() -> Vec<(&'static str, &'static str, RouteAuth)> {
         .collect()
 }
 
-pub fn router(state: AppState) -> Router {
+fn wildcard(origins: &[String]) -> bool {
+    origins.iter().any(|o| o == "*")
+}
+
+/// The daemon's service: the routes behind the front (`http::Front`).
+/// Each route tags its answers with its template for the metrics.
+pub fn router(state: AppState) -> crate::http::Front {
     let mut routes = Router::new();
     for r in self::routes() {
-        routes = routes.route(r.path, r.handler);
+        let template = crate::metrics::Route(r.path);
+        let tag = MapResponseLayer::new(move |mut resp: Response| {
+            resp.extensions_mut().insert(template);
+            resp
+        });
+        // `any` routes answer every method from their fallback, which only
+        // `layer` reaches; the others leave methods they do not serve
+        // untagged (the 404 of an unmatched request).
+        let tagged = if r.method == "any" {
+            r.handler.layer(tag)
+        } else {
+            r.handler.route_layer(tag)
+        };
+        routes = routes.route(r.path, tagged);
     }
     let routes = routes
-        .route_layer(axum::middleware::from_fn(crate::metrics::tag_route))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .with_state(state.clone());
-    // The front layer wraps the routes so it runs before routing (rewrites).
-    Router::new()
-        .fallback_service(routes)
-        .layer(axum::middleware::from_fn_with_state(state, front))
+    crate::http::Front::new(state, routes)
 }
 
 async fn not_found() -> ApiError {

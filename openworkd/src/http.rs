@@ -4,18 +4,23 @@
 
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, LoggedError};
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use openwork_shared::models;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
+use tower::Service;
 
 /// The largest JSON body any route accepts.
 pub const JSON_BODY_LIMIT: usize = 16 * 1024 * 1024;
@@ -23,18 +28,114 @@ pub const JSON_BODY_LIMIT: usize = 16 * 1024 * 1024;
 const ALLOW_HEADERS: &str = "Authorization, Content-Type, X-OpenWork-Host-Token, X-OpenWork-Client-Id, X-OpenCode-Directory, X-Opencode-Directory, x-opencode-directory";
 const ALLOW_METHODS: &str = "GET,POST,PATCH,DELETE,OPTIONS";
 
-pub async fn front(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// The service in front of the routes: every request passes through it
+/// before routing (OPTIONS, HEAD, the `/w/:id` rewrite, the failed-auth
+/// limiter) and every answer after (CORS, metrics, the request line). One
+/// plain service around the router, so a request pays for one boxed future
+/// here and nothing else.
+#[derive(Clone)]
+pub struct Front {
+    state: AppState,
+    routes: Router,
+    /// The connection's peer, when known (see [`Connections`]).
+    peer: Option<IpAddr>,
+}
+
+impl Front {
+    pub fn new(state: AppState, routes: Router) -> Front {
+        Front {
+            state,
+            routes,
+            peer: None,
+        }
+    }
+
+    /// The service for each accepted connection, knowing its peer.
+    pub fn connections(self) -> Connections {
+        Connections(self)
+    }
+}
+
+/// Makes a [`Front`] per connection that knows the peer's address, so a
+/// request need not carry it (plain HTTP through `axum::serve`, HTTPS
+/// through `axum_server`).
+#[derive(Clone)]
+pub struct Connections(Front);
+
+impl Connections {
+    fn with_peer(&self, peer: SocketAddr) -> std::future::Ready<Result<Front, Infallible>> {
+        std::future::ready(Ok(Front {
+            peer: Some(peer.ip()),
+            ..self.0.clone()
+        }))
+    }
+}
+
+impl Service<axum::serve::IncomingStream<'_, tokio::net::TcpListener>> for Connections {
+    type Response = Front;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Front, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(
+        &mut self,
+        stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>,
+    ) -> Self::Future {
+        self.with_peer(*stream.remote_addr())
+    }
+}
+
+impl Service<SocketAddr> for Connections {
+    type Response = Front;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Front, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, peer: SocketAddr) -> Self::Future {
+        self.with_peer(peer)
+    }
+}
+
+impl<B> Service<axum::http::Request<B>> for Front
+where
+    B: axum::body::HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // The router is always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
+        let req = req.map(axum::body::Body::new);
+        let (state, routes, peer) = (self.state.clone(), self.routes.clone(), self.peer);
+        Box::pin(async move { Ok(front(state, routes, peer, req).await) })
+    }
+}
+
+async fn front(
+    state: AppState,
+    mut routes: Router,
+    peer: Option<IpAddr>,
+    req: Request,
+) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let origin = req.headers().get(header::ORIGIN).cloned();
     let auth = crate::auth::presented(req.headers());
     // Addresses that failed to authenticate too often are refused outright.
-    let peer = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip())
-        .filter(|ip| crate::auth_limit::limited(*ip, state.config.auth_limit_loopback));
+    let peer = peer.filter(|ip| crate::auth_limit::limited(*ip, state.config.auth_limit_loopback));
     let blocked = peer.and_then(|ip| state.auth_limiter.blocked_for(ip, started));
     let mut resp = if let Some(left) = blocked {
         state.metrics.auth_refused();
@@ -45,19 +146,20 @@ pub async fn front(State(state): State<AppState>, req: Request, next: Next) -> R
         ApiError::not_found().into_response()
     } else {
         match rewrite_mounted(req) {
-            Ok(req) => next.run(req).await,
+            Ok(req) => match routes.call(req).await {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            },
             Err(e) => e.into_response(),
         }
     };
-    apply_cors(
-        &state.live().cors_origins,
-        origin.as_ref(),
-        resp.headers_mut(),
-    );
+    state.with_cors_origins(origin.as_ref(), |origins| {
+        apply_cors(origins, origin.as_ref(), resp.headers_mut());
+    });
     let route = resp
         .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or("unmatched", |r| r.as_str());
+        .get::<crate::metrics::Route>()
+        .map_or("unmatched", |r| r.0);
     let status = resp.status().as_u16();
     if status == 401 {
         state.metrics.auth_failure();
@@ -65,12 +167,9 @@ pub async fn front(State(state): State<AppState>, req: Request, next: Next) -> R
             state.auth_limiter.failed(ip, Instant::now());
         }
     }
-    state.metrics.observe(
-        method.as_str(),
-        route,
-        status,
-        started.elapsed().as_secs_f64(),
-    );
+    state
+        .metrics
+        .observe(&method, route, status, started.elapsed().as_secs_f64());
     // A server error is always logged with its cause, request lines or not.
     if state.config.log_requests || status >= 500 {
         log_request(&method, &path, &resp, started, auth);
@@ -165,31 +264,17 @@ fn apply_cors(origins: &[String], origin: Option<&HeaderValue>, headers: &mut He
 /// One line per request: method, path, status, duration and which kind of
 /// credential was presented (never the credential itself).
 fn log_request(method: &Method, path: &str, resp: &Response, started: Instant, auth: &str) {
-    let status = resp.status().as_u16();
-    let ms = started.elapsed().as_millis() as u64;
-    let error = resp
-        .extensions()
-        .get::<LoggedError>()
-        .map(|LoggedError(message)| message.as_str());
-    macro_rules! request_event {
-        ($level:expr) => {
-            tracing::event!(
-                $level,
-                method = method.as_str(),
-                path,
-                status,
-                durationMs = ms,
-                auth,
-                error,
-                "{method} {path} {status} {ms}ms"
-            )
-        };
-    }
-    match status {
-        500.. => request_event!(tracing::Level::ERROR),
-        400.. => request_event!(tracing::Level::WARN),
-        _ => request_event!(tracing::Level::INFO),
-    }
+    crate::logging::request(&crate::logging::Request {
+        method: method.as_str(),
+        path,
+        status: resp.status().as_u16(),
+        ms: started.elapsed().as_millis() as u64,
+        auth,
+        error: resp
+            .extensions()
+            .get::<LoggedError>()
+            .map(|LoggedError(message)| message.as_str()),
+    });
 }
 
 /// A request body, parsed on demand so that auth and workspace checks

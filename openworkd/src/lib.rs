@@ -21,6 +21,7 @@ mod metrics;
 mod openapi;
 mod pipeline;
 mod proxy_path;
+mod request_stats;
 mod routes;
 pub mod tls;
 mod tokens;
@@ -31,6 +32,7 @@ pub mod workspace;
 
 pub use app::route_auth;
 pub use app::{AppState, router};
+pub use http::Front;
 pub use openapi::RouteAuth;
 
 use config::Config;
@@ -96,8 +98,7 @@ impl Server {
             shutdown.await;
             state.approvals.deny_all().await;
         };
-        let service = router(self.state.clone())
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let service = router(self.state.clone()).connections();
         let Some(tls) = &self.state.tls else {
             return axum::serve(listener, service)
                 .with_graceful_shutdown(stopping)

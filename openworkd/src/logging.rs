@@ -24,16 +24,28 @@ struct Lines {
     out: Arc<Sink>,
 }
 
-/// Lines waiting to be written. A request only appends to a buffer (no
-/// system call, no thread to wake); a writer thread writes the buffer out
-/// every [`FLUSH_EVERY`], or sooner when it passes [`FLUSH_BYTES`].
-/// Warnings and errors are written at once, after what came before them.
+/// Lines waiting to be written. A request only appends to its thread's
+/// buffer (no system call, no thread to wake, no lock another core
+/// holds); a writer thread writes every buffer out every [`FLUSH_EVERY`],
+/// or sooner when one passes [`FLUSH_BYTES`]. Warnings and errors are
+/// written at once, with everything buffered before them. Lines of one
+/// thread keep their order; within one batch, lines of different threads
+/// are grouped by thread.
 struct Sink {
-    pending: Mutex<Vec<u8>>,
+    /// Every thread's buffer (dropped once its thread ended and it was
+    /// written out).
+    buffers: Mutex<Vec<Arc<Mutex<Vec<u8>>>>>,
+    wake: Mutex<()>,
     full: Condvar,
-    /// Held while writing, so batches leave in the order they were taken.
-    writing: Mutex<()>,
+    /// The batch being written; held while writing, so batches leave in
+    /// the order they were taken.
+    writing: Mutex<Vec<u8>>,
     stop: AtomicBool,
+}
+
+thread_local! {
+    /// This thread's buffer in the sink.
+    static BUFFER: std::cell::OnceCell<Arc<Mutex<Vec<u8>>>> = const { std::cell::OnceCell::new() };
 }
 
 const FLUSH_EVERY: Duration = Duration::from_millis(20);
@@ -41,11 +53,21 @@ const FLUSH_BYTES: usize = 64 * 1024;
 
 impl Sink {
     fn push(&self, line: &[u8], urgent: bool) {
-        let size = {
-            let mut pending = self.pending.lock();
-            pending.extend_from_slice(line);
+        self.push_with(urgent, |pending| pending.extend_from_slice(line));
+    }
+
+    /// Append a line written in place by `write` (no line of its own).
+    fn push_with(&self, urgent: bool, write: impl FnOnce(&mut Vec<u8>)) {
+        let size = BUFFER.with(|buffer| {
+            let buffer = buffer.get_or_init(|| {
+                let buffer = Arc::new(Mutex::new(Vec::new()));
+                self.buffers.lock().push(buffer.clone());
+                buffer
+            });
+            let mut pending = buffer.lock();
+            write(&mut pending);
             pending.len()
-        };
+        });
         if urgent {
             self.flush();
         } else if size >= FLUSH_BYTES {
@@ -54,23 +76,27 @@ impl Sink {
     }
 
     fn flush(&self) {
-        let _order = self.writing.lock();
-        let batch = std::mem::take(&mut *self.pending.lock());
+        let mut batch = self.writing.lock();
+        {
+            let mut buffers = self.buffers.lock();
+            for buffer in buffers.iter() {
+                let mut pending = buffer.lock();
+                batch.extend_from_slice(&pending);
+                pending.clear();
+            }
+            buffers.retain(|buffer| Arc::strong_count(buffer) > 1);
+        }
         if !batch.is_empty() {
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(&batch);
             let _ = out.flush();
+            batch.clear();
         }
     }
 
     fn run(&self) {
         while !self.stop.load(Ordering::Acquire) {
-            {
-                let mut pending = self.pending.lock();
-                if pending.len() < FLUSH_BYTES {
-                    self.full.wait_for(&mut pending, FLUSH_EVERY);
-                }
-            }
+            self.full.wait_for(&mut self.wake.lock(), FLUSH_EVERY);
             self.flush();
         }
     }
@@ -220,9 +246,10 @@ impl Drop for Flush {
 /// Lines are buffered, never dropped, and written out in batches.
 pub fn init(format: LogFormat, run_id: String, version: String) -> Flush {
     let sink = Arc::new(Sink {
-        pending: Mutex::new(Vec::with_capacity(FLUSH_BYTES)),
+        buffers: Mutex::new(Vec::new()),
+        wake: Mutex::new(()),
         full: Condvar::new(),
-        writing: Mutex::new(()),
+        writing: Mutex::new(Vec::with_capacity(FLUSH_BYTES)),
         stop: AtomicBool::new(false),
     });
     let running = sink.clone();
@@ -230,11 +257,17 @@ pub fn init(format: LogFormat, run_id: String, version: String) -> Flush {
         .name("openworkd-log".into())
         .spawn(move || running.run())
         .ok();
-    let subscriber = tracing_subscriber::registry().with(Lines {
+    let lines = Lines {
         format,
         json_tail: json_tail(&run_id, &version),
         out: sink.clone(),
+    };
+    let _ = REQUEST_LINES.set(RequestLines {
+        format,
+        json_tail: lines.json_tail.clone(),
+        out: sink.clone(),
     });
+    let subscriber = tracing_subscriber::registry().with(lines);
     let _ = tracing::subscriber::set_global_default(subscriber);
     Flush { sink, writer }
 }
@@ -249,4 +282,92 @@ pub fn warn(message: &str) {
 
 pub fn error(message: &str) {
     tracing::error!("{message}");
+}
+
+/// Where request lines go: straight into the buffer, in the same formats
+/// as every other line, without an event to build and dispatch.
+struct RequestLines {
+    format: LogFormat,
+    json_tail: String,
+    out: Arc<Sink>,
+}
+
+static REQUEST_LINES: std::sync::OnceLock<RequestLines> = std::sync::OnceLock::new();
+
+/// One answered request, as its log line tells it.
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub status: u16,
+    pub ms: u64,
+    /// Which kind of credential was presented (never the credential).
+    pub auth: &'a str,
+    /// The cause of a server error.
+    pub error: Option<&'a str>,
+}
+
+/// Log one request line: INFO, WARN for 4xx (written at once), ERROR for
+/// 5xx. Nothing happens before [`init`].
+pub fn request(line: &Request<'_>) {
+    let Some(lines) = REQUEST_LINES.get() else {
+        return;
+    };
+    let level = match line.status {
+        500.. => Level::ERROR,
+        400.. => Level::WARN,
+        _ => Level::INFO,
+    };
+    lines
+        .out
+        .push_with(level <= Level::WARN, |out| match lines.format {
+            LogFormat::Json => write_json(out, &level, line, &lines.json_tail),
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "{} {} {} {}ms",
+                    line.method, line.path, line.status, line.ms
+                );
+            }
+        });
+}
+
+fn write_json(out: &mut Vec<u8>, level: &Level, line: &Request<'_>, tail: &str) {
+    let (text, number) = severity(level);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis()
+        * 1_000_000;
+    let string = |out: &mut Vec<u8>, s: &str| {
+        let _ = serde_json::to_writer(&mut *out, s);
+    };
+    let _ = write!(
+        out,
+        "{{\"timeUnixNano\":\"{nanos}\",\"severityText\":\"{text}\",\"severityNumber\":{number},\"body\":"
+    );
+    // The message, escaped as it is written (no string of its own).
+    let _ = serde::Serializer::collect_str(
+        &mut serde_json::Serializer::new(&mut *out),
+        &format_args!(
+            "{} {} {} {}ms",
+            line.method, line.path, line.status, line.ms
+        ),
+    );
+    out.extend_from_slice(b",\"attributes\":{\"method\":");
+    string(out, line.method);
+    out.extend_from_slice(b",\"path\":");
+    string(out, line.path);
+    let _ = write!(
+        out,
+        ",\"status\":{},\"durationMs\":{},\"auth\":",
+        line.status, line.ms
+    );
+    string(out, line.auth);
+    if let Some(error) = line.error {
+        out.extend_from_slice(b",\"error\":");
+        string(out, error);
+    }
+    out.push(b',');
+    out.extend_from_slice(tail.as_bytes());
+    out.push(b'\n');
 }

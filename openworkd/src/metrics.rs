@@ -2,25 +2,15 @@
 //! latency, pending approvals, open file sessions and upstream failures.
 //! Served at `GET /metrics` in the OpenMetrics text format.
 
-use axum::extract::MatchedPath;
-use axum::extract::Request;
-use axum::middleware::Next;
-use axum::response::Response;
+use crate::request_stats::{RequestLabels, RequestStats};
+use axum::http::Method;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RequestLabels {
-    method: String,
-    route: String,
-    status: u16,
-}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct UpstreamLabels {
@@ -29,8 +19,7 @@ struct UpstreamLabels {
 
 pub struct Metrics {
     registry: Registry,
-    requests: Family<RequestLabels, Counter>,
-    latency: Histogram,
+    requests: RequestStats,
     upstream_errors: Family<UpstreamLabels, Counter>,
     pending_approvals: Gauge,
     file_sessions: Gauge,
@@ -47,18 +36,16 @@ struct OutcomeLabels {
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("openworkd");
-        let requests = Family::<RequestLabels, Counter>::default();
+        let requests = RequestStats::default();
         registry.register(
             "http_requests",
             "HTTP requests answered, by method, route template and status",
-            requests.clone(),
+            requests.counter(),
         );
-        // 0.25 ms to ~8 s, doubling.
-        let latency = Histogram::new(exponential_buckets(0.000_25, 2.0, 16));
         registry.register(
             "http_request_duration_seconds",
             "Time to the response head",
-            latency.clone(),
+            requests.histogram(),
         );
         let upstream_errors = Family::<UpstreamLabels, Counter>::default();
         registry.register(
@@ -95,7 +82,6 @@ impl Default for Metrics {
         Self {
             registry,
             requests,
-            latency,
             upstream_errors,
             pending_approvals,
             file_sessions,
@@ -107,15 +93,16 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        self.requests
-            .get_or_create(&RequestLabels {
-                method: method.to_owned(),
-                route: route.to_owned(),
-                status,
-            })
-            .inc();
-        self.latency.observe(seconds);
+    /// Count one answered request. `route` is its template (see
+    /// [`Route`]), never the raw path, whose ids would make the label set
+    /// unbounded.
+    pub fn observe(&self, method: &Method, route: &'static str, status: u16, seconds: f64) {
+        let labels = RequestLabels {
+            method: method_label(method),
+            route,
+            status,
+        };
+        self.requests.record(labels, seconds);
     }
 
     pub fn webhook(&self, outcome: &str) {
@@ -153,14 +140,23 @@ impl Metrics {
     }
 }
 
-/// Inner-router middleware: tag each response with the route template it
-/// matched, so the outer layer can count it without the raw path (whose
-/// ids would make the label set unbounded).
-pub async fn tag_route(req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let mut resp = next.run(req).await;
-    if let Some(route) = route {
-        resp.extensions_mut().insert(route);
+/// The route template a response came from, set by the route itself (see
+/// `app::router`); a response without one matched no route.
+#[derive(Clone, Copy)]
+pub struct Route(pub &'static str);
+
+/// The method as a label; methods outside HTTP's own are one label.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::PUT => "PUT",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "OTHER",
     }
-    resp
 }

@@ -220,46 +220,52 @@ impl AppState {
                 },
             )
             .await?;
-        let staged = match self.blocking(move |_| stage()).await {
-            Ok(staged) => staged,
+        // One trip to a blocking thread: stage (without the lock), write
+        // under the lock, queue the audit lines, then sync the folders the
+        // write changed (after the lock, beside the audit and decision
+        // flushes, both batched with what other writes append meanwhile).
+        let write = self.locked_write(ws);
+        let (id, actor_of, ws_of) = (ws.id.clone(), actor.clone(), ws.clone());
+        let action = intent.action;
+        let outcome = self
+            .blocking(move |st| {
+                let staged = stage()?;
+                let (result, folders) = write.run(st, move |st, root| {
+                    let mut done = work(staged, st, root)?;
+                    if let Some((reason, trigger)) = done.reload.take() {
+                        st.events.record(&id, reason, trigger);
+                    }
+                    Ok(done)
+                });
+                let audited: Vec<Durable> = match &result {
+                    Ok(done) => done
+                        .audit
+                        .iter()
+                        .map(|line| {
+                            st.audit
+                                .append(&audit_entry(&actor_of, &ws_of, action, line))
+                        })
+                        .collect(),
+                    Err(_) => Vec::new(),
+                };
+                let synced = crate::workspace::paths::sync_folders(&folders);
+                Ok((result, audited, synced))
+            })
+            .await;
+        let (result, audited, synced) = match outcome {
+            Ok(outcome) => outcome,
             Err(e) => {
+                // Nothing was written (staging failed).
                 crate::approvals::settle(decision).await;
                 return Err(e);
             }
         };
-        let id = ws.id.clone();
-        let (result, folders) = self
-            .write_unsynced(ws, move |st, root| {
-                let mut done = work(staged, st, root)?;
-                if let Some((reason, trigger)) = done.reload.take() {
-                    st.events.record(&id, reason, trigger);
-                }
-                Ok(done)
-            })
-            .await?;
-        // Before answering, everything reaches the disk side by side: the
-        // folders the write changed, its audit lines and the decision's
-        // record (both batched with what other writes append meanwhile).
-        let audited: Vec<Durable> = match &result {
-            Ok(done) => done
-                .audit
-                .iter()
-                .map(|line| {
-                    let entry = audit_entry(actor, ws, intent.action, line);
-                    self.audit.append(&entry)
-                })
-                .collect(),
-            Err(_) => Vec::new(),
-        };
-        let synced = self.blocking(move |_| Ok(crate::workspace::paths::sync_folders(&folders)?));
-        let logged = async {
-            for line in audited {
-                if let Err(e) = line.wait().await {
-                    crate::logging::error(&format!("audit append failed: {e}"));
-                }
+        for line in audited {
+            if let Err(e) = line.wait().await {
+                crate::logging::error(&format!("audit append failed: {e}"));
             }
-        };
-        let (synced, (), ()) = tokio::join!(synced, logged, crate::approvals::settle(decision));
+        }
+        crate::approvals::settle(decision).await;
         synced?;
         Ok(result?.value)
     }

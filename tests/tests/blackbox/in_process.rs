@@ -52,7 +52,7 @@ enum Cred {
 }
 
 async fn call(
-    app: &axum::Router,
+    app: &openworkd::Front,
     method: &str,
     path: &str,
     headers: &[(&str, String)],
@@ -76,7 +76,7 @@ async fn call(
     (status, String::from_utf8_lossy(&bytes).into_owned())
 }
 
-async fn issue(app: &axum::Router, scope: &str) -> String {
+async fn issue(app: &openworkd::Front, scope: &str) -> String {
     let req = Request::builder()
         .method("POST")
         .uri("/tokens")
@@ -159,7 +159,7 @@ async fn every_route_admits_exactly_the_credentials_it_documents() {
 }
 
 async fn send(
-    app: &axum::Router,
+    app: &openworkd::Front,
     method: &str,
     path: &str,
     body: &str,
