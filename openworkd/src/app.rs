@@ -464,12 +464,19 @@ pub fn router(state: AppState) -> crate::http::Front {
         } else {
             r.handler.route_layer(tag)
         };
-        routes = routes.route(r.path, tagged);
+        // Routes that read a body accept up to JSON_BODY_LIMIT (those
+        // with `unlimited_body` lift it again, inside); GET routes read
+        // none and skip setting it.
+        let limited = if r.method == "get" {
+            tagged
+        } else {
+            tagged.layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        };
+        routes = routes.route(r.path, limited);
     }
     let routes = routes
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
-        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .with_state(state.clone());
     crate::http::Front::new(state, routes)
 }

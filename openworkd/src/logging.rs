@@ -322,17 +322,27 @@ pub fn request(line: &Request<'_>) {
         .push_with(level <= Level::WARN, |out| match lines.format {
             LogFormat::Json => write_json(out, &level, line, &lines.json_tail),
             _ => {
-                let _ = writeln!(
-                    out,
-                    "{} {} {} {}ms",
-                    line.method, line.path, line.status, line.ms
-                );
+                write_message(out, line);
+                out.push(b'\n');
             }
         });
 }
 
+/// `METHOD PATH STATUS MSms`, as written (no formatting machinery).
+fn write_message(out: &mut Vec<u8>, line: &Request<'_>) {
+    let mut number = itoa::Buffer::new();
+    out.extend_from_slice(line.method.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(line.path.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(number.format(line.status).as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(number.format(line.ms).as_bytes());
+    out.extend_from_slice(b"ms");
+}
+
 fn write_json(out: &mut Vec<u8>, level: &Level, line: &Request<'_>, tail: &str) {
-    let (text, number) = severity(level);
+    let (text, severity) = severity(level);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -341,27 +351,38 @@ fn write_json(out: &mut Vec<u8>, level: &Level, line: &Request<'_>, tail: &str) 
     let string = |out: &mut Vec<u8>, s: &str| {
         let _ = serde_json::to_writer(&mut *out, s);
     };
-    let _ = write!(
-        out,
-        "{{\"timeUnixNano\":\"{nanos}\",\"severityText\":\"{text}\",\"severityNumber\":{number},\"body\":"
-    );
-    // The message, escaped as it is written (no string of its own).
-    let _ = serde::Serializer::collect_str(
-        &mut serde_json::Serializer::new(&mut *out),
-        &format_args!(
-            "{} {} {} {}ms",
-            line.method, line.path, line.status, line.ms
-        ),
-    );
+    let mut number = itoa::Buffer::new();
+    out.extend_from_slice(b"{\"timeUnixNano\":\"");
+    out.extend_from_slice(number.format(nanos).as_bytes());
+    out.extend_from_slice(b"\",\"severityText\":\"");
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(b"\",\"severityNumber\":");
+    out.extend_from_slice(number.format(severity).as_bytes());
+    out.extend_from_slice(b",\"body\":");
+    // The message, escaped: built in place, then escaped as a whole only
+    // when it needs it.
+    let at = out.len();
+    write_message(out, line);
+    if out[at..]
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    {
+        let message = String::from_utf8_lossy(&out[at..]).into_owned();
+        out.truncate(at);
+        string(out, &message);
+    } else {
+        out.insert(at, b'"');
+        out.push(b'"');
+    }
     out.extend_from_slice(b",\"attributes\":{\"method\":");
     string(out, line.method);
     out.extend_from_slice(b",\"path\":");
     string(out, line.path);
-    let _ = write!(
-        out,
-        ",\"status\":{},\"durationMs\":{},\"auth\":",
-        line.status, line.ms
-    );
+    out.extend_from_slice(b",\"status\":");
+    out.extend_from_slice(number.format(line.status).as_bytes());
+    out.extend_from_slice(b",\"durationMs\":");
+    out.extend_from_slice(number.format(line.ms).as_bytes());
+    out.extend_from_slice(b",\"auth\":");
     string(out, line.auth);
     if let Some(error) = line.error {
         out.extend_from_slice(b",\"error\":");
