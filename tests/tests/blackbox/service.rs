@@ -48,6 +48,13 @@ fn metrics_count_requests_by_route_template() {
         assert_eq!(d.get(&d.ws("config")).status, 200);
     }
     assert_eq!(d.get("/nowhere").status, 404);
+    let purge = d.request(
+        "PURGE",
+        "/health",
+        Auth::Bearer(openworkd_tests::TOKEN),
+        None,
+    );
+    assert_eq!(purge.status, 404, "a method the route does not serve");
     let r = d.get("/metrics");
     assert_eq!(
         (r.status, r.code()),
@@ -68,8 +75,16 @@ fn metrics_count_requests_by_route_template() {
         "{text}"
     );
     assert!(
-        text.contains(r#"route="unmatched",status="404"} 1"#),
+        text.contains(r#"method="GET",route="unmatched",status="404"} 1"#),
         "{text}"
+    );
+    assert!(
+        text.contains(r#"method="OTHER",route="unmatched",status="404"} 1"#),
+        "methods outside HTTP's own are one label: {text}"
+    );
+    assert!(
+        text.contains("openworkd_http_request_duration_seconds_count 6"),
+        "every answered request is timed (3 config, 2 not found, 1 refused): {text}"
     );
     assert!(text.contains("openworkd_http_request_duration_seconds_bucket"));
     assert!(text.contains("openworkd_pending_approvals 0"));
