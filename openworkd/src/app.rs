@@ -104,13 +104,16 @@ pub struct Inner {
     write_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
-#[derive(Clone)]
-pub struct AppState(Arc<Inner>);
+/// The daemon's state, shared by every request. It lives as long as the
+/// process (a daemon makes one), so handing it to a request is a copy of
+/// a reference, not a count shared between cores.
+#[derive(Clone, Copy)]
+pub struct AppState(&'static Inner);
 
 impl Deref for AppState {
     type Target = Inner;
     fn deref(&self) -> &Inner {
-        &self.0
+        self.0
     }
 }
 
@@ -142,7 +145,7 @@ impl AppState {
             write_locks: Mutex::new(HashMap::new()),
             config,
         };
-        AppState(Arc::new(inner))
+        AppState(Box::leak(Box::new(inner)))
     }
 
     /// Take the workspaces, authorized roots, CORS origins and approval
@@ -206,7 +209,7 @@ impl AppState {
         &self,
         work: impl FnOnce(&AppState) -> ApiResult<T> + Send + 'static,
     ) -> ApiResult<T> {
-        let state = self.clone();
+        let state = *self;
         tokio::task::spawn_blocking(move || work(&state)).await?
     }
 
@@ -477,7 +480,7 @@ pub fn router(state: AppState) -> crate::http::Front {
     let routes = routes
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
-        .with_state(state.clone());
+        .with_state(state);
     crate::http::Front::new(state, routes)
 }
 

@@ -117,64 +117,105 @@ where
     }
 
     fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
+        // What happens before routing is synchronous: only the routed
+        // answer is awaited.
         let req = req.map(axum::body::Body::new);
-        let (state, routes, peer) = (self.state.clone(), self.routes.clone(), self.peer);
-        Box::pin(async move { Ok(front(state, routes, peer, req).await) })
+        let state = self.state;
+        let seen = Seen::of(&state, self.peer, &req);
+        let answer = match seen.early(&state) {
+            Some(resp) => Answer::Now(resp),
+            None => match rewrite_mounted(req) {
+                Ok(req) => Answer::Routed(self.routes.call(req)),
+                Err(e) => Answer::Now(e.into_response()),
+            },
+        };
+        Box::pin(async move {
+            let resp = match answer {
+                Answer::Now(resp) => resp,
+                Answer::Routed(routed) => match routed.await {
+                    Ok(resp) => resp,
+                    Err(never) => match never {},
+                },
+            };
+            Ok(seen.answered(&state, resp))
+        })
     }
 }
 
-async fn front(
-    state: AppState,
-    mut routes: Router,
-    peer: Option<IpAddr>,
-    req: Request,
-) -> Response {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let origin = req.headers().get(header::ORIGIN).cloned();
-    let auth = crate::auth::presented(req.headers());
-    // Addresses that failed to authenticate too often are refused outright.
-    let peer = peer.filter(|ip| crate::auth_limit::limited(*ip, state.config.auth_limit_loopback));
-    let blocked = peer.and_then(|ip| state.auth_limiter.blocked_for(ip, started));
-    let mut resp = if let Some(left) = blocked {
-        state.metrics.auth_refused();
-        too_many_failures(left)
-    } else if method == Method::OPTIONS {
-        StatusCode::NO_CONTENT.into_response()
-    } else if method == Method::HEAD && !is_proxied(&path) {
-        ApiError::not_found().into_response()
-    } else {
-        match rewrite_mounted(req) {
-            Ok(req) => match routes.call(req).await {
-                Ok(resp) => resp,
-                Err(never) => match never {},
-            },
-            Err(e) => e.into_response(),
-        }
-    };
-    state.with_cors_origins(origin.as_ref(), |origins| {
-        apply_cors(origins, origin.as_ref(), resp.headers_mut());
-    });
-    let route = resp
-        .extensions()
-        .get::<crate::metrics::Route>()
-        .map_or("unmatched", |r| r.0);
-    let status = resp.status().as_u16();
-    if status == 401 {
-        state.metrics.auth_failure();
-        if let Some(ip) = peer {
-            state.auth_limiter.failed(ip, Instant::now());
+enum Answer {
+    Now(Response),
+    Routed(axum::routing::future::RouteFuture<Infallible>),
+}
+
+/// What the front notes of a request before it is answered.
+struct Seen {
+    started: Instant,
+    method: Method,
+    path: String,
+    origin: Option<HeaderValue>,
+    auth: &'static str,
+    /// The peer, when failed authentications from it are counted.
+    limited: Option<IpAddr>,
+}
+
+impl Seen {
+    fn of(state: &AppState, peer: Option<IpAddr>, req: &Request) -> Seen {
+        Seen {
+            started: Instant::now(),
+            method: req.method().clone(),
+            path: req.uri().path().to_owned(),
+            origin: req.headers().get(header::ORIGIN).cloned(),
+            auth: crate::auth::presented(req.headers()),
+            limited: peer
+                .filter(|ip| crate::auth_limit::limited(*ip, state.config.auth_limit_loopback)),
         }
     }
-    state
-        .metrics
-        .observe(&method, route, status, started.elapsed().as_secs_f64());
-    // A server error is always logged with its cause, request lines or not.
-    if state.config.log_requests || status >= 500 {
-        log_request(&method, &path, &resp, started, auth);
+
+    /// The answer given without routing: addresses that failed to
+    /// authenticate too often are refused outright, OPTIONS is answered
+    /// here (CORS preflight), HEAD only reaches the proxies.
+    fn early(&self, state: &AppState) -> Option<Response> {
+        let blocked = self
+            .limited
+            .and_then(|ip| state.auth_limiter.blocked_for(ip, self.started));
+        if let Some(left) = blocked {
+            state.metrics.auth_refused();
+            Some(too_many_failures(left))
+        } else if self.method == Method::OPTIONS {
+            Some(StatusCode::NO_CONTENT.into_response())
+        } else if self.method == Method::HEAD && !is_proxied(&self.path) {
+            Some(ApiError::not_found().into_response())
+        } else {
+            None
+        }
     }
-    resp
+
+    /// CORS, the failed-auth count, metrics and the request line.
+    fn answered(self, state: &AppState, mut resp: Response) -> Response {
+        state.with_cors_origins(self.origin.as_ref(), |origins| {
+            apply_cors(origins, self.origin.as_ref(), resp.headers_mut());
+        });
+        let route = resp
+            .extensions()
+            .get::<crate::metrics::Route>()
+            .map_or("unmatched", |r| r.0);
+        let status = resp.status().as_u16();
+        if status == 401 {
+            state.metrics.auth_failure();
+            if let Some(ip) = self.limited {
+                state.auth_limiter.failed(ip, Instant::now());
+            }
+        }
+        let elapsed = self.started.elapsed();
+        state
+            .metrics
+            .observe(&self.method, route, status, elapsed.as_secs_f64());
+        // A server error is always logged with its cause, request lines or not.
+        if state.config.log_requests || status >= 500 {
+            log_request(&self, &resp, elapsed.as_millis() as u64);
+        }
+        resp
+    }
 }
 
 /// `429 too_many_requests` with `Retry-After` (whole seconds, rounded up).
@@ -263,13 +304,13 @@ fn apply_cors(origins: &[String], origin: Option<&HeaderValue>, headers: &mut He
 
 /// One line per request: method, path, status, duration and which kind of
 /// credential was presented (never the credential itself).
-fn log_request(method: &Method, path: &str, resp: &Response, started: Instant, auth: &str) {
+fn log_request(seen: &Seen, resp: &Response, ms: u64) {
     crate::logging::request(&crate::logging::Request {
-        method: method.as_str(),
-        path,
+        method: seen.method.as_str(),
+        path: &seen.path,
         status: resp.status().as_u16(),
-        ms: started.elapsed().as_millis() as u64,
-        auth,
+        ms,
+        auth: seen.auth,
         error: resp
             .extensions()
             .get::<LoggedError>()

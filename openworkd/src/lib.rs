@@ -60,7 +60,7 @@ impl Server {
         sweep_leftovers(&config);
         let state = AppState::with_tls(config, tls);
         let watcher = watch::start(&state);
-        tokio::spawn(webhooks::dispatch(state.clone()));
+        tokio::spawn(webhooks::dispatch(state));
         Server { state, watcher }
     }
 
@@ -93,12 +93,12 @@ impl Server {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let state = self.state.clone();
+        let state = self.state;
         let stopping = async move {
             shutdown.await;
             state.approvals.deny_all().await;
         };
-        let service = router(self.state.clone()).connections();
+        let service = router(self.state).connections();
         let Some(tls) = &self.state.tls else {
             return axum::serve(listener, service)
                 .with_graceful_shutdown(stopping)

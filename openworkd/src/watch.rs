@@ -30,7 +30,7 @@ pub fn start(state: &AppState) -> Option<std::thread::Thread> {
     if !state.config.watch {
         return None;
     }
-    let state = state.clone();
+    let state = *state;
     let spawned = std::thread::Builder::new()
         .name("watch".into())
         .spawn(move || {
@@ -72,7 +72,7 @@ fn sync(state: &AppState, watching: &mut HashMap<String, Watcher>) {
         let Ok(root) = ws.path.canonicalize() else {
             continue;
         };
-        let handler_state = state.clone();
+        let handler_state = *state;
         let (id, handler_root) = (ws.id.clone(), root.clone());
         let handler = move |result: DebounceEventResult| {
             // Whatever changed (even where no file event is reported, or

@@ -68,7 +68,7 @@ pub async fn dispatch(state: AppState) {
             return;
         }
     };
-    let feed_state = state.clone();
+    let feed_state = state;
     let fetch = move |seq| feed_state.approvals.since(seq);
     let mut feed = Follow::new(changes, start, VecDeque::new(), fetch, |e: &FeedEvent| {
         e.seq
@@ -77,7 +77,7 @@ pub async fn dispatch(state: AppState) {
         let body = serde_json::json!({ "event": event.name, "approval": event.data }).to_string();
         let hooks = state.live().webhooks.clone();
         for hook in hooks.iter().filter(|h| h.wants(event.name)) {
-            let (state, hook, body) = (state.clone(), hook.clone(), body.clone());
+            let (state, hook, body) = (state, hook.clone(), body.clone());
             let client = client.clone();
             tokio::spawn(async move { deliver(&state, &client, &hook, body).await });
         }

@@ -80,7 +80,7 @@ pub async fn events(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/event-stream"));
     if wants_stream {
-        return Ok(crate::events::stream(st.clone(), ws.id, since).into_response());
+        return Ok(crate::events::stream(st, ws.id, since).into_response());
     }
     let (items, cursor) = st.events.since(&ws.id, since);
     Ok(Json(ReloadEvents {

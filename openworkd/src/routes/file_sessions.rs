@@ -126,7 +126,7 @@ pub async fn snapshot(
     let cursor = st.file_events.cursor(&ws.id);
     let (root, id) = (ws.path.clone(), ws.id.clone());
     let under = prefix.clone();
-    let state = st.clone();
+    let state = st;
     let tree = st
         .blocking(move |_| {
             // The prefix must stay inside the workspace (no symlink out).
