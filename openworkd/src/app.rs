@@ -213,30 +213,21 @@ impl AppState {
         tokio::task::spawn_blocking(move || work(&state)).await?
     }
 
-    /// Run a write to a workspace's files, one at a time per workspace.
+    /// Run a write to a workspace's files, one at a time per workspace;
+    /// the folders whose entries it changed are synced once each, after
+    /// the lock is released, before answering.
     pub async fn write<T: Send + 'static>(
         &self,
         ws: &WorkspaceEntry,
         work: impl FnOnce(&AppState, &Path) -> ApiResult<T> + Send + 'static,
     ) -> ApiResult<T> {
-        let (result, folders) = self.write_unsynced(ws, work).await?;
-        let synced = self
-            .blocking(move |_| Ok(crate::workspace::paths::sync_folders(&folders)?))
-            .await;
-        synced.and(result)
-    }
-
-    /// Like `write`, but the folders whose entries changed are returned,
-    /// not yet synced: the caller syncs each once (after the lock is
-    /// released, so the next write does not wait for it, and alongside its
-    /// other syncs) before answering.
-    pub async fn write_unsynced<T: Send + 'static>(
-        &self,
-        ws: &WorkspaceEntry,
-        work: impl FnOnce(&AppState, &Path) -> ApiResult<T> + Send + 'static,
-    ) -> ApiResult<(ApiResult<T>, Vec<std::path::PathBuf>)> {
         let write = self.locked_write(ws);
-        self.blocking(move |state| Ok(write.run(state, work))).await
+        self.blocking(move |state| {
+            let (result, folders) = write.run(state, work);
+            crate::workspace::paths::sync_folders(&folders)?;
+            result
+        })
+        .await
     }
 
     /// What runs a write to `ws` under its lock, on a blocking thread.

@@ -78,8 +78,6 @@ impl AuditLog {
 }
 
 /// The log kept inside the workspace by older servers.
-/// Open a log for appending; a new one is readable by its owner alone,
-/// whatever the umask.
 fn legacy(ws: &WorkspaceEntry) -> PathBuf {
     ws.path.join(".opencode/openwork/audit.jsonl")
 }

@@ -62,8 +62,11 @@ impl Front {
 #[derive(Clone)]
 pub struct Connections(Front);
 
+/// A connection's [`Front`], made at once.
+type NewFront = std::future::Ready<Result<Front, Infallible>>;
+
 impl Connections {
-    fn with_peer(&self, peer: SocketAddr) -> std::future::Ready<Result<Front, Infallible>> {
+    fn with_peer(&self, peer: SocketAddr) -> NewFront {
         std::future::ready(Ok(Front {
             peer: Some(peer.ip()),
             ..self.0.clone()
@@ -74,7 +77,7 @@ impl Connections {
 impl Service<axum::serve::IncomingStream<'_, tokio::net::TcpListener>> for Connections {
     type Response = Front;
     type Error = Infallible;
-    type Future = std::future::Ready<Result<Front, Infallible>>;
+    type Future = NewFront;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -91,7 +94,7 @@ impl Service<axum::serve::IncomingStream<'_, tokio::net::TcpListener>> for Conne
 impl Service<SocketAddr> for Connections {
     type Response = Front;
     type Error = Infallible;
-    type Future = std::future::Ready<Result<Front, Infallible>>;
+    type Future = NewFront;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))

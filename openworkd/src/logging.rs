@@ -180,7 +180,7 @@ fn severity(level: &Level) -> (&'static str, u8) {
     }
 }
 
-impl<S: Subscriber> Layer<S> for Lines {
+impl<S: Subscriber> Layer<S> for &'static Lines {
     /// Only the daemon's own lines, at INFO and above: libraries' debug
     /// and trace events cost nothing and print nothing.
     fn register_callsite(
@@ -257,14 +257,9 @@ pub fn init(format: LogFormat, run_id: String, version: String) -> Flush {
         .name("openworkd-log".into())
         .spawn(move || running.run())
         .ok();
-    let lines = Lines {
+    let lines = LINES.get_or_init(|| Lines {
         format,
         json_tail: json_tail(&run_id, &version),
-        out: sink.clone(),
-    };
-    let _ = REQUEST_LINES.set(RequestLines {
-        format,
-        json_tail: lines.json_tail.clone(),
         out: sink.clone(),
     });
     let subscriber = tracing_subscriber::registry().with(lines);
@@ -284,15 +279,10 @@ pub fn error(message: &str) {
     tracing::error!("{message}");
 }
 
-/// Where request lines go: straight into the buffer, in the same formats
-/// as every other line, without an event to build and dispatch.
-struct RequestLines {
-    format: LogFormat,
-    json_tail: String,
-    out: Arc<Sink>,
-}
-
-static REQUEST_LINES: std::sync::OnceLock<RequestLines> = std::sync::OnceLock::new();
+/// The process's lines: events through `tracing`, request lines straight
+/// into the buffer (in the same formats, without an event to build and
+/// dispatch).
+static LINES: std::sync::OnceLock<Lines> = std::sync::OnceLock::new();
 
 /// One answered request, as its log line tells it.
 pub struct Request<'a> {
@@ -309,7 +299,7 @@ pub struct Request<'a> {
 /// Log one request line: INFO, WARN for 4xx (written at once), ERROR for
 /// 5xx. Nothing happens before [`init`].
 pub fn request(line: &Request<'_>) {
-    let Some(lines) = REQUEST_LINES.get() else {
+    let Some(lines) = LINES.get() else {
         return;
     };
     let level = match line.status {

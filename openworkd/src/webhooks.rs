@@ -57,19 +57,15 @@ pub async fn dispatch(state: AppState) {
     let mut changes = state.approvals.subscribe();
     let start = *changes.borrow_and_update();
     // Loading the system's CA certificates takes a moment.
-    let client = match tokio::task::spawn_blocking(client).await {
-        Ok(Ok(client)) => client,
-        Ok(Err(e)) => {
-            crate::logging::error(&format!("approval webhooks are off: {e}"));
-            return;
-        }
+    let built = tokio::task::spawn_blocking(client).await;
+    let client = match built.map_err(|e| e.to_string()).and_then(|c| c) {
+        Ok(client) => client,
         Err(e) => {
             crate::logging::error(&format!("approval webhooks are off: {e}"));
             return;
         }
     };
-    let feed_state = state;
-    let fetch = move |seq| feed_state.approvals.since(seq);
+    let fetch = move |seq| state.approvals.since(seq);
     let mut feed = Follow::new(changes, start, VecDeque::new(), fetch, |e: &FeedEvent| {
         e.seq
     });
@@ -77,8 +73,7 @@ pub async fn dispatch(state: AppState) {
         let body = serde_json::json!({ "event": event.name, "approval": event.data }).to_string();
         let hooks = state.live().webhooks.clone();
         for hook in hooks.iter().filter(|h| h.wants(event.name)) {
-            let (state, hook, body) = (state, hook.clone(), body.clone());
-            let client = client.clone();
+            let (hook, body, client) = (hook.clone(), body.clone(), client.clone());
             tokio::spawn(async move { deliver(&state, &client, &hook, body).await });
         }
     }

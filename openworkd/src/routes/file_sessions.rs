@@ -126,9 +126,8 @@ pub async fn snapshot(
     let cursor = st.file_events.cursor(&ws.id);
     let (root, id) = (ws.path.clone(), ws.id.clone());
     let under = prefix.clone();
-    let state = st;
     let tree = st
-        .blocking(move |_| {
+        .blocking(move |state| {
             // The prefix must stay inside the workspace (no symlink out).
             if let Some(p) = &under {
                 Root::new(&root)?.resolve(p)?;

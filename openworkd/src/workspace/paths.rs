@@ -192,10 +192,15 @@ pub struct Staged {
 }
 
 /// Write `bytes` for `target` to a durable temporary file in its folder
-/// (created if needed), with the mode `write_atomic` would give.
+/// (created if needed), with the mode `target` has (0644 when new).
 pub fn stage(target: &Path, bytes: &[u8]) -> io::Result<Staged> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(target).map_or(0o644, |m| m.permissions().mode() & 0o7777);
+    stage_with_mode(target, bytes, mode)
+}
+
+/// `stage` with exactly `mode` as the file's permission bits.
+fn stage_with_mode(target: &Path, bytes: &[u8], mode: u32) -> io::Result<Staged> {
     let dir = target.parent().unwrap_or(Path::new("."));
     let mut temp = TempFile::create_in(dir, mode)?;
     temp.file.write_all(bytes).at(&temp.path)?;
@@ -273,17 +278,12 @@ fn sync_dir(path: &Path) -> io::Result<()> {
 /// created. An existing file keeps its permission bits; a new one gets
 /// `rw-r--r--`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o7777);
-    write_atomic_with_mode(path, bytes, mode)
+    stage(path, bytes)?.commit()
 }
 
 /// `write_atomic` with exactly `mode` as the file's permission bits.
 pub fn write_atomic_with_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp = TempFile::create_in(dir, mode)?;
-    temp.file.write_all(bytes).at(&temp.path)?;
-    temp.persist(path)
+    stage_with_mode(path, bytes, mode)?.commit()
 }
 
 /// Remove the temporary files that interrupted writes left under `root`,
