@@ -270,7 +270,9 @@ impl LockedWrite {
     ) -> (ApiResult<T>, Vec<PathBuf>) {
         let _guard = self.lock.lock();
         let done = crate::workspace::paths::defer_folder_syncs(|| work(state, &self.root));
-        state.catalogs.invalidate(&self.id);
+        state
+            .catalogs
+            .changed(&self.id, &self.root, done.1.iter().map(PathBuf::as_path));
         done
     }
 }

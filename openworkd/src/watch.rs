@@ -13,7 +13,7 @@ use notify_debouncer_full::{DebounceEventResult, DebouncedEvent, new_debouncer};
 use openwork_shared::models::{FileEventKind, ReloadReason, ReloadTrigger};
 use std::collections::{BTreeSet, HashMap};
 use std::fs::Metadata;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How long a path must be quiet before its change is reported.
@@ -75,16 +75,21 @@ fn sync(state: &AppState, watching: &mut HashMap<String, Watcher>) {
         let handler_state = *state;
         let (id, handler_root) = (ws.id.clone(), root.clone());
         let handler = move |result: DebounceEventResult| {
-            // Whatever changed (even where no file event is reported, or
-            // when the watcher lost track), the kept catalog is dropped;
-            // reads (a walk opening folders) change nothing.
-            let changed = result.as_ref().map_or(true, |events| {
-                events
-                    .iter()
-                    .any(|e| !matches!(e.kind, EventKind::Access(_)))
-            });
-            if changed {
-                handler_state.catalogs.invalidate(&id);
+            // The kept catalog reads again the folders of what changed
+            // (reads, a walk opening folders, change nothing); when the
+            // watcher lost track, it is dropped.
+            match &result {
+                Ok(events) if !events.iter().any(|e| e.need_rescan()) => {
+                    handler_state.catalogs.changed(
+                        &id,
+                        &handler_root,
+                        events
+                            .iter()
+                            .filter(|e| !matches!(e.kind, EventKind::Access(_)))
+                            .flat_map(|e| e.paths.iter().map(PathBuf::as_path)),
+                    );
+                }
+                _ => handler_state.catalogs.invalidate(&id),
             }
             if let Ok(events) = result {
                 Observer::new(&handler_state, &id, &handler_root).apply(&events);

@@ -8,14 +8,16 @@ use crate::http::{JsonBody, Params, Payload, QueryMap};
 use crate::now_ms;
 use crate::pipeline::{Action, Done, Intent};
 use crate::workspace::WorkspaceEntry;
+use crate::workspace::catalog::PageQuery;
 use crate::workspace::files::{self, Change, Op, Session};
 use crate::workspace::paths::{Root, normalize_relative, resolve_in_workspace};
 use axum::Json;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use openwork_shared::models::{
-    Actor, CatalogSnapshot, EntryKind, FileEventList, FileOps, FileResult, FileSessionEnvelope,
+    Actor, CatalogSnapshot, FileEventList, FileOps, FileResult, FileSessionEnvelope,
     FileSessionOpen, FileSessionRenew, OkBody, ReadBatch, ReadResults, WriteBatch, WriteResults,
 };
 use openwork_shared::{ErrorCode, Scope};
@@ -125,55 +127,55 @@ pub async fn snapshot(
         .map_or(2000, |l| (l.floor() as usize).min(10_000));
     let cursor = st.file_events.cursor(&ws.id);
     let (root, id) = (ws.path.clone(), ws.id.clone());
-    let under = prefix.clone();
-    let tree = st
+    let asked = PageQuery {
+        prefix,
+        after,
+        include_dirs,
+        limit,
+    };
+    let page = st
         .blocking(move |state| {
             // The prefix must stay inside the workspace (no symlink out).
-            if let Some(p) = &under {
+            if let Some(p) = &asked.prefix {
                 Root::new(&root)?.resolve(p)?;
             }
-            Ok(state.catalogs.tree(&id, &root))
+            Ok(state.catalogs.page(&id, &root, asked))
         })
         .await?;
-    let chosen: Vec<usize> = tree
-        .select(prefix.as_deref(), after.as_deref())
-        .into_iter()
-        .filter(|i| include_dirs || tree.entries[*i].kind == EntryKind::File)
-        .collect();
-    let total = chosen.len();
-    let truncated = total > limit;
-    let shown = &chosen[..total.min(limit)];
     let head = CatalogSnapshot {
         session_id: session.id,
         workspace_id: ws.id,
         generated_at: now_ms(),
         cursor,
-        total,
-        truncated,
-        next_after: truncated
-            .then(|| shown.last().map(|i| tree.entries[*i].path.clone()))
-            .flatten(),
+        total: page.total,
+        truncated: page.next_after.is_some(),
+        next_after: page.next_after,
         items: Vec::new(),
     };
-    // The envelope serialized with no items, then the kept JSON of each
-    // item spliced in: a 10,000-entry snapshot is a copy, not a
-    // serialization.
+    // The envelope serialized with no items, then the page's entries (kept
+    // as JSON) sent after it: a 10,000-entry snapshot is neither
+    // serialized nor copied.
     let envelope = serde_json::to_string(&head).map_err(ApiError::internal)?;
     let Some(open) = envelope.strip_suffix("[]}") else {
         return Err(ApiError::internal("unexpected snapshot envelope"));
     };
-    let size = shown.iter().map(|i| tree.json[*i].len() + 1).sum::<usize>();
-    let mut body = String::with_capacity(open.len() + size + 3);
-    body.push_str(open);
-    body.push('[');
-    for (n, i) in shown.iter().enumerate() {
-        if n > 0 {
-            body.push(',');
-        }
-        body.push_str(&tree.json[*i]);
-    }
-    body.push_str("]}");
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    let parts = [
+        Bytes::from(open.to_owned()),
+        page.items,
+        Bytes::from_static(b"}"),
+    ];
+    let length = parts.iter().map(Bytes::len).sum::<usize>();
+    let body = Body::from_stream(futures_util::stream::iter(
+        parts.map(Ok::<_, std::convert::Infallible>),
+    ));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (header::CONTENT_LENGTH, length.to_string()),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 pub async fn events(

@@ -1,182 +1,447 @@
 //! The file-session catalog of each workspace, kept in memory while the
-//! workspace is watched. A snapshot is served from memory when the tree
-//! has not changed since it was walked: every watched change (made through
-//! the API or seen on disk) drops it, and before serving it the folders'
-//! modification times are compared (a name added, removed or renamed
-//! anywhere shows at once, without waiting for the watcher). Each entry is
-//! also kept as JSON, so a snapshot is assembled, not serialized. A walk
-//! is kept only when every folder's time is clearly older than the walk
-//! (a change in the same clock tick would not move it).
+//! workspace is watched and kept current folder by folder. Before each
+//! answer every kept folder's modification time is compared with the one
+//! it had when read: a folder that gained, lost or renamed an entry is read
+//! again at once, without waiting for the watcher. What the watcher or an
+//! API write reports changed (content edited in place moves no folder's
+//! time) is looked at again too. A folder whose time was too close to its
+//! reading to tell a later change apart (file system clocks are coarse) is
+//! read again until it has settled. Each entry is also kept as JSON, so a
+//! snapshot is assembled, not serialized, and the last page served is kept
+//! while nothing in the tree changes.
 
 use crate::workspace::files::{mtime_ms, revision};
 use crate::workspace::paths::is_temp_name;
+use axum::body::Bytes;
 use openwork_shared::models::{CatalogEntry, EntryKind};
 use parking_lot::Mutex;
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::Metadata;
+use std::ops::Bound;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-/// Every file and folder under a root, as walked once.
-pub struct Tree {
-    /// Sorted by path, byte-wise.
-    pub entries: Vec<CatalogEntry>,
-    /// Each entry as JSON, in the same order.
-    pub json: Vec<Box<str>>,
-    /// Every folder walked (the root too), with its modification time then.
-    folders: Vec<(PathBuf, Option<SystemTime>)>,
-    /// Every folder's time is safely older than the walk: a later change
-    /// cannot leave it unchanged (file system clocks are coarse).
-    settled: bool,
-}
+/// Changes kept for the next snapshot, at most; past this many the kept
+/// tree is dropped.
+const MAX_REPORTED: usize = 10_000;
 
 /// How far apart two modification times must be to tell them apart.
 const CLOCK_GRAIN: std::time::Duration = std::time::Duration::from_millis(100);
 
-impl Tree {
-    /// Walk `root`: files and folders, symlinks and special files skipped
-    /// (never followed), temporary files of interrupted writes left out.
-    pub fn walk(root: &Path) -> Tree {
-        let started = SystemTime::now();
-        let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-        let mut folders = vec![(root.to_path_buf(), modified(root))];
-        let mut entries: Vec<CatalogEntry> = walkdir::WalkDir::new(root)
-            .min_depth(1)
-            .follow_links(false)
-            .follow_root_links(false)
-            .into_iter()
-            .filter_map(Result::ok)
-            .filter(|e| e.file_type().is_file() || e.file_type().is_dir())
-            .filter(|e| !e.file_name().to_str().is_some_and(is_temp_name))
-            .filter_map(|e| {
-                let meta = e.metadata().ok()?;
-                if meta.is_dir() {
-                    folders.push((e.path().to_path_buf(), meta.modified().ok()));
-                }
-                let relative = e.path().strip_prefix(root).ok()?;
-                let path = relative
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy())
-                    .collect::<Vec<_>>()
-                    .join("/");
-                Some(CatalogEntry {
-                    path,
-                    kind: if meta.is_dir() {
-                        EntryKind::Dir
-                    } else {
-                        EntryKind::File
-                    },
-                    size: if meta.is_dir() { 0 } else { meta.len() },
-                    mtime_ms: mtime_ms(&meta),
-                    revision: revision(&meta),
-                })
-            })
-            .collect();
-        entries.sort_by(|a, b| a.path.cmp(&b.path));
-        let json = entries
-            .iter()
-            .map(|e| {
-                serde_json::to_string(e)
-                    .unwrap_or_default()
-                    .into_boxed_str()
-            })
-            .collect();
-        let settled = folders
-            .iter()
-            .all(|(_, time)| time.is_some_and(|t| t + CLOCK_GRAIN < started));
-        Tree {
-            entries,
-            json,
-            folders,
-            settled,
-        }
-    }
+/// One file or folder of the catalog.
+pub struct Item {
+    pub dir: bool,
+    /// Size and modification time, as the entry shows them.
+    stamp: (u64, Option<SystemTime>),
+    /// Its catalog entry as JSON.
+    pub json: Box<str>,
+}
 
-    /// No folder gained, lost or renamed an entry since the walk.
-    fn folders_unchanged(&self) -> bool {
-        self.folders
-            .iter()
-            .all(|(dir, then)| std::fs::metadata(dir).and_then(|m| m.modified()).ok() == *then)
-    }
+/// Every file and folder under a root. Symlinks and special files are
+/// skipped (never followed), temporary files of interrupted writes left out.
+#[derive(Default)]
+pub struct Tree {
+    /// By path under the root (names joined with `/`), in byte order.
+    items: BTreeMap<Box<str>, Item>,
+    /// Every folder read (the root is `""`), as it was then.
+    folders: HashMap<Box<str>, Folder>,
+    /// Entries reported changed, to be looked at again.
+    reported: BTreeSet<Box<str>>,
+    /// An entry was added, removed or changed since the last refresh.
+    altered: bool,
+    /// New folders found, to be walked (a stack, not recursion: any depth).
+    unread: Vec<Box<str>>,
+}
 
-    /// The indexes of the entries at `prefix` or under it (all without
-    /// one), after `after`, in order.
-    pub fn select(&self, prefix: Option<&str>, after: Option<&str>) -> Vec<usize> {
-        let at = |path: &str| self.entries.partition_point(|e| e.path.as_str() < path);
-        let past = |index: usize| after.is_none_or(|a| self.entries[index].path.as_str() > a);
-        let Some(prefix) = prefix else {
-            let start = after.map_or(0, |a| {
-                self.entries.partition_point(|e| e.path.as_str() <= a)
-            });
-            return (start..self.entries.len()).collect();
-        };
-        let mut chosen = Vec::new();
-        let exact = at(prefix);
-        if self.entries.get(exact).is_some_and(|e| e.path == prefix) && past(exact) {
-            chosen.push(exact);
-        }
-        // "p/" .. "p0" ('0' follows '/') is exactly what lies under p.
-        let (below, end) = (at(&format!("{prefix}/")), at(&format!("{prefix}0")));
-        chosen.extend((below..end).filter(|i| past(*i)));
-        chosen
+struct Folder {
+    /// Its modification time when read.
+    modified: Option<SystemTime>,
+    /// To be read again before the next answer.
+    stale: bool,
+    /// The names it held, sorted.
+    names: Box<[Box<str>]>,
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+fn joined(folder: &str, name: &str) -> Box<str> {
+    if folder.is_empty() {
+        name.into()
+    } else {
+        format!("{folder}/{name}").into_boxed_str()
     }
 }
 
+fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(parent, _)| parent)
+}
+
+/// An entry the catalog lists: a file or a folder, not a temporary file.
+fn listed(name: &str, meta: &Metadata) -> bool {
+    !is_temp_name(name) && (meta.is_file() || meta.is_dir())
+}
+
+impl Tree {
+    /// Walk everything under `root`.
+    pub fn walk(root: &Path) -> Tree {
+        let mut tree = Tree::default();
+        tree.read_folder(root, "");
+        tree
+    }
+
+    /// Read again every folder that changed or was reported changed
+    /// (parents before what lies inside them), then look again at each
+    /// entry reported changed. True when any entry changed.
+    fn refresh(&mut self, root: &Path) -> bool {
+        let mut due: Vec<Box<str>> = self
+            .folders
+            .iter()
+            .filter(|(path, f)| f.stale || modified(&root.join(&***path)) != f.modified)
+            .map(|(path, _)| path.clone())
+            .collect();
+        due.sort();
+        for path in &due {
+            // A folder read before may have taken this one away.
+            if self.folders.contains_key(path) {
+                self.read_folder(root, path);
+            }
+        }
+        for path in std::mem::take(&mut self.reported) {
+            if due.binary_search(&Box::from(parent(&path))).is_err() {
+                self.look_again(root, &path);
+            }
+        }
+        std::mem::take(&mut self.altered)
+    }
+
+    /// Read one folder and walk the new folders found in it.
+    fn read_folder(&mut self, root: &Path, folder: &str) {
+        self.unread.push(folder.into());
+        self.read_unread(root);
+    }
+
+    fn read_unread(&mut self, root: &Path) {
+        while let Some(folder) = self.unread.pop() {
+            self.read_one_folder(root, &folder);
+        }
+    }
+
+    /// Read one folder: names gone are dropped with all under them, new
+    /// folders noted to be walked, each entry's size and time taken anew.
+    fn read_one_folder(&mut self, root: &Path, folder: &str) {
+        let dir = root.join(folder);
+        let started = SystemTime::now();
+        let time = modified(&dir);
+        let mut found: Vec<(Box<str>, Metadata)> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter_map(|entry| {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let meta = entry.metadata().ok()?;
+                listed(&name, &meta).then(|| (name.into_boxed_str(), meta))
+            })
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        let before = self
+            .folders
+            .get_mut(folder)
+            .map(|f| std::mem::take(&mut f.names))
+            .unwrap_or_default();
+        for gone in before
+            .iter()
+            .filter(|name| found.binary_search_by(|(n, _)| n.cmp(name)).is_err())
+        {
+            self.remove(&joined(folder, gone));
+        }
+        for (name, meta) in &found {
+            self.put(&joined(folder, name), meta);
+        }
+        let settled = time.is_some_and(|t| t + CLOCK_GRAIN < started);
+        self.folders.insert(
+            folder.into(),
+            Folder {
+                modified: time,
+                stale: !settled,
+                // Collected anew: reusing `found`'s buffer would keep its
+                // metadata's room.
+                names: found
+                    .into_iter()
+                    .map(|(name, _)| name)
+                    .collect::<Vec<_>>()
+                    .into_boxed_slice(),
+            },
+        );
+    }
+
+    /// Look at one entry again (its folder was not read again): its size
+    /// and time now. A name that came or went moved its folder's time, so
+    /// the folder is read again instead.
+    fn look_again(&mut self, root: &Path, path: &str) {
+        let meta = std::fs::symlink_metadata(root.join(path)).ok();
+        let name = path.rsplit('/').next().unwrap_or_default();
+        match meta {
+            Some(meta) if self.items.contains_key(path) && listed(name, &meta) => {
+                self.put(path, &meta);
+                self.read_unread(root);
+            }
+            _ => {
+                if let Some(folder) = self.folders.get_mut(parent(path)) {
+                    folder.stale = true;
+                }
+            }
+        }
+    }
+
+    /// Enter or update one entry; a folder where a file was (or the other
+    /// way round) replaces it with all it held, a new folder is noted to be
+    /// walked.
+    fn put(&mut self, path: &str, meta: &Metadata) {
+        let dir = meta.is_dir();
+        let stamp = (if dir { 0 } else { meta.len() }, meta.modified().ok());
+        match self.items.get(path) {
+            Some(item) if item.dir == dir && item.stamp == stamp => return,
+            Some(item) if item.dir != dir => self.remove(path),
+            _ => {}
+        }
+        let entry = CatalogEntry {
+            path: path.to_owned(),
+            kind: if dir { EntryKind::Dir } else { EntryKind::File },
+            size: stamp.0,
+            mtime_ms: mtime_ms(meta),
+            revision: revision(meta),
+        };
+        let json = serde_json::to_string(&entry).unwrap_or_default();
+        self.items.insert(
+            path.into(),
+            Item {
+                dir,
+                stamp,
+                json: json.into_boxed_str(),
+            },
+        );
+        self.altered = true;
+        if dir && !self.folders.contains_key(path) {
+            self.unread.push(path.into());
+        }
+    }
+
+    /// Drop `path` and, for a folder, everything under it.
+    fn remove(&mut self, path: &str) {
+        let Some(item) = self.items.remove(path) else {
+            return;
+        };
+        self.altered = true;
+        if item.dir {
+            let (below, end) = (format!("{path}/"), format!("{path}0"));
+            let under: Vec<Box<str>> = self
+                .items
+                .range::<str, _>((
+                    Bound::Included(below.as_str()),
+                    Bound::Excluded(end.as_str()),
+                ))
+                .map(|(p, _)| p.clone())
+                .collect();
+            for p in under {
+                self.items.remove(&p);
+            }
+            self.folders
+                .retain(|p, _| **p != *path && !p.starts_with(below.as_str()));
+        }
+    }
+
+    /// Something at `path` changed: the entry is looked at again and, for
+    /// a folder, its names read again.
+    fn changed(&mut self, path: &str) {
+        if let Some(folder) = self.folders.get_mut(path) {
+            folder.stale = true;
+        }
+        if !path.is_empty() {
+            self.reported.insert(path.into());
+        }
+    }
+
+    /// The entries at `prefix` or under it (all without one), after
+    /// `after`, in order.
+    pub fn select(
+        &self,
+        prefix: Option<&str>,
+        after: Option<&str>,
+    ) -> impl Iterator<Item = (&str, &Item)> {
+        // Entries from `low` (or past `after`) up to `high`.
+        let range = |low: &str, high: Option<&str>| {
+            if let (Some(a), Some(h)) = (after, high)
+                && a >= h
+            {
+                return None;
+            }
+            let start = match after {
+                Some(a) if a >= low => Bound::Excluded(a),
+                _ => Bound::Included(low),
+            };
+            let end = high.map_or(Bound::Unbounded, Bound::Excluded);
+            Some(self.items.range::<str, _>((start, end)))
+        };
+        let (exact, under) = match prefix {
+            None => (None, range("", None)),
+            // "p/" .. "p0" ('0' follows '/') is exactly what lies under p.
+            Some(p) => (
+                self.items
+                    .get_key_value(p)
+                    .filter(|_| after.is_none_or(|a| a < p)),
+                range(&format!("{p}/"), Some(&format!("{p}0"))),
+            ),
+        };
+        exact
+            .into_iter()
+            .chain(under.into_iter().flatten())
+            .map(|(path, item)| (&**path, item))
+    }
+
+    /// One page of a snapshot.
+    pub fn page(&self, asked: &PageQuery) -> Page {
+        let mut chosen = self
+            .select(asked.prefix.as_deref(), asked.after.as_deref())
+            .filter(|(_, item)| asked.include_dirs || !item.dir);
+        let shown: Vec<(&str, &Item)> = chosen.by_ref().take(asked.limit).collect();
+        let rest = chosen.count();
+        let size = shown.iter().map(|(_, i)| i.json.len() + 1).sum::<usize>();
+        let mut items = String::with_capacity(size + 2);
+        items.push('[');
+        for (n, (_, item)) in shown.iter().enumerate() {
+            if n > 0 {
+                items.push(',');
+            }
+            items.push_str(&item.json);
+        }
+        items.push(']');
+        Page {
+            total: shown.len() + rest,
+            next_after: (rest > 0)
+                .then(|| shown.last().map(|(path, _)| (*path).to_owned()))
+                .flatten(),
+            items: Bytes::from(items),
+        }
+    }
+}
+
+/// What a snapshot page asks for.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PageQuery {
+    pub prefix: Option<String>,
+    pub after: Option<String>,
+    pub include_dirs: bool,
+    pub limit: usize,
+}
+
+/// One page of a snapshot: how many entries were selected, where the next
+/// page starts (when truncated), and the page's entries as a JSON array.
+#[derive(Clone)]
+pub struct Page {
+    pub total: usize,
+    pub next_after: Option<String>,
+    pub items: Bytes,
+}
+
+/// The kept tree of one workspace.
 #[derive(Default)]
 struct Slot {
-    /// Bumped by every change, so a walk that raced one is not kept.
-    generation: u64,
     watched: bool,
-    tree: Option<Arc<Tree>>,
+    tree: Option<Tree>,
+    /// The last page served, while the tree has not changed since.
+    last: Option<(PageQuery, Page)>,
 }
 
 /// The kept trees, one per workspace id.
 #[derive(Default)]
-pub struct Catalogs(Mutex<HashMap<String, Slot>>);
+pub struct Catalogs(Mutex<HashMap<String, Arc<Mutex<Slot>>>>);
 
 impl Catalogs {
-    /// Keep trees for this workspace only while its watcher runs.
+    fn slot(&self, workspace_id: &str) -> Arc<Mutex<Slot>> {
+        self.0
+            .lock()
+            .entry(workspace_id.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// Keep a tree for this workspace only while its watcher runs.
     pub fn set_watched(&self, workspace_id: &str, watched: bool) {
-        let mut map = self.0.lock();
-        let slot = map.entry(workspace_id.to_owned()).or_default();
-        slot.generation += 1;
+        let slot = self.slot(workspace_id);
+        let mut slot = slot.lock();
         slot.watched = watched;
         slot.tree = None;
     }
 
-    /// Something under the workspace changed.
+    /// The kept tree can no longer be trusted (the watcher lost track).
     pub fn invalidate(&self, workspace_id: &str) {
-        if let Some(slot) = self.0.lock().get_mut(workspace_id) {
-            slot.generation += 1;
+        self.slot(workspace_id).lock().tree = None;
+    }
+
+    /// Something at or inside each of `paths` changed. Paths outside
+    /// `root` are not in the tree.
+    pub fn changed<'a>(
+        &self,
+        workspace_id: &str,
+        root: &Path,
+        paths: impl IntoIterator<Item = &'a Path>,
+    ) {
+        let slot = self.slot(workspace_id);
+        let mut slot = slot.lock();
+        let Some(tree) = slot.tree.as_mut() else {
+            return;
+        };
+        for path in paths {
+            let Ok(relative) = path.strip_prefix(root) else {
+                continue;
+            };
+            let relative = relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            tree.changed(&relative);
+        }
+        // Many changes and no snapshot asked for: walking again later
+        // costs less than keeping them all.
+        if tree.reported.len() > MAX_REPORTED {
             slot.tree = None;
         }
     }
 
-    /// The tree of the workspace at `root`: the kept one while nothing
-    /// changed, else a new walk (kept if the workspace is watched and
-    /// nothing changed during it).
-    pub fn tree(&self, workspace_id: &str, root: &Path) -> Arc<Tree> {
-        let (generation, watched, kept) = {
-            let map = self.0.lock();
-            map.get(workspace_id).map_or((0, false, None), |s| {
-                (s.generation, s.watched, s.tree.clone())
-            })
-        };
-        if let Some(tree) = kept
-            && tree.folders_unchanged()
-        {
-            return tree;
+    /// A page of the snapshot of the workspace at `root`, from the kept
+    /// tree (brought up to date) while the workspace is watched, else from
+    /// a new walk. The same page asked again of an unchanged tree is
+    /// served as it was (its entries are not copied again).
+    pub fn page(&self, workspace_id: &str, root: &Path, asked: PageQuery) -> Page {
+        let slot = self.slot(workspace_id);
+        let mut slot = slot.lock();
+        if !slot.watched {
+            drop(slot);
+            return Tree::walk(root).page(&asked);
         }
-        let tree = Arc::new(Tree::walk(root));
-        if watched && tree.settled {
-            let mut map = self.0.lock();
-            if let Some(slot) = map.get_mut(workspace_id)
-                && slot.generation == generation
-            {
-                slot.tree = Some(tree.clone());
+        let unchanged = match slot.tree.as_mut() {
+            Some(tree) => !tree.refresh(root),
+            None => {
+                slot.tree = Some(Tree::walk(root));
+                false
             }
+        };
+        if let Some((last, page)) = &slot.last
+            && unchanged
+            && *last == asked
+        {
+            return page.clone();
         }
-        tree
+        let page = slot
+            .tree
+            .as_ref()
+            .map_or_else(|| Tree::default().page(&asked), |tree| tree.page(&asked));
+        slot.last = Some((asked, page.clone()));
+        page
     }
 }
 
@@ -184,34 +449,126 @@ impl Catalogs {
 mod tests {
     use super::*;
 
+    fn paths<'a>(chosen: impl Iterator<Item = (&'a str, &'a Item)>) -> Vec<String> {
+        chosen.map(|(p, _)| p.to_owned()).collect()
+    }
+
+    fn write(root: &Path, path: &str, text: &str) {
+        let full = root.join(path);
+        std::fs::create_dir_all(full.parent().unwrap_or(root)).unwrap_or_default();
+        std::fs::write(full, text).unwrap_or_default();
+    }
+
     #[test]
     fn a_prefix_selects_itself_and_what_lies_under_it() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
         for path in ["c/d/e.txt", "c-x/f", "c.txt", "cc/g", "b.txt"] {
-            let full = dir.path().join(path);
-            std::fs::create_dir_all(full.parent().unwrap_or(dir.path())).unwrap_or_default();
-            std::fs::write(full, "x").unwrap_or_default();
+            write(dir.path(), path, "x");
         }
         let tree = Tree::walk(dir.path());
-        let paths = |chosen: Vec<usize>| -> Vec<String> {
-            chosen
-                .into_iter()
-                .map(|i| tree.entries[i].path.clone())
-                .collect()
-        };
         assert_eq!(
             paths(tree.select(Some("c"), None)),
             ["c", "c/d", "c/d/e.txt"]
         );
         assert_eq!(paths(tree.select(Some("c"), Some("c/d"))), ["c/d/e.txt"]);
         assert_eq!(paths(tree.select(None, Some("c/d/e.txt"))), ["cc", "cc/g"]);
-        assert_eq!(tree.select(None, None).len(), tree.entries.len());
-        assert!(tree.select(Some("nothing"), None).is_empty());
+        assert_eq!(tree.select(None, None).count(), tree.items.len());
+        assert!(tree.select(Some("nothing"), None).next().is_none());
+        // A cursor past the prefix's range selects nothing (and never panics).
+        for after in ["c0", "c0x", "d", "c/", "c/d/e.txt"] {
+            assert!(
+                tree.select(Some("c"), Some(after)).all(|(p, _)| p > after),
+                "{after}"
+            );
+        }
+        let (_, item) = tree
+            .select(Some("b.txt"), None)
+            .next()
+            .unwrap_or_else(|| unreachable!());
+        let entry: CatalogEntry =
+            serde_json::from_str(&item.json).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!((entry.path.as_str(), entry.size), ("b.txt", 1));
+    }
+
+    /// Date every folder under `root` back, as if written long ago.
+    fn settle(root: &Path) {
+        let then = SystemTime::now() - std::time::Duration::from_secs(60);
+        for entry in walkdir::WalkDir::new(root)
+            .into_iter()
+            .filter_map(Result::ok)
+        {
+            if entry.file_type().is_dir() {
+                let dated = std::fs::File::open(entry.path()).and_then(|f| f.set_modified(then));
+                assert!(dated.is_ok(), "{dated:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn any_depth_is_walked_without_recursion() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let deep = "d/".repeat(1500);
+        write(dir.path(), &format!("{deep}leaf.txt"), "x");
+        let root = dir.path().to_path_buf();
+        // A small stack: a walk recursing once per level would overflow it.
+        let walked = std::thread::Builder::new()
+            .stack_size(64 * 1024)
+            .spawn(move || Tree::walk(&root).items.len())
+            .map(|t| t.join());
+        assert!(matches!(walked, Ok(Ok(1501))), "{walked:?}");
+    }
+
+    #[test]
+    fn a_refresh_follows_names_kinds_and_reported_edits() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let root = dir.path();
+        write(root, "a/b/one.txt", "1");
+        write(root, "a/two.txt", "2");
+        settle(root);
+        let mut tree = Tree::walk(root);
+        assert!(tree.folders.values().all(|f| !f.stale));
+        let all = |tree: &Tree| paths(tree.select(None, None));
+        assert_eq!(all(&tree), ["a", "a/b", "a/b/one.txt", "a/two.txt"]);
+        // A folder removed with what it held, a new one walked.
+        std::fs::remove_dir_all(root.join("a/b")).unwrap_or_default();
+        write(root, "a/c/d/three.txt", "3");
+        tree.refresh(root);
         assert_eq!(
-            tree.json[0],
-            serde_json::to_string(&tree.entries[0])
-                .unwrap_or_default()
-                .into_boxed_str()
+            all(&tree),
+            ["a", "a/c", "a/c/d", "a/c/d/three.txt", "a/two.txt"]
         );
+        // A file where a folder was, and a folder where a file was.
+        std::fs::remove_dir_all(root.join("a/c")).unwrap_or_default();
+        write(root, "a/c", "now a file");
+        std::fs::remove_file(root.join("a/two.txt")).unwrap_or_default();
+        write(root, "a/two.txt/inside", "x");
+        tree.refresh(root);
+        assert_eq!(all(&tree), ["a", "a/c", "a/two.txt", "a/two.txt/inside"]);
+        assert!(tree.select(Some("a/c"), None).all(|(_, item)| !item.dir));
+        assert!(tree.folders.keys().all(|f| !f.starts_with("a/c")));
+        // Symlinks and temporary files are left out.
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(root.join("a"), root.join("a/loop")).unwrap_or_default();
+        tree.refresh(root);
+        assert!(!all(&tree).contains(&"a/loop".to_owned()));
+        // An edit in place moves no folder's time: it shows once reported.
+        settle(root);
+        assert!(tree.refresh(root));
+        assert!(!tree.refresh(root), "nothing changed");
+        assert!(tree.folders.values().all(|f| !f.stale));
+        let size = |tree: &Tree| {
+            tree.select(Some("a/c"), None)
+                .next()
+                .and_then(|(_, item)| serde_json::from_str::<CatalogEntry>(&item.json).ok())
+                .map_or(0, |e| e.size)
+        };
+        assert_eq!(size(&tree), 10);
+        std::fs::write(root.join("a/c"), "longer than before").unwrap_or_default();
+        assert!(!tree.refresh(root));
+        assert_eq!(size(&tree), 10);
+        tree.changed("a/c");
+        tree.changed("a/not-there");
+        tree.refresh(root);
+        assert_eq!(size(&tree), 18);
     }
 }

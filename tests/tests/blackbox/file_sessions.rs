@@ -478,6 +478,23 @@ fn the_kept_catalog_follows_every_change() {
     // Removed: at once.
     std::fs::remove_file(d.workspace.join("a/b/c/two.txt")).unwrap();
     assert_eq!(size_of(&snapshot(), "a/b/c/two.txt"), None);
+    // A folder replaced by a file of the same name: at once, nothing left
+    // of what the folder held.
+    d.write_file("a/b/c/three.txt", "333");
+    assert_eq!(size_of(&snapshot(), "a/b/c/three.txt"), Some(3));
+    std::fs::remove_dir_all(d.workspace.join("a/b")).unwrap();
+    std::fs::write(d.workspace.join("a/b"), "file").unwrap();
+    let snap = snapshot();
+    assert_eq!(size_of(&snap, "a/b"), Some(4));
+    assert_eq!(size_of(&snap, "a/b/c/three.txt"), None);
+    assert!(
+        snap["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| !i["path"].as_str().unwrap().starts_with("a/b/")),
+        "{snap}"
+    );
     // Edited in place (no name changes): once the watcher reports it.
     let snap = snapshot();
     assert_eq!(size_of(&snap, "a/one.txt"), Some(1));
