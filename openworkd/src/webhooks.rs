@@ -70,9 +70,13 @@ pub async fn dispatch(state: AppState) {
         e.seq
     });
     while let Some(event) = feed.next().await {
-        let body = serde_json::json!({ "event": event.name, "approval": event.data }).to_string();
         let hooks = state.live().webhooks.clone();
-        for hook in hooks.iter().filter(|h| h.wants(event.name)) {
+        let wanting: Vec<&Webhook> = hooks.iter().filter(|h| h.wants(event.name)).collect();
+        if wanting.is_empty() {
+            continue;
+        }
+        let body = serde_json::json!({ "event": event.name, "approval": event.data }).to_string();
+        for hook in wanting {
             let (hook, body, client) = (hook.clone(), body.clone(), client.clone());
             tokio::spawn(async move { deliver(&state, &client, &hook, body).await });
         }
