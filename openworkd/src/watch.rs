@@ -75,9 +75,9 @@ fn sync(state: &AppState, watching: &mut HashMap<String, Watcher>) {
         let handler_state = *state;
         let (id, handler_root) = (ws.id.clone(), root.clone());
         let handler = move |result: DebounceEventResult| {
-            // The kept catalog reads again the folders of what changed
-            // (reads, a walk opening folders, change nothing); when the
-            // watcher lost track, it is dropped.
+            // The kept catalog looks again at what changed (reads, such as
+            // a walk opening folders, change nothing); when the watcher
+            // lost track, it is dropped.
             match &result {
                 Ok(events) if !events.iter().any(|e| e.need_rescan()) => {
                     handler_state.catalogs.changed(
