@@ -59,8 +59,6 @@ struct Folder {
     modified: Option<SystemTime>,
     /// To be read again before the next answer.
     stale: bool,
-    /// The names it held, sorted.
-    names: Box<[Box<str>]>,
 }
 
 fn modified(path: &Path) -> Option<SystemTime> {
@@ -146,12 +144,8 @@ impl Tree {
             })
             .collect();
         found.sort_by(|a, b| a.0.cmp(&b.0));
-        let before = self
-            .folders
-            .get_mut(folder)
-            .map(|f| std::mem::take(&mut f.names))
-            .unwrap_or_default();
-        for gone in before
+        for gone in self
+            .children(folder)
             .iter()
             .filter(|name| found.binary_search_by(|(n, _)| n.cmp(name)).is_err())
         {
@@ -166,15 +160,50 @@ impl Tree {
             Folder {
                 modified: time,
                 stale: !settled,
-                // Collected anew: reusing `found`'s buffer would keep its
-                // metadata's room.
-                names: found
-                    .into_iter()
-                    .map(|(name, _)| name)
-                    .collect::<Vec<_>>()
-                    .into_boxed_slice(),
             },
         );
+    }
+
+    /// The names the tree holds in `folder`: one range lookup per name,
+    /// stepping over what lies inside each subfolder.
+    fn children(&self, folder: &str) -> Vec<Box<str>> {
+        let base = if folder.is_empty() {
+            String::new()
+        } else {
+            format!("{folder}/")
+        };
+        let end = format!("{folder}0");
+        let end = if folder.is_empty() {
+            Bound::Unbounded
+        } else {
+            Bound::Excluded(end.as_str())
+        };
+        let mut names: Vec<Box<str>> = Vec::new();
+        let mut from = base.clone();
+        let mut inclusive = true;
+        loop {
+            let start = if inclusive {
+                Bound::Included(from.as_str())
+            } else {
+                Bound::Excluded(from.as_str())
+            };
+            let Some((path, _)) = self.items.range::<str, _>((start, end)).next() else {
+                return names;
+            };
+            let rest = path.get(base.len()..).unwrap_or_default();
+            match rest.split_once('/') {
+                // Inside a subfolder (named before): go past "name/…".
+                Some((name, _)) => {
+                    from = format!("{base}{name}0");
+                    inclusive = true;
+                }
+                None => {
+                    names.push(rest.into());
+                    from = path.to_string();
+                    inclusive = false;
+                }
+            }
+        }
     }
 
     /// Look at one entry again (its folder was not read again): its size
@@ -502,6 +531,25 @@ mod tests {
                 assert!(dated.is_ok(), "{dated:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_folders_names_step_over_what_its_subfolders_hold() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        for path in ["x/a", "x/b/c", "x-y", "x.txt", "x0/d", "xa"] {
+            write(dir.path(), path, "x");
+        }
+        let tree = Tree::walk(dir.path());
+        let names = |folder: &str| -> Vec<String> {
+            tree.children(folder)
+                .iter()
+                .map(|n| n.to_string())
+                .collect()
+        };
+        assert_eq!(names(""), ["x", "x-y", "x.txt", "x0", "xa"]);
+        assert_eq!(names("x"), ["a", "b"]);
+        assert_eq!(names("x/b"), ["c"]);
+        assert!(names("x.txt").is_empty());
     }
 
     #[test]
