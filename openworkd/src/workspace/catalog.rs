@@ -265,18 +265,14 @@ impl Tree {
         };
         self.altered = true;
         if item.dir {
-            let (below, end) = (format!("{path}/"), format!("{path}0"));
             let under: Vec<Box<str>> = self
-                .items
-                .range::<str, _>((
-                    Bound::Included(below.as_str()),
-                    Bound::Excluded(end.as_str()),
-                ))
-                .map(|(p, _)| p.clone())
+                .select(Some(path), None)
+                .map(|(p, _)| p.into())
                 .collect();
             for p in under {
                 self.items.remove(&p);
             }
+            let below = format!("{path}/");
             self.folders
                 .retain(|p, _| **p != *path && !p.starts_with(below.as_str()));
         }
@@ -384,6 +380,13 @@ struct Slot {
     last: Option<(PageQuery, Page)>,
 }
 
+impl Slot {
+    fn forget(&mut self) {
+        self.tree = None;
+        self.last = None;
+    }
+}
+
 /// The kept trees, one per workspace id.
 #[derive(Default)]
 pub struct Catalogs(Mutex<HashMap<String, Arc<Mutex<Slot>>>>);
@@ -402,12 +405,12 @@ impl Catalogs {
         let slot = self.slot(workspace_id);
         let mut slot = slot.lock();
         slot.watched = watched;
-        slot.tree = None;
+        slot.forget();
     }
 
     /// The kept tree can no longer be trusted (the watcher lost track).
     pub fn invalidate(&self, workspace_id: &str) {
-        self.slot(workspace_id).lock().tree = None;
+        self.slot(workspace_id).lock().forget();
     }
 
     /// Something at or inside each of `paths` changed. Paths outside
@@ -437,7 +440,7 @@ impl Catalogs {
         // Many changes and no snapshot asked for: walking again later
         // costs less than keeping them all.
         if tree.reported.len() > MAX_REPORTED {
-            slot.tree = None;
+            slot.forget();
         }
     }
 
