@@ -235,12 +235,7 @@ impl<'a> Observer<'a> {
     /// The workspace-relative, `/`-separated form of a watched path, or
     /// None for paths the catalog does not report (VCS internals, staging).
     fn relative(&self, path: &Path) -> Option<String> {
-        let relative = path.strip_prefix(self.root).ok()?;
-        let text = relative
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/");
+        let text = crate::workspace::paths::slashed(path, self.root)?;
         (!text.is_empty() && !ignored(&text)).then_some(text)
     }
 

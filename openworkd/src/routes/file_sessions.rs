@@ -14,7 +14,7 @@ use crate::workspace::paths::{Root, normalize_relative, resolve_in_workspace};
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use openwork_shared::models::{
     Actor, CatalogSnapshot, FileEventList, FileOps, FileResult, FileSessionEnvelope,
@@ -170,8 +170,11 @@ pub async fn snapshot(
     ));
     Ok((
         [
-            (header::CONTENT_TYPE, "application/json".to_owned()),
-            (header::CONTENT_LENGTH, length.to_string()),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CONTENT_LENGTH, HeaderValue::from(length)),
         ],
         body,
     )

@@ -11,7 +11,7 @@
 //! while nothing in the tree changes.
 
 use crate::workspace::files::{mtime_ms, revision};
-use crate::workspace::paths::is_temp_name;
+use crate::workspace::paths::{is_temp_name, slashed};
 use axum::body::Bytes;
 use openwork_shared::models::{CatalogEntry, EntryKind};
 use parking_lot::Mutex;
@@ -426,15 +426,7 @@ impl Catalogs {
         let Some(tree) = slot.tree.as_mut() else {
             return;
         };
-        for path in paths {
-            let Ok(relative) = path.strip_prefix(root) else {
-                continue;
-            };
-            let relative = relative
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
+        for relative in paths.into_iter().filter_map(|p| slashed(p, root)) {
             tree.changed(&relative);
         }
         // Many changes and no snapshot asked for: walking again later
@@ -455,24 +447,20 @@ impl Catalogs {
             drop(slot);
             return Tree::walk(root).page(&asked);
         }
-        let unchanged = match slot.tree.as_mut() {
+        let Slot { tree, last, .. } = &mut *slot;
+        let unchanged = match tree {
             Some(tree) => !tree.refresh(root),
-            None => {
-                slot.tree = Some(Tree::walk(root));
-                false
-            }
+            None => false,
         };
-        if let Some((last, page)) = &slot.last
+        let tree = tree.get_or_insert_with(|| Tree::walk(root));
+        if let Some((query, page)) = last
             && unchanged
-            && *last == asked
+            && *query == asked
         {
             return page.clone();
         }
-        let page = slot
-            .tree
-            .as_ref()
-            .map_or_else(|| Tree::default().page(&asked), |tree| tree.page(&asked));
-        slot.last = Some((asked, page.clone()));
+        let page = tree.page(&asked);
+        *last = Some((asked, page.clone()));
         page
     }
 }

@@ -45,12 +45,7 @@ pub fn list(root: &Path, dir: &str, with_names: bool) -> Vec<FileItem> {
         .filter(|e| !e.file_name().to_str().is_some_and(is_temp_name))
         .filter_map(|e| {
             let meta = e.metadata().ok()?;
-            let relative = e.path().strip_prefix(&base).ok()?;
-            let path = relative
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
+            let path = crate::workspace::paths::slashed(e.path(), &base)?;
             let updated_at = meta
                 .modified()
                 .ok()?

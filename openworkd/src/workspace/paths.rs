@@ -5,6 +5,19 @@ use crate::error::{ApiError, ApiResult, IoAt, at_path};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+/// `path` under `base`, its names joined with `/` (names that are not
+/// UTF-8 made readable); None when `path` is not under `base`.
+pub fn slashed(path: &Path, base: &Path) -> Option<String> {
+    let relative = path.strip_prefix(base).ok()?;
+    Some(
+        relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/"),
+    )
+}
+
 /// Normalize a client-supplied relative path (inbox, artifacts, file
 /// sessions): trims, refuses NUL and `.`/`..` segments, turns `\` into `/`,
 /// and drops leading `/`, `./` and `workspace/` prefixes.
