@@ -156,6 +156,10 @@ fn commit(batch: Vec<Request>) {
 /// the umask) and its folder entry made durable when it is new.
 fn open_log(path: &std::path::Path, mode: u32) -> io::Result<File> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new().append(true).open(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        opened => return opened,
+    }
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
     crate::workspace::paths::create_dirs(dir)?;
     let created = std::fs::OpenOptions::new()
