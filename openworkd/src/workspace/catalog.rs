@@ -132,7 +132,14 @@ impl Tree {
     fn read_one_folder(&mut self, root: &Path, folder: &str) {
         let dir = root.join(folder);
         let started = SystemTime::now();
-        let time = modified(&dir);
+        // The root may be reached through a symlink; nothing under it is.
+        let meta = if folder.is_empty() {
+            std::fs::metadata(&dir)
+        } else {
+            std::fs::symlink_metadata(&dir)
+        }
+        .ok();
+        let time = meta.as_ref().and_then(|m| m.modified().ok());
         let mut found: Vec<(Box<str>, Metadata)> = std::fs::read_dir(&dir)
             .into_iter()
             .flatten()
@@ -162,6 +169,11 @@ impl Tree {
                 stale: !settled,
             },
         );
+        // Its own entry shows the time that a name coming or going inside
+        // it moved, though its parent's names stayed the same.
+        if let Some(meta) = meta.filter(|m| m.is_dir() && self.items.contains_key(folder)) {
+            self.put(folder, &meta);
+        }
     }
 
     /// The names the tree holds in `folder`: one range lookup per name,
@@ -609,5 +621,147 @@ mod tests {
         tree.changed("a/not-there");
         tree.refresh(root);
         assert_eq!(size(&tree), 18);
+    }
+
+    /// One change a workspace can go through.
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// Write a file (in place when it exists), making its folders.
+        Write(String, usize),
+        MakeFolder(String),
+        /// Remove a file, or a folder with all it holds.
+        Remove(String),
+        /// Rename an entry to a free name.
+        Rename(String, String),
+        /// A symlink or a temporary file: never listed.
+        Unlisted(String, bool),
+    }
+
+    fn place() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop::collection::vec(prop::sample::select(vec!["a", "b", "c.txt"]), 1..4)
+            .prop_map(|names| names.join("/"))
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            3 => (place(), 0usize..40).prop_map(|(p, n)| Step::Write(p, n)),
+            1 => place().prop_map(Step::MakeFolder),
+            2 => place().prop_map(Step::Remove),
+            2 => (place(), place()).prop_map(|(a, b)| Step::Rename(a, b)),
+            1 => (place(), any::<bool>()).prop_map(|(p, link)| Step::Unlisted(p, link)),
+        ]
+    }
+
+    /// Apply `step` under `root` (steps that make no sense there, like a
+    /// file inside a file, do nothing); the paths it touched.
+    fn apply(root: &Path, step: &Step) -> Vec<String> {
+        let at = |p: &str| root.join(p);
+        match step {
+            Step::Write(p, n) => {
+                let parent = at(p).parent().map(Path::to_path_buf);
+                let made = parent.is_none_or(|d| std::fs::create_dir_all(d).is_ok());
+                if made && std::fs::write(at(p), "x".repeat(*n)).is_ok() {
+                    return vec![p.clone()];
+                }
+            }
+            Step::MakeFolder(p) => {
+                if std::fs::create_dir_all(at(p)).is_ok() {
+                    return vec![p.clone()];
+                }
+            }
+            Step::Remove(p) => {
+                let removed =
+                    std::fs::remove_file(at(p)).or_else(|_| std::fs::remove_dir_all(at(p)));
+                if removed.is_ok() {
+                    return vec![p.clone()];
+                }
+            }
+            Step::Rename(from, to) => {
+                let free = !at(to).exists() && !to.starts_with(&format!("{from}/"));
+                if free && std::fs::rename(at(from), at(to)).is_ok() {
+                    return vec![from.clone(), to.clone()];
+                }
+            }
+            Step::Unlisted(p, link) => {
+                let made = if *link {
+                    std::os::unix::fs::symlink(root, at(p))
+                } else {
+                    let name = format!("{}/{}", parent(p), crate::workspace::paths::temp_name());
+                    std::fs::write(at(name.trim_start_matches('/')), "t")
+                };
+                if made.is_ok() {
+                    return vec![p.clone()];
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    /// Every folder's time, to tell which ones a step changed.
+    fn folder_times(root: &Path) -> HashMap<std::path::PathBuf, Option<SystemTime>> {
+        walkdir::WalkDir::new(root)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_dir())
+            .map(|e| (e.path().to_path_buf(), modified(e.path())))
+            .collect()
+    }
+
+    proptest::proptest! {
+        /// Whatever happens to a workspace, the kept tree, once refreshed,
+        /// lists what a walk from scratch lists, entry for entry. Folders a
+        /// step changed are dated back to a time of their own (as if long
+        /// ago) so that unchanged folders are not read again; what the
+        /// watcher reports is reported only when `reported` says so (an
+        /// edit in place always is: it moves no folder's time).
+        #[test]
+        fn the_kept_tree_lists_what_a_fresh_walk_lists(
+            steps in proptest::collection::vec((step(), proptest::prelude::any::<bool>()), 1..24),
+        ) {
+            let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+            let root = dir.path();
+            write(root, "a/b/one.txt", "1");
+            write(root, "c.txt", "2");
+            settle(root);
+            let mut tree = Tree::walk(root);
+            let long_ago = SystemTime::now() - std::time::Duration::from_secs(3600);
+            for (i, (step, reported)) in steps.iter().enumerate() {
+                let before = folder_times(root);
+                let edited_in_place = matches!(step, Step::Write(p, _) if root.join(p).is_file());
+                let touched = apply(root, step);
+                // Changed folders get a distinct time in the past.
+                let then = long_ago + std::time::Duration::from_secs(i as u64 + 1);
+                for (folder, time) in folder_times(root) {
+                    if before.get(&folder) != Some(&time) {
+                        let dated = std::fs::File::open(&folder).and_then(|f| f.set_modified(then));
+                        proptest::prop_assert!(dated.is_ok(), "{dated:?}");
+                    }
+                }
+                if *reported || edited_in_place {
+                    // As the watcher names them: where they really are.
+                    let real_root = root.canonicalize().unwrap_or_else(|e| unreachable!("{e}"));
+                    for path in &touched {
+                        let real = root.join(path).canonicalize().ok();
+                        match real.and_then(|r| slashed(&r, &real_root)) {
+                            Some(under) => tree.changed(&under),
+                            None => tree.changed(path),
+                        }
+                    }
+                }
+                tree.refresh(root);
+                let kept: Vec<(String, String)> = tree
+                    .select(None, None)
+                    .map(|(p, item)| (p.to_owned(), item.json.to_string()))
+                    .collect();
+                let fresh = Tree::walk(root);
+                let walked: Vec<(String, String)> = fresh
+                    .select(None, None)
+                    .map(|(p, item)| (p.to_owned(), item.json.to_string()))
+                    .collect();
+                proptest::prop_assert_eq!(kept, walked, "after step {} {:?}", i, step);
+            }
+        }
     }
 }

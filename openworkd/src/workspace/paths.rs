@@ -118,7 +118,7 @@ fn temp_check(random: &str) -> String {
     hex::encode(&digest[..4])
 }
 
-fn temp_name() -> String {
+pub(crate) fn temp_name() -> String {
     let random = uuid::Uuid::new_v4().simple().to_string();
     let random = &random[..16];
     format!("{TEMP_PREFIX}{random}-{}", temp_check(random))
