@@ -1,7 +1,7 @@
 //! File sessions: the token-bound session store, the workspace catalog,
 //! per-workspace file events, and batch reads, writes and operations.
 
-use super::paths::{Root, create_dirs, normalize_relative, write_atomic};
+use super::paths::{Root, Staged, create_dirs, normalize_relative, stage};
 use crate::error::{ApiError, ApiResult};
 use openwork_shared::models::{
     EntryKind, FileEvent, FileEventKind, FileOp, FileResult, FileSessionInfo, FileWrite,
@@ -402,7 +402,11 @@ pub fn apply_write(root: &Root, plan: &PlannedWrite) -> (FileResult, Option<Chan
     let written = target
         .parent()
         .map_or(Ok(()), create_dirs)
-        .and_then(|()| write_atomic(&target, &plan.bytes))
+        .and_then(|()| stage(&target, &plan.bytes))
+        .and_then(|staged| {
+            show_new_revision(&staged, previous.as_deref())?;
+            staged.commit()
+        })
         .and_then(|()| std::fs::metadata(&target));
     match written {
         Ok(meta) => {
@@ -424,6 +428,19 @@ pub fn apply_write(root: &Root, plan: &PlannedWrite) -> (FileResult, Option<Chan
         }
         Err(e) => (item_error(path, "write_failed", e.to_string()), None),
     }
+}
+
+/// New content must show a new revision, or a client holding the old one
+/// could overwrite it unawares (`ifMatchRevision`): a revision names the
+/// millisecond and the size, so content of the same size written within
+/// the millisecond of the old has its time moved on by a millisecond.
+fn show_new_revision(staged: &Staged, previous: Option<&str>) -> std::io::Result<()> {
+    let meta = staged.file().metadata()?;
+    if previous == Some(revision(&meta).as_str()) {
+        let later = meta.modified()? + std::time::Duration::from_millis(1);
+        staged.file().set_modified(later)?;
+    }
+    Ok(())
 }
 
 /// A file operation, with its paths already normalized.
@@ -646,5 +663,32 @@ mod tests {
         let page = events.since("ws", 10);
         assert!(!page.reset);
         assert_eq!(page.cursor, (EVENTS_KEPT + 10) as u64);
+    }
+
+    #[test]
+    fn same_sized_content_in_the_same_millisecond_gets_a_new_revision() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("a.txt");
+        std::fs::write(&target, "one").unwrap();
+        let old = revision(&std::fs::metadata(&target).unwrap());
+        // Staged content of the same size, dated to the old content's time:
+        // what a write in the same millisecond looks like.
+        let staged = stage(&target, b"two").unwrap();
+        let then = std::fs::metadata(&target).unwrap().modified().unwrap();
+        staged.file().set_modified(then).unwrap();
+        assert_eq!(revision(&staged.file().metadata().unwrap()), old);
+        show_new_revision(&staged, Some(&old)).unwrap();
+        staged.commit().unwrap();
+        let new = revision(&std::fs::metadata(&target).unwrap());
+        assert_ne!(new, old);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "two");
+        // A revision that differs anyway leaves the time as written.
+        let staged = stage(&target, b"three").unwrap();
+        let written = staged.file().metadata().unwrap().modified().unwrap();
+        show_new_revision(&staged, Some(&new)).unwrap();
+        assert_eq!(
+            staged.file().metadata().unwrap().modified().unwrap(),
+            written
+        );
     }
 }

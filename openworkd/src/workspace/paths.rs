@@ -225,6 +225,11 @@ fn stage_with_mode(target: &Path, bytes: &[u8], mode: u32) -> io::Result<Staged>
 }
 
 impl Staged {
+    /// The staged content's file (not yet in place).
+    pub fn file(&self) -> &std::fs::File {
+        self.temp.file()
+    }
+
     /// Move the content into place (atomically) and make the name durable.
     pub fn commit(self) -> io::Result<()> {
         self.temp.move_over(&self.target)
