@@ -158,6 +158,18 @@ fn audit_entry(actor: &Actor, ws: &WorkspaceEntry, action: Action, line: &Audite
     }
 }
 
+/// A path as approval rules see it: where it really lies in the workspace
+/// (a symlink inside the workspace must not take a write to a path no rule
+/// allows, or away from one a rule denies), else relative as given.
+pub fn rule_path(root: &Path, path: &Path) -> String {
+    crate::workspace::paths::real_relative(root, &root.join(path)).unwrap_or_else(|| {
+        path.strip_prefix(root)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .into_owned()
+    })
+}
+
 /// The scope an approval rule sees: the token's, or `host`.
 fn actor_scope(actor: &Actor) -> Option<&'static str> {
     match actor.kind {
@@ -285,12 +297,7 @@ impl AppState {
         let relative: Vec<String> = intent
             .paths
             .iter()
-            .map(|p| {
-                p.strip_prefix(&ws.path)
-                    .unwrap_or(p)
-                    .to_string_lossy()
-                    .into_owned()
-            })
+            .map(|p| rule_path(&ws.path, p))
             .collect();
         let token = actor
             .token_hash

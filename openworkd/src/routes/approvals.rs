@@ -21,6 +21,7 @@ use openwork_shared::models::{
 use serde::Deserialize;
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::path::Path;
 use std::time::Duration;
 
 /// `GET /approvals`: the pending list, or with `Accept: text/event-stream`
@@ -155,7 +156,13 @@ pub async fn check(
     let paths: Vec<String> = check
         .paths
         .iter()
-        .map(|p| p.trim_start_matches("./").to_owned())
+        .map(|p| {
+            let p = p.trim_start_matches("./");
+            ws.map_or_else(
+                || p.to_owned(),
+                |ws| crate::pipeline::rule_path(&ws.path, Path::new(p)),
+            )
+        })
         .collect();
     let policy = &live.approval;
     let rule = policy.rules.first_match(&Subject {

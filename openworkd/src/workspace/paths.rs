@@ -76,17 +76,8 @@ impl Root {
     pub fn resolve(&self, relative: &str) -> ApiResult<PathBuf> {
         let relative = normalize_relative(relative)?;
         let target = self.path.join(&relative);
-        let mut probe = target.as_path();
-        let real = loop {
-            match probe.canonicalize() {
-                Ok(real) => break real,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => match probe.parent() {
-                    Some(parent) => probe = parent,
-                    None => return Err(at_path(e, Path::new(&relative)).into()),
-                },
-                Err(e) => return Err(at_path(e, Path::new(&relative)).into()),
-            }
-        };
+        let (real, probe) =
+            deepest_real(&target).map_err(|e| ApiError::from(at_path(e, Path::new(&relative))))?;
         if real == self.real && probe == target {
             return Err(ApiError::invalid_path("Path must point to a file"));
         }
@@ -95,6 +86,32 @@ impl Root {
         }
         Ok(target)
     }
+}
+
+/// The real (symlink-resolved) location of the deepest ancestor of `path`
+/// that exists (`path` itself when it does), and that ancestor.
+fn deepest_real(path: &Path) -> io::Result<(PathBuf, &Path)> {
+    let mut probe = path;
+    loop {
+        match probe.canonicalize() {
+            Ok(real) => return Ok((real, probe)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match probe.parent() {
+                Some(parent) => probe = parent,
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Where `path` (under `root`) really lies, relative to the real location
+/// of `root`, `/`-joined: symlinks on the way are followed as far as
+/// something exists. None when that is outside `root`.
+pub fn real_relative(root: &Path, path: &Path) -> Option<String> {
+    let real_root = root.canonicalize().ok()?;
+    let (real, probe) = deepest_real(path).ok()?;
+    let rest = path.strip_prefix(probe).ok()?;
+    slashed(&real.join(rest), &real_root)
 }
 
 /// [`Root::resolve`] for a single path.

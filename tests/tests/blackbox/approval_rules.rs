@@ -137,6 +137,51 @@ fn each_field_decides_and_the_first_matching_rule_wins() {
     assert_eq!(last_decision(&d)["decidedBy"], "rule:commands");
 }
 
+/// A file-session write of `text` to `path`: its status and body.
+fn write_file(d: &Daemon, path: &str, text: &str) -> (u16, Value) {
+    use base64::Engine;
+    let r = d.request(
+        "POST",
+        &d.ws("files/sessions"),
+        Auth::Bearer(TOKEN),
+        Some(r#"{"write":true}"#),
+    );
+    let sid = r.json()["session"]["id"].as_str().unwrap().to_owned();
+    let body = json!({"writes": [{"path": path, "contentBase64": base64::engine::general_purpose::STANDARD.encode(text)}]});
+    write(
+        d,
+        TOKEN,
+        &format!("/files/sessions/{sid}/write-batch"),
+        body,
+    )
+}
+
+#[test]
+fn path_rules_see_where_a_write_lands_through_a_symlink() {
+    let d = with_rules(json!([
+        {"name": "docs", "match": {"paths": ["docs/**"]}, "decision": "allow"},
+        {"name": "no-private", "match": {"paths": ["private/**"]}, "decision": "deny"}
+    ]));
+    std::fs::create_dir_all(d.workspace.join("docs")).unwrap();
+    std::fs::create_dir_all(d.workspace.join("private")).unwrap();
+    std::os::unix::fs::symlink("../private", d.workspace.join("docs/link")).unwrap();
+    let (status, body) = write_file(&d, "docs/a.md", "a");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(last_decision(&d)["decidedBy"], "rule:docs");
+    // Through the link the write would land in private/: the deny rule
+    // holds, the allow rule does not.
+    assert_rule_denied(write_file(&d, "docs/link/b.md", "b"), "no-private");
+    assert!(!d.workspace.join("private/b.md").exists());
+    // `approvals check` sees it the same way.
+    let r = d.request(
+        "POST",
+        "/approvals/check",
+        Auth::Host(HOST_TOKEN),
+        Some(r#"{"action":"workspace.files.session.write","paths":["docs/link/b.md"]}"#),
+    );
+    assert_eq!(r.json()["rule"], "no-private", "{}", r.text);
+}
+
 #[test]
 fn a_workspace_rule_names_it_by_id_or_path() {
     let config = |rule_ws: &str| {
