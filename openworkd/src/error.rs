@@ -99,6 +99,23 @@ pub fn at_path(source: io::Error, path: &Path) -> io::Error {
     )
 }
 
+/// A file the server will not read, whoever put it there: not a regular
+/// file (a FIFO would block the read, a device never end), or too large.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unreadable(pub &'static str);
+
+/// The [`Unreadable`] behind `e`, looking through [`AtPath`].
+fn unreadable(e: &io::Error) -> Option<&'static str> {
+    let inner = e.get_ref()?;
+    if let Some(Unreadable(why)) = inner.downcast_ref::<Unreadable>() {
+        return Some(why);
+    }
+    inner
+        .downcast_ref::<AtPath>()
+        .and_then(|at| unreadable(&at.source))
+}
+
 /// The OS error number behind `e`, looking through [`AtPath`].
 fn os_code(e: &io::Error) -> Option<i32> {
     e.raw_os_error().or_else(|| {
@@ -111,6 +128,9 @@ fn os_code(e: &io::Error) -> Option<i32> {
 /// Why a path that a client named cannot be used, when the file system
 /// itself refuses it; `None` for failures that are the server's.
 pub fn path_refusal(e: &io::Error) -> Option<&'static str> {
+    if let Some(why) = unreadable(e) {
+        return Some(why);
+    }
     match os_code(e)? {
         libc::ELOOP => Some("Path runs into a symlink loop"),
         libc::ENAMETOOLONG => Some("Path or one of its names is too long"),

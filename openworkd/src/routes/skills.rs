@@ -36,7 +36,8 @@ pub async fn get(
             .into_iter()
             .find(|s| s.name == name)
             .ok_or_else(|| skills::not_found(&name))?;
-        let content = std::fs::read_to_string(&item.path).map_err(|_| skills::not_found(&name))?;
+        let content = crate::workspace::paths::read_text(item.path.as_ref())
+            .map_err(|_| skills::not_found(&name))?;
         Ok(Json(SkillDetail { item, content }))
     })
     .await

@@ -6,7 +6,7 @@
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -94,13 +94,9 @@ impl<T: Clone> StampCache<T> {
             return Ok(hit);
         }
         check().map_err(Miss::Check)?;
-        let (stamp, bytes) = match std::fs::File::open(path) {
-            Ok(mut file) => {
-                let stamp = Stamp::of(&file.metadata().map_err(Miss::Io)?);
-                let mut bytes = Vec::with_capacity(stamp.len as usize);
-                file.read_to_end(&mut bytes).map_err(Miss::Io)?;
-                (Some(stamp), Some(bytes))
-            }
+        let read = super::paths::read_file(path, super::paths::MAX_PARSED_BYTES);
+        let (stamp, bytes) = match read {
+            Ok((meta, bytes)) => (Some(Stamp::of(&meta)), Some(bytes)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => (None, None),
             Err(e) => return Err(Miss::Io(e)),
         };

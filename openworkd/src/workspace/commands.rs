@@ -66,7 +66,7 @@ fn read_all(seen: &mut Observed, dir: &Path, scope: &str) -> Vec<CommandItem> {
         }
         // Each file's stamp covers its content.
         seen.stat(&entry.path());
-        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+        let Ok(text) = super::paths::read_text(&entry.path()) else {
             continue;
         };
         if let Some(item) = parse_item(&text, stem, scope) {

@@ -298,8 +298,10 @@ pub fn read_item(root: &Root, path: &str) -> FileResult {
     if meta.len() > MAX_FILE_BYTES {
         return too_large(path, meta.len());
     }
-    match std::fs::read(&target) {
-        Ok(bytes) => FileResult {
+    // Read as checked: a file swapped meanwhile for a FIFO or a larger one
+    // is refused, not waited on or loaded.
+    match super::paths::read_file(&target, MAX_FILE_BYTES) {
+        Ok((meta, bytes)) => FileResult {
             ok: true,
             path: Some(path.to_owned()),
             kind: Some(EntryKind::File),

@@ -124,6 +124,49 @@ const MAX_NAME_BYTES: usize = 255;
 /// The longest relative path a client may name.
 const MAX_PATH_BYTES: usize = 4000;
 
+/// The most a workspace file the server parses (config, skills, commands)
+/// may hold.
+pub const MAX_PARSED_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Read `path`, whoever put it there (symlinks followed; callers resolve
+/// the path first): opened without blocking, so a FIFO does not hang the
+/// read; refused unless a regular file, so a device does not stream
+/// forever; refused past `limit` bytes, however large the file says it is
+/// or grows while read.
+pub fn read_file(path: &Path, limit: u64) -> io::Result<(std::fs::Metadata, Vec<u8>)> {
+    use crate::error::Unreadable;
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    let refused = |why| io::Error::new(io::ErrorKind::InvalidInput, Unreadable(why));
+    if !meta.is_file() {
+        return Err(if meta.is_dir() {
+            io::Error::from_raw_os_error(libc::EISDIR)
+        } else {
+            refused("Path names a FIFO, socket or device where a file is expected")
+        });
+    }
+    if meta.len() > limit {
+        return Err(refused("File is larger than the server reads"));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(refused("File is larger than the server reads"));
+    }
+    Ok((meta, bytes))
+}
+
+/// [`read_file`] of a parsed workspace file, as UTF-8 text.
+pub fn read_text(path: &Path) -> io::Result<String> {
+    let (_, bytes) = read_file(path, MAX_PARSED_BYTES)?;
+    String::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
 /// Every temporary file this daemon writes is named
 /// `.openworkd-tmp-<16 hex>-<8 hex>`, the last part a checksum of the first,
 /// so a leftover is recognised as ours and a user's file never is.

@@ -93,7 +93,7 @@ pub fn read_openwork(caches: &Caches, root: &Path) -> ApiResult<Arc<Value>> {
 /// Returns the file written.
 pub fn set_opencode_keys(root: &Path, edits: &JsonObject) -> ApiResult<PathBuf> {
     let path = resolve_in_workspace(root, &opencode_relative(root))?;
-    let text = match std::fs::read_to_string(&path) {
+    let text = match super::paths::read_text(&path) {
         Ok(text) => {
             // Refuse to edit a file that does not parse: the edit would be blind.
             jsonc::parse(&text)?;

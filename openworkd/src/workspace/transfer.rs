@@ -20,7 +20,7 @@ pub fn export(
     let skills = skills::list(caches, root, None)
         .into_iter()
         .filter_map(|item| {
-            let content = std::fs::read_to_string(&item.path).ok()?;
+            let content = super::paths::read_text(item.path.as_ref()).ok()?;
             Some(ExportedSkill {
                 name: item.name,
                 description: item.description,

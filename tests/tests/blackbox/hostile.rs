@@ -2,11 +2,11 @@
 //! in the workspace, leftovers of interrupted writes, ranges, oversized
 //! uploads and the process umask. None of it may produce a 5xx.
 
-use openworkd_tests::{Daemon, TOKEN, http, sha256};
+use openworkd_tests::{Daemon, TOKEN, client_builder, http, sha256};
 use reqwest::blocking::multipart::{Form, Part};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt, symlink};
 
 /// A name one byte over what a folder entry may hold.
 fn long_name() -> String {
@@ -184,6 +184,113 @@ fn file_system_refusals_are_client_errors_on_every_path_taking_endpoint() {
     );
     assert_no_5xx("skills", r.status, &r.text);
     assert_eq!(r.status, 400);
+}
+
+#[test]
+fn planted_fifos_and_huge_files_are_refused_never_waited_on_or_loaded() {
+    let d = Daemon::start();
+    let ws = &d.workspace;
+    let fifo = |relative: &str| {
+        let path = ws.join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(&path).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo {relative}");
+    };
+    // Sparse: says 20 GiB, takes no room.
+    let huge = |relative: &str| {
+        let path = ws.join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_len(20 << 30).unwrap();
+    };
+    fifo("opencode.jsonc");
+    fifo(".opencode/skills/piped/SKILL.md");
+    fifo("piped.txt");
+    huge(".opencode/skills/huge/SKILL.md");
+    huge(".opencode/commands/huge.md");
+    d.write_file(".opencode/commands/fine.md", "run it");
+    // A hang fails here instead of stalling the suite.
+    let client = client_builder()
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let call = |method: &str, path: &str, body: Option<Value>| {
+        let mut req = client
+            .request(method.parse().unwrap(), format!("{}{path}", d.base))
+            .bearer_auth(TOKEN);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req
+            .send()
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = resp.status().as_u16();
+        let text = resp.text().unwrap();
+        assert_no_5xx(&format!("{method} {path}"), status, &text);
+        (
+            status,
+            serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+        )
+    };
+    for route in ["config", "plugins", "mcp", "export"] {
+        let (status, body) = call("GET", &d.ws(route), None);
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("invalid_path")),
+            "{route}: {body}"
+        );
+    }
+    let (status, _) = call(
+        "PATCH",
+        &d.ws("config"),
+        Some(json!({"opencode": {"model": "x"}})),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        std::fs::symlink_metadata(ws.join("opencode.jsonc"))
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    // Lists leave out what they cannot read; the entries answer not found.
+    let (status, body) = call("GET", &d.ws("skills"), None);
+    assert_eq!(
+        (status, body["items"].as_array().map(Vec::len)),
+        (200, Some(0)),
+        "{body}"
+    );
+    for name in ["piped", "huge"] {
+        assert_eq!(call("GET", &d.ws(&format!("skills/{name}")), None).0, 404);
+    }
+    let (status, body) = call("GET", &d.ws("commands"), None);
+    assert_eq!(status, 200);
+    assert_eq!(body["items"][0]["name"], "fine", "{body}");
+    assert_eq!(body["items"].as_array().map(Vec::len), Some(1), "{body}");
+    // File sessions: a FIFO is no file, a huge file is over the limit.
+    let (_, session) = call("POST", &d.ws("files/sessions"), Some(json!({})));
+    let sid = session["session"]["id"].as_str().unwrap().to_owned();
+    let (status, body) = call(
+        "POST",
+        &format!("/files/sessions/{sid}/read-batch"),
+        Some(json!({"paths": ["piped.txt", ".opencode/commands/huge.md"]})),
+    );
+    assert_eq!(status, 200);
+    let codes: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["code"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(codes, ["file_not_found", "file_too_large"], "{body}");
+    // Still serving, nothing loaded.
+    assert_eq!(call("GET", "/health", None).0, 200);
+    let rss_kib: u64 = std::fs::read_to_string(format!("/proc/{}/status", d.pid()))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    assert!(rss_kib < 256 * 1024, "peak RSS {rss_kib} KiB");
 }
 
 /// The name an interrupted atomic write leaves (see docs/decisions.md).
