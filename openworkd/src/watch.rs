@@ -9,7 +9,9 @@ use crate::workspace::files::{Change, revision};
 use crate::workspace::paths::is_temp_name;
 use notify_debouncer_full::notify::event::{ModifyKind, RenameMode};
 use notify_debouncer_full::notify::{EventKind, RecursiveMode};
-use notify_debouncer_full::{DebounceEventResult, DebouncedEvent, new_debouncer};
+use notify_debouncer_full::{
+    DebounceEventResult, DebouncedEvent, RecommendedCache, new_debouncer_opt,
+};
 use openwork_shared::models::{FileEventKind, ReloadReason, ReloadTrigger};
 use std::collections::{BTreeSet, HashMap};
 use std::fs::Metadata;
@@ -95,7 +97,18 @@ fn sync(state: &AppState, watching: &mut HashMap<String, Watcher>) {
                 Observer::new(&handler_state, &id, &handler_root).apply(&events);
             }
         };
-        let watched = new_debouncer(DEBOUNCE, None, handler).and_then(|mut d| {
+        // Symlinks are not followed (as the catalog does not follow them):
+        // one to `/` or to a large tree would otherwise have every folder
+        // behind it watched, against the user's whole inotify allowance.
+        let config = notify_debouncer_full::notify::Config::default().with_follow_symlinks(false);
+        let debouncer = new_debouncer_opt::<_, notify_debouncer_full::notify::RecommendedWatcher, _>(
+            DEBOUNCE,
+            None,
+            handler,
+            RecommendedCache::new(),
+            config,
+        );
+        let watched = debouncer.and_then(|mut d| {
             d.watch(&root, RecursiveMode::Recursive)?;
             Ok(d)
         });

@@ -8,6 +8,9 @@ use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt, symlink};
 
+/// How long a change on disk may take to be seen.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A name one byte over what a folder entry may hold.
 fn long_name() -> String {
     "n".repeat(256)
@@ -291,6 +294,47 @@ fn planted_fifos_and_huge_files_are_refused_never_waited_on_or_loaded() {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap();
     assert!(rss_kib < 256 * 1024, "peak RSS {rss_kib} KiB");
+}
+
+/// The inotify watches the process holds.
+fn inotify_watches(pid: u32) -> usize {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap();
+    fds.filter_map(Result::ok)
+        .filter(|fd| {
+            std::fs::read_link(fd.path()).is_ok_and(|t| t.to_string_lossy().contains("inotify"))
+        })
+        .map(|fd| {
+            let info = std::fs::read_to_string(format!(
+                "/proc/{pid}/fdinfo/{}",
+                fd.file_name().to_string_lossy()
+            ));
+            info.unwrap_or_default()
+                .lines()
+                .filter(|l| l.starts_with("inotify"))
+                .count()
+        })
+        .sum()
+}
+
+#[test]
+fn a_symlink_to_a_large_tree_is_not_watched_through() {
+    let outside = tempfile::tempdir().unwrap();
+    for i in 0..300 {
+        std::fs::create_dir_all(outside.path().join(format!("d{i}/e"))).unwrap();
+    }
+    // The workspace holds the link (and two folders) before the start.
+    let ws = tempfile::tempdir().unwrap();
+    symlink(outside.path(), ws.path().join("big")).unwrap();
+    std::fs::create_dir_all(ws.path().join("notes/old")).unwrap();
+    let d = Daemon::builder()
+        .arg("--workspace")
+        .arg(ws.path().to_str().unwrap())
+        .start();
+    // Watched once the watcher has walked the workspace: its three folders.
+    let watches = d.wait_for(WAIT, || Some(inotify_watches(d.pid())).filter(|n| *n >= 3));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(inotify_watches(d.pid()), watches);
+    assert!(watches < 10, "{watches} inotify watches");
 }
 
 /// The name an interrupted atomic write leaves (see docs/decisions.md).
