@@ -56,6 +56,12 @@ pub struct Approvals {
 /// Events kept for listeners that resume (`Last-Event-ID`).
 const FEED_KEPT: usize = 1_000;
 
+/// Writes one credential may have waiting for the host at once, and all
+/// of them together: each holds its request body, and no host reviews
+/// more. Past either, a write is refused with `429` at once.
+pub const MAX_PENDING_PER_CREDENTIAL: usize = 32;
+pub const MAX_PENDING: usize = 256;
+
 /// `approval.requested` (the pending item) or `approval.decided` (the
 /// history item), numbered.
 #[derive(Debug, Clone)]
@@ -226,6 +232,20 @@ impl Approvals {
         let (tx, rx) = oneshot::channel();
         {
             let mut pending = self.lock();
+            let same = |p: &&Pending| p.item.actor.token_hash == item.actor.token_hash;
+            let own = pending.iter().filter(same).count();
+            if own >= MAX_PENDING_PER_CREDENTIAL || pending.len() >= MAX_PENDING {
+                let (waiting, limit) = if own >= MAX_PENDING_PER_CREDENTIAL {
+                    (own, MAX_PENDING_PER_CREDENTIAL)
+                } else {
+                    (pending.len(), MAX_PENDING)
+                };
+                return Err(ApiError::new(
+                    ErrorCode::TooManyRequests,
+                    "Too many writes are waiting for the host's approval; try again once some are answered",
+                )
+                .with_details(json!({"pending": waiting, "limit": limit})));
+            }
             let data = serde_json::to_value(&item).unwrap_or_default();
             let seq = self.publish("approval.requested", data);
             pending.push(Pending {

@@ -603,3 +603,66 @@ fn approval_events_are_sent_to_signed_webhooks_with_retries() {
         "no fourth attempt"
     );
 }
+
+#[test]
+fn writes_waiting_for_the_host_are_capped_per_credential() {
+    let d = Daemon::builder().with_workspace().manual(60_000).start();
+    let body = |i: usize| format!(r#"{{"spec":"p{i}"}}"#);
+    let waiting: Vec<_> = (0..32)
+        .map(|i| d.write_in_background("POST", &d.ws("plugins"), &body(i)))
+        .collect();
+    d.pending(32);
+    // One more from the same token is refused at once, and not queued.
+    let r = d.request(
+        "POST",
+        &d.ws("plugins"),
+        Auth::Bearer(TOKEN),
+        Some(&body(32)),
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (429, "too_many_requests".into()),
+        "{}",
+        r.text
+    );
+    assert_eq!(r.json()["details"], json!({"pending": 32, "limit": 32}));
+    // Another credential still gets in line.
+    let other = d.issue_token("collaborator");
+    let url = format!("{}{}", d.base, d.ws("plugins"));
+    let theirs = thread::spawn(move || {
+        http()
+            .post(url)
+            .bearer_auth(other)
+            .header("Content-Type", "application/json")
+            .body(r#"{"spec":"theirs"}"#)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    let items = d.pending(33);
+    // Answered, the line shortens and the token may write again.
+    let first = items[0]["id"].as_str().unwrap();
+    let r = d.request(
+        "POST",
+        &format!("/approvals/{first}"),
+        Auth::Host(HOST_TOKEN),
+        Some(r#"{"reply":"deny"}"#),
+    );
+    assert_eq!(r.status, 200);
+    let again = d.write_in_background("POST", &d.ws("plugins"), &body(33));
+    d.pending(33);
+    for item in d.pending(33) {
+        d.request(
+            "POST",
+            &format!("/approvals/{}", item["id"].as_str().unwrap()),
+            Auth::Host(HOST_TOKEN),
+            Some(r#"{"reply":"deny"}"#),
+        );
+    }
+    assert_eq!(theirs.join().unwrap(), 403);
+    assert_eq!(again.join().unwrap().0, 403);
+    for w in waiting {
+        assert_eq!(w.join().unwrap().0, 403);
+    }
+}
