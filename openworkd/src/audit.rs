@@ -4,7 +4,7 @@ use crate::journal::{Durable, Journal};
 use crate::workspace::Caches;
 use crate::workspace::WorkspaceEntry;
 use openwork_shared::models::AuditEntry;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -66,7 +66,7 @@ impl AuditLog {
         let newest = |path: &Path| {
             caches
                 .audit_tail
-                .get(path, |bytes| bytes.map(newest_timestamp))
+                .get_tail(path, TAIL_BYTES, |bytes| bytes.map(newest_timestamp))
                 .ok()
                 .flatten()
         };
@@ -92,15 +92,10 @@ fn newest_timestamp(bytes: &[u8]) -> Option<u64> {
 }
 
 fn read_tail(path: &Path) -> io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let len = file.metadata()?.len();
-    let start = len.saturating_sub(TAIL_BYTES);
-    file.seek(SeekFrom::Start(start))?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
+    let (meta, bytes) = crate::workspace::paths::read_tail(path, TAIL_BYTES)?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
     // Drop a line cut in half by the seek.
-    Ok(match (start > 0, text.find('\n')) {
+    Ok(match (meta.len() > TAIL_BYTES, text.find('\n')) {
         (true, Some(i)) => text[i + 1..].to_owned(),
         _ => text,
     })

@@ -78,6 +78,21 @@ impl<T: Clone> StampCache<T> {
             })
     }
 
+    /// [`get`](Self::get) where `load` is given only the last `tail`
+    /// bytes of the file (a log, however long it grew).
+    pub fn get_tail(
+        &self,
+        path: &Path,
+        tail: u64,
+        load: impl FnOnce(Option<&[u8]>) -> T,
+    ) -> io::Result<T> {
+        let read = |p: &Path| super::paths::read_tail(p, tail);
+        self.get_read(path, || Ok::<(), io::Error>(()), read, load)
+            .map_err(|e| match e {
+                Miss::Io(e) | Miss::Check(e) => e,
+            })
+    }
+
     /// [`get`](Self::get) where a cache miss first runs `check` (e.g. the
     /// workspace path resolver) and gives up with its error. A hit needs
     /// the same device, inode, size and mtime as the checked file had, so a
@@ -88,14 +103,24 @@ impl<T: Clone> StampCache<T> {
         check: impl FnOnce() -> Result<(), E>,
         load: impl FnOnce(Option<&[u8]>) -> T,
     ) -> Result<T, Miss<E>> {
+        let read = |p: &Path| super::paths::read_file(p, super::paths::MAX_PARSED_BYTES);
+        self.get_read(path, check, read, load)
+    }
+
+    fn get_read<E>(
+        &self,
+        path: &Path,
+        check: impl FnOnce() -> Result<(), E>,
+        read: impl FnOnce(&Path) -> io::Result<(std::fs::Metadata, Vec<u8>)>,
+        load: impl FnOnce(Option<&[u8]>) -> T,
+    ) -> Result<T, Miss<E>> {
         // One stat answers a hit.
         let seen = stamp_at(path).map_err(Miss::Io)?;
         if let Some(hit) = self.lookup(path, seen) {
             return Ok(hit);
         }
         check().map_err(Miss::Check)?;
-        let read = super::paths::read_file(path, super::paths::MAX_PARSED_BYTES);
-        let (stamp, bytes) = match read {
+        let (stamp, bytes) = match read(path) {
             Ok((meta, bytes)) => (Some(Stamp::of(&meta)), Some(bytes)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => (None, None),
             Err(e) => return Err(Miss::Io(e)),

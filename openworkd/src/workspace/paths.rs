@@ -134,31 +134,51 @@ pub const MAX_PARSED_BYTES: u64 = 16 * 1024 * 1024;
 /// forever; refused past `limit` bytes, however large the file says it is
 /// or grows while read.
 pub fn read_file(path: &Path, limit: u64) -> io::Result<(std::fs::Metadata, Vec<u8>)> {
-    use crate::error::Unreadable;
     use std::io::Read;
+    let (file, meta) = open_regular(path)?;
+    if meta.len() > limit {
+        return Err(unreadable("File is larger than the server reads"));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(unreadable("File is larger than the server reads"));
+    }
+    Ok((meta, bytes))
+}
+
+/// The last `limit` bytes of `path` (all of it when smaller), opened as
+/// [`read_file`] opens it.
+pub fn read_tail(path: &Path, limit: u64) -> io::Result<(std::fs::Metadata, Vec<u8>)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let (mut file, meta) = open_regular(path)?;
+    file.seek(SeekFrom::Start(meta.len().saturating_sub(limit)))?;
+    let mut bytes = Vec::with_capacity(meta.len().min(limit) as usize);
+    file.take(limit).read_to_end(&mut bytes)?;
+    Ok((meta, bytes))
+}
+
+fn unreadable(why: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, crate::error::Unreadable(why))
+}
+
+/// `path` opened for reading without blocking, if a regular file.
+fn open_regular(path: &Path) -> io::Result<(std::fs::File, std::fs::Metadata)> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)?;
     let meta = file.metadata()?;
-    let refused = |why| io::Error::new(io::ErrorKind::InvalidInput, Unreadable(why));
+    if meta.is_dir() {
+        return Err(io::Error::from_raw_os_error(libc::EISDIR));
+    }
     if !meta.is_file() {
-        return Err(if meta.is_dir() {
-            io::Error::from_raw_os_error(libc::EISDIR)
-        } else {
-            refused("Path names a FIFO, socket or device where a file is expected")
-        });
+        return Err(unreadable(
+            "Path names a FIFO, socket or device where a file is expected",
+        ));
     }
-    if meta.len() > limit {
-        return Err(refused("File is larger than the server reads"));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(limit + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(refused("File is larger than the server reads"));
-    }
-    Ok((meta, bytes))
+    Ok((file, meta))
 }
 
 /// [`read_file`] of a parsed workspace file, as UTF-8 text.
@@ -468,5 +488,38 @@ mod tests {
             0,
             "look-alikes stay"
         );
+    }
+
+    #[test]
+    fn reads_take_regular_files_only_and_at_most_what_is_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("log");
+        std::fs::write(&file, "one\ntwo\nthree\n").unwrap();
+        assert_eq!(read_file(&file, 100).unwrap().1, b"one\ntwo\nthree\n");
+        let too_large = read_file(&file, 4).unwrap_err();
+        assert!(crate::error::path_refusal(&too_large).is_some());
+        assert_eq!(read_tail(&file, 6).unwrap().1, b"three\n");
+        assert_eq!(read_tail(&file, 100).unwrap().1.len(), 14);
+        // A sparse file that says it is huge: the tail only.
+        let huge = dir.path().join("huge");
+        std::fs::File::create(&huge)
+            .unwrap()
+            .set_len(20 << 30)
+            .unwrap();
+        assert_eq!(read_tail(&huge, 8).unwrap().1, [0; 8]);
+        assert!(read_file(&huge, MAX_PARSED_BYTES).is_err());
+        // A FIFO is refused without waiting for a writer; a folder is EISDIR.
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()));
+        for refused in [read_file(&fifo, 100), read_tail(&fifo, 100)] {
+            let e = refused.unwrap_err();
+            assert!(
+                crate::error::path_refusal(&e).is_some_and(|m| m.contains("FIFO")),
+                "{e}"
+            );
+        }
+        let e = read_file(dir.path(), 100).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EISDIR));
     }
 }

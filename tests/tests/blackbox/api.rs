@@ -503,10 +503,24 @@ fn audit_and_events_record_writes() {
         1
     );
     let file = d.root().join(format!("data/audit/{}.jsonl", d.ws_id));
-    let lines = std::fs::read_to_string(file).unwrap();
+    let lines = std::fs::read_to_string(&file).unwrap();
     assert_eq!(lines.lines().count(), 3);
     assert_eq!(
         d.get(&d.ws("config")).json()["updatedAt"],
+        items[0]["timestamp"]
+    );
+    // A log grown long (here 20 MiB of older lines in front): the newest
+    // entries are still found, from its end.
+    let older = items[2].to_string() + "\n";
+    let mut grown = older.repeat((20 << 20) / older.len());
+    grown.push_str(&lines);
+    std::fs::write(&file, grown).unwrap();
+    assert_eq!(
+        d.get(&d.ws("config")).json()["updatedAt"],
+        items[0]["timestamp"]
+    );
+    assert_eq!(
+        d.get(&d.ws("audit?limit=1")).json()["items"][0]["timestamp"],
         items[0]["timestamp"]
     );
 
