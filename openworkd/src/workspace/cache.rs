@@ -114,8 +114,15 @@ impl<T: Clone> StampCache<T> {
         read: impl FnOnce(&Path) -> io::Result<(std::fs::Metadata, Vec<u8>)>,
         load: impl FnOnce(Option<&[u8]>) -> T,
     ) -> Result<T, Miss<E>> {
-        // One stat answers a hit.
-        let seen = stamp_at(path).map_err(Miss::Io)?;
+        // One stat answers a hit. One that fails is explained by the
+        // check when it can be (a workspace folder gone, an escape).
+        let seen = match stamp_at(path) {
+            Ok(seen) => seen,
+            Err(e) => {
+                check().map_err(Miss::Check)?;
+                return Err(Miss::Io(e));
+            }
+        };
         if let Some(hit) = self.lookup(path, seen) {
             return Ok(hit);
         }

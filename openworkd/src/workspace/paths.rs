@@ -62,10 +62,32 @@ pub struct Root {
 }
 
 impl Root {
+    /// The workspace at `path`; `404 workspace_not_found` when its folder
+    /// is gone (removed, or replaced by a file, while configured).
     pub fn new(path: &Path) -> ApiResult<Root> {
+        let gone = || {
+            ApiError::new(
+                openwork_shared::ErrorCode::WorkspaceNotFound,
+                "The workspace's folder is missing",
+            )
+            .with_details(serde_json::json!({"path": path.display().to_string()}))
+        };
+        let real = match path.canonicalize() {
+            Ok(real) if real.is_dir() => real,
+            Ok(_) => return Err(gone()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Err(gone());
+            }
+            Err(e) => return Err(at_path(e, path).into()),
+        };
         Ok(Root {
             path: path.to_path_buf(),
-            real: path.canonicalize().at(path)?,
+            real,
         })
     }
 

@@ -113,11 +113,9 @@ fn file_system_refusals_are_client_errors_on_every_path_taking_endpoint() {
             json!({"type": "rename", "from": "regular.txt", "to": path}),
             json!({"type": "rename", "from": path, "to": "elsewhere.txt"}),
         ] {
-            let r = d.post(
-                &session("operations"),
-                &json!({"operations": [op]}).to_string(),
-            );
+            let r = d.post(&session("ops"), &json!({"operations": [op]}).to_string());
             assert_no_5xx(&what(&format!("ops {op}")), r.status, &r.text);
+            assert_ne!(r.code(), "not_found", "{}: the route", what("ops"));
         }
         // Inbox: as the destination path, as the file name, as an id.
         let r = upload(
@@ -335,6 +333,81 @@ fn a_symlink_to_a_large_tree_is_not_watched_through() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(inotify_watches(d.pid()), watches);
     assert!(watches < 10, "{watches} inotify watches");
+}
+
+#[test]
+fn a_workspace_whose_folder_is_gone_answers_not_found_and_is_not_recreated() {
+    let d = Daemon::start();
+    let r = d.post(&d.ws("files/sessions"), r#"{"write":true}"#);
+    let sid = r.json()["session"]["id"].as_str().unwrap().to_owned();
+    let reads = ["config", "plugins", "mcp", "export"];
+    let writes = [
+        ("PATCH", d.ws("config"), json!({"opencode": {"model": "x"}})),
+        (
+            "POST",
+            d.ws("skills"),
+            json!({"name": "a", "description": "d", "content": "x"}),
+        ),
+        (
+            "POST",
+            d.ws("commands"),
+            json!({"name": "a", "template": "t"}),
+        ),
+        ("POST", d.ws("plugins"), json!({"spec": "p"})),
+        (
+            "POST",
+            d.ws("import"),
+            json!({"commands": [{"name": "b", "template": "t"}]}),
+        ),
+        (
+            "POST",
+            format!("/files/sessions/{sid}/write-batch"),
+            json!({"writes": [{"path": "a.txt", "contentBase64": "aGk="}]}),
+        ),
+    ];
+    // The folder removed, then replaced by a file.
+    for replace_with_file in [false, true] {
+        std::fs::remove_dir_all(&d.workspace).unwrap();
+        if replace_with_file {
+            std::fs::write(&d.workspace, "not a folder").unwrap();
+        }
+        for route in reads {
+            let r = d.get(&d.ws(route));
+            assert_eq!(
+                (r.status, r.code()),
+                (404, "workspace_not_found".into()),
+                "{route}: {}",
+                r.text
+            );
+        }
+        for (method, path, body) in &writes {
+            let r = d.request(
+                method,
+                path,
+                openworkd_tests::Auth::Bearer(TOKEN),
+                Some(&body.to_string()),
+            );
+            assert_eq!(
+                (r.status, r.code()),
+                (404, "workspace_not_found".into()),
+                "{method} {path}: {}",
+                r.text
+            );
+        }
+        let (status, text) = upload(&d, "", "f.txt", b"x");
+        assert_eq!(status, 404, "{text}");
+        assert_eq!(
+            std::fs::symlink_metadata(&d.workspace).is_ok(),
+            replace_with_file,
+            "recreated"
+        );
+        if replace_with_file {
+            std::fs::remove_file(&d.workspace).unwrap();
+        }
+        // Back again: served as before.
+        std::fs::create_dir(&d.workspace).unwrap();
+        assert_eq!(d.get(&d.ws("config")).status, 200);
+    }
 }
 
 /// The name an interrupted atomic write leaves (see docs/decisions.md).
