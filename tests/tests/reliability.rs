@@ -240,7 +240,9 @@ fn a_minute_at_saturation_has_no_server_errors_and_flat_memory() {
                     };
                     requests.fetch_add(1, Ordering::Relaxed);
                     match resp {
-                        Ok(r) if r.status().is_server_error() => {
+                        // Every request here is one the daemon must serve:
+                        // a 4xx means the load missed what it measures.
+                        Ok(r) if !r.status().is_success() => {
                             failures.fetch_add(1, Ordering::Relaxed);
                         }
                         Ok(r) => {
@@ -271,7 +273,7 @@ fn a_minute_at_saturation_has_no_server_errors_and_flat_memory() {
     assert!(requests > 1000, "only {requests} requests");
     assert_eq!(
         failures, 0,
-        "server errors or dropped connections out of {requests}"
+        "failed answers or dropped connections out of {requests}"
     );
     assert!(
         rss_end <= rss_warm * 3 / 2 + 4096,
