@@ -412,6 +412,48 @@ fn a_workspace_whose_folder_is_gone_answers_not_found_and_is_not_recreated() {
     }
 }
 
+#[test]
+fn a_request_head_that_does_not_arrive_in_30_s_closes_the_connection() {
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+    let d = Daemon::start();
+    let addr = d.base.trim_start_matches("http://").to_owned();
+    // Headers sent byte by byte, never finished; and a connection left
+    // idle after an answer.
+    let mut slow = TcpStream::connect(&addr).unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let mut idle = TcpStream::connect(&addr).unwrap();
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let started = Instant::now();
+    let closed_after = |mut conn: TcpStream| {
+        std::thread::spawn(move || {
+            conn.set_read_timeout(Some(Duration::from_secs(60)))
+                .unwrap();
+            let mut all = Vec::new();
+            let _ = conn.read_to_end(&mut all);
+            (
+                started.elapsed(),
+                String::from_utf8_lossy(&all).into_owned(),
+            )
+        })
+    };
+    let (slow, idle) = (closed_after(slow), closed_after(idle));
+    let (slow_after, slow_got) = slow.join().unwrap();
+    let (idle_after, idle_got) = idle.join().unwrap();
+    for after in [slow_after, idle_after] {
+        assert!(
+            after >= Duration::from_secs(29) && after < Duration::from_secs(45),
+            "closed after {after:?}"
+        );
+    }
+    assert_eq!(slow_got, "");
+    assert!(idle_got.starts_with("HTTP/1.1 200"), "{idle_got}");
+    // Other clients were served meanwhile.
+    assert_eq!(d.get("/health").status, 200);
+}
+
 /// The name an interrupted atomic write leaves (see docs/decisions.md).
 fn leftover_name(random: &str) -> String {
     let check = &sha256(&format!("openworkd temporary file {random}"))[..8];
