@@ -51,7 +51,10 @@ pub async fn upload(
         multipart.map_err(|_| ApiError::invalid_payload("Expected multipart/form-data"))?;
     let mut upload = None;
     let mut form_path = None;
-    while let Some(field) = multipart.next_field().await.map_err(bad_multipart)? {
+    // What the form carries besides the file is bounded too, whether the
+    // body announced its length or not.
+    let mut allowance = MULTIPART_ALLOWANCE;
+    while let Some(mut field) = multipart.next_field().await.map_err(bad_multipart)? {
         match field.name() {
             Some("file") if field.file_name().is_some() && upload.is_none() => {
                 let root = ws.path.clone();
@@ -59,9 +62,10 @@ pub async fn upload(
                 upload = Some(receive(field, dir, max).await?);
             }
             Some("path") if field.file_name().is_none() => {
-                form_path = Some(field.text().await.map_err(bad_multipart)?);
+                let text = small_field(&mut field, &mut allowance).await?;
+                form_path = Some(String::from_utf8_lossy(&text).into_owned());
             }
-            _ => {}
+            _ => drop(small_field(&mut field, &mut allowance).await?),
         }
     }
     let upload = upload
@@ -131,6 +135,23 @@ async fn receive(mut field: Field<'_>, dir: PathBuf, max: u64) -> ApiResult<Uplo
 /// What a multipart body may carry beyond the file itself (boundaries,
 /// part headers, the `path` field) before its length alone refuses it.
 const MULTIPART_ALLOWANCE: u64 = 64 * 1024;
+
+/// A form field other than the file, read within what is left of the
+/// allowance (`413 body_too_large` past it, however it was sent).
+async fn small_field(field: &mut Field<'_>, allowance: &mut u64) -> ApiResult<Vec<u8>> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(bad_multipart)? {
+        *allowance = allowance.checked_sub(chunk.len() as u64).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::BodyTooLarge,
+                "Form fields other than the file are too large",
+            )
+            .with_details(json!({"maxBytes": MULTIPART_ALLOWANCE}))
+        })?;
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
 
 fn content_length(headers: &axum::http::HeaderMap) -> Option<u64> {
     headers

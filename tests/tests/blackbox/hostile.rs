@@ -454,6 +454,38 @@ fn a_request_head_that_does_not_arrive_in_30_s_closes_the_connection() {
     assert_eq!(d.get("/health").status, 200);
 }
 
+#[test]
+fn form_fields_beside_the_file_are_bounded_without_a_length() {
+    let d = Daemon::start();
+    // Streamed (chunked, no Content-Length): 200 MB in the `path` field,
+    // then in a field nobody reads.
+    for name in ["path", "other"] {
+        let endless = Part::reader(std::io::repeat(b'a').take(200 << 20));
+        let form = Form::new()
+            .part(name, endless)
+            .part("file", Part::bytes(b"x".to_vec()).file_name("f.txt"));
+        let resp = http()
+            .post(format!("{}{}", d.base, d.ws("inbox")))
+            .bearer_auth(TOKEN)
+            .multipart(form)
+            .send();
+        // The daemon may answer and close before the whole body is sent.
+        if let Ok(resp) = resp {
+            let status = resp.status().as_u16();
+            let text = resp.text().unwrap_or_default();
+            assert_eq!(status, 413, "{name}: {text}");
+            assert!(text.contains("body_too_large"), "{name}: {text}");
+        }
+    }
+    assert_eq!(d.get("/health").status, 200);
+    assert!(
+        d.peak_rss_kib() < 128 * 1024,
+        "peak RSS {} KiB",
+        d.peak_rss_kib()
+    );
+    assert!(!d.workspace.join(".opencode/openwork/inbox/f.txt").exists());
+}
+
 /// The name an interrupted atomic write leaves (see docs/decisions.md).
 fn leftover_name(random: &str) -> String {
     let check = &sha256(&format!("openworkd temporary file {random}"))[..8];
