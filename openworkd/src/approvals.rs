@@ -234,12 +234,11 @@ impl Approvals {
             let mut pending = self.lock();
             let same = |p: &&Pending| p.item.actor.token_hash == item.actor.token_hash;
             let own = pending.iter().filter(same).count();
-            if own >= MAX_PENDING_PER_CREDENTIAL || pending.len() >= MAX_PENDING {
-                let (waiting, limit) = if own >= MAX_PENDING_PER_CREDENTIAL {
-                    (own, MAX_PENDING_PER_CREDENTIAL)
-                } else {
-                    (pending.len(), MAX_PENDING)
-                };
+            let limits = [
+                (own, MAX_PENDING_PER_CREDENTIAL),
+                (pending.len(), MAX_PENDING),
+            ];
+            if let Some(&(waiting, limit)) = limits.iter().find(|(n, max)| n >= max) {
                 return Err(ApiError::new(
                     ErrorCode::TooManyRequests,
                     "Too many writes are waiting for the host's approval; try again once some are answered",

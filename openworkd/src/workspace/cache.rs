@@ -73,9 +73,7 @@ impl<T: Clone> StampCache<T> {
     /// does not exist) when the file changed since it was cached.
     pub fn get(&self, path: &Path, load: impl FnOnce(Option<&[u8]>) -> T) -> io::Result<T> {
         self.get_checked(path, || Ok::<(), io::Error>(()), load)
-            .map_err(|e| match e {
-                Miss::Io(e) | Miss::Check(e) => e,
-            })
+            .map_err(Miss::into_io)
     }
 
     /// [`get`](Self::get) where `load` is given only the last `tail`
@@ -88,9 +86,7 @@ impl<T: Clone> StampCache<T> {
     ) -> io::Result<T> {
         let read = |p: &Path| super::paths::read_tail(p, tail);
         self.get_read(path, || Ok::<(), io::Error>(()), read, load)
-            .map_err(|e| match e {
-                Miss::Io(e) | Miss::Check(e) => e,
-            })
+            .map_err(Miss::into_io)
     }
 
     /// [`get`](Self::get) where a cache miss first runs `check` (e.g. the
@@ -295,6 +291,14 @@ impl<K: Hash + Eq, V: Clone> ObservedCache<K, V> {
 pub enum Miss<E> {
     Io(io::Error),
     Check(E),
+}
+
+impl Miss<io::Error> {
+    fn into_io(self) -> io::Error {
+        match self {
+            Miss::Io(e) | Miss::Check(e) => e,
+        }
+    }
 }
 
 #[cfg(test)]

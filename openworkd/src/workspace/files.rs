@@ -291,17 +291,17 @@ pub fn read_item(root: &Root, path: &str) -> FileResult {
         Ok(t) => t,
         Err(e) => return item_error(path, "invalid_path", e.message),
     };
-    let meta = match std::fs::metadata(&target) {
-        Ok(m) if m.is_file() => m,
-        _ => return item_error(path, "file_not_found", "File not found"),
+    // Opened once and looked at through the open file: a FIFO is no file,
+    // and a file growing past the limit while read is refused.
+    let (file, meta) = match super::paths::open_regular(&target) {
+        Ok(opened) => opened,
+        Err(_) => return item_error(path, "file_not_found", "File not found"),
     };
     if meta.len() > MAX_FILE_BYTES {
         return too_large(path, meta.len());
     }
-    // Read as checked: a file swapped meanwhile for a FIFO or a larger one
-    // is refused, not waited on or loaded.
-    match super::paths::read_file(&target, MAX_FILE_BYTES) {
-        Ok((meta, bytes)) => FileResult {
+    match super::paths::read_opened(file, &meta, MAX_FILE_BYTES) {
+        Ok(bytes) => FileResult {
             ok: true,
             path: Some(path.to_owned()),
             kind: Some(EntryKind::File),

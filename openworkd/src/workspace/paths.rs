@@ -156,8 +156,19 @@ pub const MAX_PARSED_BYTES: u64 = 16 * 1024 * 1024;
 /// forever; refused past `limit` bytes, however large the file says it is
 /// or grows while read.
 pub fn read_file(path: &Path, limit: u64) -> io::Result<(std::fs::Metadata, Vec<u8>)> {
-    use std::io::Read;
     let (file, meta) = open_regular(path)?;
+    let bytes = read_opened(file, &meta, limit)?;
+    Ok((meta, bytes))
+}
+
+/// The content of a file [`open_regular`] opened, refused past `limit`
+/// bytes, however large it says it is or grows while read.
+pub fn read_opened(
+    file: std::fs::File,
+    meta: &std::fs::Metadata,
+    limit: u64,
+) -> io::Result<Vec<u8>> {
+    use std::io::Read;
     if meta.len() > limit {
         return Err(unreadable("File is larger than the server reads"));
     }
@@ -166,7 +177,7 @@ pub fn read_file(path: &Path, limit: u64) -> io::Result<(std::fs::Metadata, Vec<
     if bytes.len() as u64 > limit {
         return Err(unreadable("File is larger than the server reads"));
     }
-    Ok((meta, bytes))
+    Ok(bytes)
 }
 
 /// The last `limit` bytes of `path` (all of it when smaller), opened as
@@ -185,7 +196,7 @@ fn unreadable(why: &'static str) -> io::Error {
 }
 
 /// `path` opened for reading without blocking, if a regular file.
-fn open_regular(path: &Path) -> io::Result<(std::fs::File, std::fs::Metadata)> {
+pub fn open_regular(path: &Path) -> io::Result<(std::fs::File, std::fs::Metadata)> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
