@@ -91,6 +91,8 @@ pub struct Inner {
     pub events: ReloadEvents,
     pub caches: Caches,
     pub sessions: Sessions,
+    /// What read-batch answers may hold in memory together.
+    pub read_budget: crate::read_budget::ReadBudget,
     /// The file-session catalog of watched workspaces, kept in memory.
     pub catalogs: crate::workspace::catalog::Catalogs,
     pub file_events: FileEvents,
@@ -101,6 +103,8 @@ pub struct Inner {
     pub metrics: crate::metrics::Metrics,
     /// The certificate served, when serving HTTPS.
     pub tls: Option<crate::tls::Tls>,
+    /// Appends the logs and syncs what writes changed (group commit).
+    pub journal: Arc<crate::journal::Journal>,
     write_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
@@ -123,7 +127,7 @@ impl AppState {
     }
 
     pub fn with_tls(config: Config, tls: Option<crate::tls::Tls>) -> Self {
-        let journal = Arc::new(crate::journal::Journal::default());
+        let journal = Arc::new(crate::journal::Journal::open(&config.data_dir));
         let inner = Inner {
             tls,
             secrets: Secrets::new(&config.client_token, &config.host_token),
@@ -131,10 +135,12 @@ impl AppState {
             cors_wildcard: AtomicBool::new(wildcard(&config.cors_origins)),
             tokens: TokenStore::new(config.token_store_path.clone()),
             approvals: Approvals::new(&config.data_dir, journal.clone()),
-            audit: AuditLog::new(&config.data_dir, journal),
+            audit: AuditLog::new(&config.data_dir, journal.clone()),
+            journal,
             events: ReloadEvents::default(),
             caches: Caches::default(),
             sessions: Sessions::default(),
+            read_budget: Default::default(),
             catalogs: Default::default(),
             file_events: FileEvents::default(),
             started: Instant::now(),

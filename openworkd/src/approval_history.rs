@@ -47,12 +47,18 @@ impl ApprovalHistory {
         }
     }
 
-    /// Record a decision; the answer resolves once it is on disk.
-    pub fn record(&self, item: ApprovalDecided) -> Durable {
+    /// Record a decision; the answer resolves once it is on disk (when
+    /// `lazy`, with the next commit to the journal: a write let through
+    /// commits its own changes right after).
+    pub fn record(&self, item: ApprovalDecided, lazy: bool) -> Durable {
         let mut line = serde_json::to_vec(&item).unwrap_or_default();
         line.push(b'\n');
         let mut kept = self.inner.lock();
-        let durable = self.journal.append(self.path.clone(), 0o600, line);
+        let path = self.path.clone();
+        let durable = match lazy {
+            true => self.journal.append_lazy(path, 0o600, line),
+            false => self.journal.append(path, 0o600, line),
+        };
         kept.lines += 1;
         kept.items.push_back(item);
         if kept.items.len() > KEPT {

@@ -148,9 +148,19 @@ impl Approvals {
     /// Record a decision in the history and tell the listeners; the
     /// answer resolves once the record is on disk.
     fn decide(&self, item: ApprovalItem, decision: Decision, by: &str) -> Durable {
-        let decided = decided(item, decision, by);
+        self.record(decided(item, decision, by), false)
+    }
+
+    /// Record that a write is let through at once (by the mode or a
+    /// rule): the write commits its changes right after, and its decision
+    /// shares that commit's flush.
+    fn let_through(&self, item: ApprovalItem, by: &str) -> Durable {
+        self.record(decided(item, Decision::Allow, by), true)
+    }
+
+    fn record(&self, decided: ApprovalDecided, lazy: bool) -> Durable {
         let data = serde_json::to_value(&decided).unwrap_or_default();
-        let record = self.history.record(decided);
+        let record = self.history.record(decided, lazy);
         self.publish("approval.decided", data);
         record
     }
@@ -209,7 +219,7 @@ impl Approvals {
         };
         match rule {
             Some(r) if r.decision == RuleDecision::Allow => {
-                return Ok(self.decide(item, Decision::Allow, &format!("rule:{}", r.name)));
+                return Ok(self.let_through(item, &format!("rule:{}", r.name)));
             }
             Some(r) if r.decision == RuleDecision::Deny => {
                 settle(self.decide(item, Decision::Deny, &format!("rule:{}", r.name))).await;
@@ -221,7 +231,7 @@ impl Approvals {
             // `ask`: the host decides, whatever the mode.
             Some(_) => {}
             None if mode == ApprovalMode::Auto => {
-                return Ok(self.decide(item, Decision::Allow, "auto"));
+                return Ok(self.let_through(item, "auto"));
             }
             None => {}
         }

@@ -1,6 +1,6 @@
 //! The audit log: one JSON line per successful write, per workspace.
 
-use crate::journal::{Durable, Journal};
+use crate::journal::{Durable, Journal, Line};
 use crate::workspace::Caches;
 use crate::workspace::WorkspaceEntry;
 use openwork_shared::models::AuditEntry;
@@ -42,10 +42,19 @@ impl AuditLog {
     /// worst leave a partial last line, which readers skip), committed with
     /// whatever else is being appended.
     pub fn append(&self, entry: &AuditEntry) -> Durable {
-        let mut line = serde_json::to_vec(entry).unwrap_or_default();
-        line.push(b'\n');
-        self.journal
-            .append(self.primary(&entry.workspace_id), 0o600, line)
+        let line = self.line(entry);
+        self.journal.append(line.path, line.mode, line.bytes)
+    }
+
+    /// The line `entry` adds to its log, for a journal commit.
+    pub fn line(&self, entry: &AuditEntry) -> Line {
+        let mut bytes = serde_json::to_vec(entry).unwrap_or_default();
+        bytes.push(b'\n');
+        Line {
+            path: self.primary(&entry.workspace_id),
+            mode: 0o600,
+            bytes,
+        }
     }
 
     /// The newest `limit` entries, newest first.

@@ -1,29 +1,71 @@
-//! Group commit for the append-only logs (audit lines, approval history):
-//! one thread takes every request queued since its last round, writes them
-//! in order, then makes each file durable with one `fdatasync`, and only
-//! then answers. Concurrent writes share a sync instead of queuing for one
-//! each, and a request never holds a runtime worker while the disk works.
+//! Group commit for the append-only logs (audit lines, approval history)
+//! and for the folder syncs of workspace writes: one thread takes every
+//! request queued since its last round, appends the lines in order, makes
+//! all of it durable with as few device flushes as it can, and only then
+//! answers. A request never holds a runtime worker while the disk works.
+//!
+//! Lines reach their logs through the page cache; what makes them durable
+//! is a copy in a write-ahead log, `<data>/journal.wal`: a file of fixed
+//! size, written once with zeros, whose blocks are then only overwritten
+//! (no size or block-map change, so no metadata to sync). A round writes
+//! its lines there as checksummed frames and waits until the device has
+//! them; the flush that makes them durable is then one of the folder syncs
+//! the round does anyway (a flush covers every write the device completed
+//! before it), or, when the round has none on that device, one `fdatasync`
+//! of the write-ahead log. Once the log is full, the logs it covers are
+//! synced and it starts over (a new epoch). At start, frames of the
+//! current epoch are written back where they belong (a power loss may
+//! have taken the page cache) before anything reads the logs.
+//!
+//! Without the write-ahead log (another openworkd holds it), each log is
+//! synced with `fdatasync` per round, as durable and slower.
 
-use std::collections::HashMap;
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
-use std::io::{self, Write};
-use std::path::PathBuf;
-use std::sync::mpsc;
+use std::io::{self, Seek, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
 use tokio::sync::oneshot;
 
+/// The write-ahead log's size; a round that does not fit starts a new epoch.
+const SEGMENT: u64 = 8 << 20;
+/// Its unit: the header (magic and epoch) fills the first; each round's
+/// frames start on a new one (a block holding answered frames is never
+/// written again in the same epoch, so a torn write cannot take them).
+const BLOCK: u64 = 4096;
+const HEADER_MAGIC: &[u8; 4] = b"OWJ1";
+const FRAME_MAGIC: &[u8; 4] = b"OWJF";
+/// Magic, epoch, body length, checksum.
+const FRAME_HEAD: usize = 20;
+/// How many write-ahead logs a data folder may have: one per openworkd
+/// running on it at once.
+const WALS: usize = 8;
+/// How long a lazy line waits for a commit to share its flush with.
+const LAZY_WAIT: Duration = Duration::from_millis(20);
+
+/// One line (or lines) to append to `path`, created with `mode`.
+pub struct Line {
+    pub path: PathBuf,
+    pub mode: u32,
+    pub bytes: Vec<u8>,
+}
+
 enum Op {
-    /// Append these bytes (whole lines) to the file, created with `mode`.
-    Append {
-        path: PathBuf,
-        mode: u32,
-        bytes: Vec<u8>,
+    /// Append the lines and make these folders' entries durable; answered
+    /// once all of it is.
+    Commit {
+        lines: Vec<Line>,
+        folders: Vec<PathBuf>,
     },
+    /// Append a line; answered with the next flush (a commit queued soon
+    /// after brings it; else the journal flushes after [`LAZY_WAIT`]).
+    Lazy(Line),
     /// Replace the file atomically (compaction); ordered with the appends.
-    Replace {
-        path: PathBuf,
-        mode: u32,
-        bytes: Vec<u8>,
-    },
+    Replace(Line),
 }
 
 type Answer = oneshot::Sender<Result<(), String>>;
@@ -33,9 +75,30 @@ struct Request {
     done: Answer,
 }
 
-/// The writer thread's queue.
+/// The queue of what is to be written, and who writes it: the writer
+/// thread for requests from async code, or a blocking thread that commits
+/// and waits ([`Journal::commit_now`]), taking along whatever else is
+/// queued by then.
 pub struct Journal {
-    queue: mpsc::Sender<Request>,
+    shared: Arc<Shared>,
+    /// Wakes the writer thread.
+    wake: mpsc::Sender<()>,
+}
+
+struct Shared {
+    queue: Mutex<Vec<Request>>,
+    /// Held for a round: whoever holds it next takes the queue.
+    writer: Mutex<Writer>,
+}
+
+impl Shared {
+    /// Run a round over everything queued, if anything is.
+    fn round(&self, writer: &mut Writer) {
+        let batch = std::mem::take(&mut *self.queue.lock());
+        if !batch.is_empty() {
+            writer.round(batch);
+        }
+    }
 }
 
 /// Resolves once the request is on disk (or failed).
@@ -58,124 +121,810 @@ impl Durable {
     }
 }
 
-impl Default for Journal {
-    fn default() -> Self {
-        let (queue, requests) = mpsc::channel::<Request>();
+impl Journal {
+    /// The journal of the logs under `data_dir`: what its write-ahead log
+    /// holds is written back first, then the writer thread starts.
+    pub fn open(data_dir: &Path) -> Journal {
+        let wal = match Wal::open(data_dir) {
+            Ok(wal) => wal,
+            Err(e) => {
+                crate::logging::warn(&format!(
+                    "journal: no write-ahead log ({e}); each log is synced on its own"
+                ));
+                None
+            }
+        };
+        let (wake, woken) = mpsc::channel::<()>();
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Vec::new()),
+            writer: Mutex::new(Writer {
+                wal,
+                dirty: BTreeSet::new(),
+                parked: Vec::new(),
+                held: Vec::new(),
+            }),
+        });
+        let theirs = shared.clone();
         let spawned = std::thread::Builder::new()
             .name("openworkd-journal".into())
-            .spawn(move || {
-                while let Ok(first) = requests.recv() {
-                    let mut batch = vec![first];
-                    batch.extend(requests.try_iter());
-                    commit(batch);
-                }
-            });
+            .spawn(move || run(&theirs, &woken));
         if let Err(e) = spawned {
             crate::logging::error(&format!("cannot start the journal writer: {e}"));
         }
-        Journal { queue }
+        Journal { shared, wake }
     }
-}
 
-impl Journal {
     /// Append `bytes` (whole lines) to `path`.
     pub fn append(&self, path: PathBuf, mode: u32, bytes: Vec<u8>) -> Durable {
-        self.send(Op::Append { path, mode, bytes })
+        self.send(Op::Commit {
+            lines: vec![Line { path, mode, bytes }],
+            folders: Vec::new(),
+        })
+    }
+
+    /// Append `bytes` to `path`, durable with the next commit: for a
+    /// record whose requester commits more right after (the decision that
+    /// lets a write through).
+    pub fn append_lazy(&self, path: PathBuf, mode: u32, bytes: Vec<u8>) -> Durable {
+        self.send(Op::Lazy(Line { path, mode, bytes }))
+    }
+
+    /// Append `lines` and make the entries of `folders` durable, on this
+    /// thread (a blocking one: never call it on an async worker), with whatever else is queued: once another
+    /// round is over, the first to take the writer runs one for all that
+    /// queued meanwhile.
+    pub fn commit_now(&self, lines: Vec<Line>, folders: Vec<PathBuf>) -> io::Result<()> {
+        let (done, mut answer) = oneshot::channel();
+        let op = Op::Commit { lines, folders };
+        self.shared.queue.lock().push(Request { op, done });
+        let mut writer = self.shared.writer.lock();
+        // Answered already by the round that held the writer, else ours
+        // is still queued: run one.
+        let answered = match answer.try_recv() {
+            Ok(result) => Ok(result),
+            Err(_) => {
+                self.shared.round(&mut writer);
+                answer.try_recv()
+            }
+        };
+        drop(writer);
+        match answered {
+            Ok(result) => result.map_err(io::Error::other),
+            Err(_) => Err(io::Error::other("the journal writer stopped")),
+        }
     }
 
     /// Replace `path` with `bytes`, after the appends queued before.
     pub fn replace(&self, path: PathBuf, mode: u32, bytes: Vec<u8>) -> Durable {
-        self.send(Op::Replace { path, mode, bytes })
+        self.send(Op::Replace(Line { path, mode, bytes }))
     }
 
     fn send(&self, op: Op) -> Durable {
         let (done, rx) = oneshot::channel();
-        match self.queue.send(Request { op, done }) {
-            Ok(()) => Durable(Some(rx)),
-            Err(mpsc::SendError(request)) => {
-                let _ = request
-                    .done
-                    .send(Err("the journal writer stopped".to_owned()));
-                Durable(Some(rx))
-            }
-        }
+        self.shared.queue.lock().push(Request { op, done });
+        // Gone only with the thread; whoever commits next takes the queue.
+        let _ = self.wake.send(());
+        Durable(Some(rx))
     }
 }
 
-/// Apply a batch in order, sync each appended file once, answer everyone.
-fn commit(batch: Vec<Request>) {
-    let mut open: HashMap<PathBuf, io::Result<File>> = HashMap::new();
-    // Who to answer, the file whose sync they wait for, what writing gave.
-    let mut results: Vec<(Answer, Option<PathBuf>, Result<(), String>)> =
-        Vec::with_capacity(batch.len());
-    for Request { op, done } in batch {
-        match op {
-            Op::Append { path, mode, bytes } => {
-                let file = open
-                    .entry(path.clone())
-                    .or_insert_with(|| open_log(&path, mode));
-                let written = match file {
-                    Ok(file) => file.write_all(&bytes).map_err(|e| e.to_string()),
-                    Err(e) => Err(format!("cannot open {}: {e}", path.display())),
-                };
-                results.push((done, Some(path), written));
+/// The writer thread: a round for what is queued whenever woken; lazy
+/// lines nobody committed after are flushed after [`LAZY_WAIT`].
+fn run(shared: &Shared, woken: &mpsc::Receiver<()>) {
+    loop {
+        let parked = !shared.writer.lock().parked.is_empty();
+        let received = match parked {
+            false => woken
+                .recv()
+                .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            true => woken.recv_timeout(LAZY_WAIT),
+        };
+        match received {
+            Ok(()) => {
+                while woken.try_recv().is_ok() {}
+                shared.round(&mut shared.writer.lock());
             }
-            Op::Replace { path, mode, bytes } => {
-                // Appends queued before it are in the old file: sync them
-                // first, then replace.
-                if let Some(Ok(file)) = open.remove(&path) {
-                    let _ = file.sync_data();
+            Err(mpsc::RecvTimeoutError::Timeout) => shared.writer.lock().flush_parked(),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let mut writer = shared.writer.lock();
+    shared.round(&mut writer);
+    writer.flush_parked();
+    if let Err(e) = writer.checkpoint() {
+        crate::logging::error(&format!("journal: {e}"));
+    }
+}
+
+struct Writer {
+    wal: Option<Wal>,
+    /// Logs appended to since their last sync.
+    dirty: BTreeSet<PathBuf>,
+    /// Lazy answers waiting for a flush, with what writing their line gave.
+    parked: Vec<(Answer, Result<(), String>)>,
+    /// Their frames, written with the next round's.
+    held: Vec<u8>,
+}
+
+impl Writer {
+    /// Apply a batch in order, flush once, answer.
+    fn round(&mut self, batch: Vec<Request>) {
+        let mut open: HashMap<PathBuf, io::Result<File>> = HashMap::new();
+        let mut frames = std::mem::take(&mut self.held);
+        let mut folders = BTreeSet::new();
+        // Commits: the answer, the folders it waits for, what writing gave.
+        let mut commits: Vec<(Answer, Vec<PathBuf>, Result<(), String>)> = Vec::new();
+        for Request { op, done } in batch {
+            match op {
+                Op::Commit {
+                    lines,
+                    folders: theirs,
+                } => {
+                    let written = lines
+                        .iter()
+                        .try_for_each(|line| self.write(&mut open, &mut frames, line));
+                    folders.extend(theirs.iter().cloned());
+                    commits.push((done, theirs, written));
                 }
-                let replaced = crate::workspace::paths::write_atomic_with_mode(&path, &bytes, mode)
-                    .map_err(|e| e.to_string());
-                results.push((done, None, replaced));
+                Op::Lazy(line) => {
+                    let written = self.write(&mut open, &mut frames, &line);
+                    self.parked.push((done, written));
+                }
+                Op::Replace(line) => {
+                    // Lines queued before it are in the old file (or its
+                    // frames would be written back into the new one): make
+                    // them durable, start a new epoch, then replace.
+                    open.clear();
+                    frames.clear();
+                    let replaced = self.checkpoint().and_then(|()| {
+                        crate::workspace::paths::write_atomic_with_mode(
+                            &line.path,
+                            &line.bytes,
+                            line.mode,
+                        )
+                        .map_err(|e| e.to_string())
+                    });
+                    let _ = done.send(replaced);
+                }
             }
         }
+        if commits.is_empty() {
+            // Only lazy lines: their frames and flush come with the next
+            // commit (or after LAZY_WAIT).
+            self.held = frames;
+            return;
+        }
+        if let Err(e) = self.log(&frames) {
+            // Not durable: whoever wrote a line this round is told so.
+            for (_, written) in &mut self.parked {
+                *written = Err(e.clone());
+            }
+            for (_, _, written) in &mut commits {
+                *written = Err(e.clone());
+            }
+        }
+        let (flushed, synced) = self.flush(&folders);
+        for (done, theirs, written) in commits {
+            let result = written.and_then(|()| flushed.clone()).and_then(|()| {
+                theirs
+                    .iter()
+                    .try_for_each(|f| synced.get(f).cloned().unwrap_or(Ok(())))
+            });
+            let _ = done.send(result);
+        }
+        self.answer_parked(&flushed);
     }
-    // Each file once, however many lines it got.
-    let synced: HashMap<PathBuf, Result<(), String>> = open
-        .into_iter()
-        .map(|(path, file)| {
-            let result = match file {
-                Ok(file) => file.sync_data().map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            (path, result)
-        })
-        .collect();
-    for (done, path, written) in results {
-        let result = written.and_then(|()| match path.and_then(|p| synced.get(&p).cloned()) {
-            Some(synced) => synced,
+
+    /// Write the held frames and flush them: no commit came to share it.
+    fn flush_parked(&mut self) {
+        let frames = std::mem::take(&mut self.held);
+        let flushed = self
+            .log(&frames)
+            .and_then(|()| self.flush(&BTreeSet::new()).0);
+        self.answer_parked(&flushed);
+    }
+
+    fn answer_parked(&mut self, flushed: &Result<(), String>) {
+        for (done, written) in self.parked.drain(..) {
+            let _ = done.send(written.and_then(|()| flushed.clone()));
+        }
+    }
+
+    /// Append `line` to its log (through the page cache) and frame it for
+    /// the write-ahead log.
+    fn write(
+        &mut self,
+        open: &mut HashMap<PathBuf, io::Result<File>>,
+        frames: &mut Vec<u8>,
+        line: &Line,
+    ) -> Result<(), String> {
+        let file = open
+            .entry(line.path.clone())
+            .or_insert_with(|| open_log(&line.path, line.mode, false));
+        let file = file
+            .as_mut()
+            .map_err(|e| format!("cannot open {}: {e}", line.path.display()))?;
+        // Appended (another process may share the log): where it landed
+        // is where this descriptor's offset now ends.
+        file.write_all(&line.bytes).map_err(|e| e.to_string())?;
+        let end = file.stream_position().map_err(|e| e.to_string())?;
+        let offset = end - line.bytes.len() as u64;
+        self.dirty.insert(line.path.clone());
+        if let Some(wal) = &self.wal {
+            encode(frames, wal.epoch, line, offset);
+        }
+        Ok(())
+    }
+
+    /// Put the round's frames in the write-ahead log; when they do not fit,
+    /// sync the logs instead and start a new epoch.
+    fn log(&mut self, frames: &[u8]) -> Result<(), String> {
+        let Some(wal) = &mut self.wal else {
+            return Ok(());
+        };
+        if frames.is_empty() {
+            return Ok(());
+        }
+        match wal.write(frames) {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => crate::logging::error(&format!("journal: write-ahead log: {e}")),
+        }
+        self.checkpoint()
+    }
+
+    /// Make every line appended so far durable, and the entries of
+    /// `folders`: the lines' result, and each folder's.
+    fn flush(
+        &mut self,
+        folders: &BTreeSet<PathBuf>,
+    ) -> (Result<(), String>, BTreeMap<PathBuf, Result<(), String>>) {
+        // The frames are on the device (written direct): a folder's sync
+        // flushes them with it.
+        let mut covered = false;
+        let synced = folders
+            .iter()
+            .map(|dir| {
+                let result = File::open(dir).and_then(|d| {
+                    d.sync_all()?;
+                    d.metadata()
+                });
+                let result = match result {
+                    Ok(meta) => {
+                        covered |= self.wal.as_ref().is_some_and(|w| w.flushed_by(&meta));
+                        Ok(())
+                    }
+                    Err(e) => Err(format!("cannot sync {}: {e}", dir.display())),
+                };
+                (dir.clone(), result)
+            })
+            .collect();
+        let flushed = match &mut self.wal {
+            Some(wal) if covered => {
+                wal.unsynced = false;
+                Ok(())
+            }
+            Some(wal) => wal.sync(),
+            None => self.sync_logs(),
+        };
+        (flushed, synced)
+    }
+
+    /// `fdatasync` every log appended to since its last sync.
+    fn sync_logs(&mut self) -> Result<(), String> {
+        let mut result = Ok(());
+        for path in std::mem::take(&mut self.dirty) {
+            let synced = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .and_then(|f| f.sync_data());
+            if let Err(e) = synced {
+                result = Err(format!("cannot sync {}: {e}", path.display()));
+            }
+        }
+        result
+    }
+
+    /// Sync the logs the write-ahead log covers, then start it over.
+    fn checkpoint(&mut self) -> Result<(), String> {
+        self.sync_logs()?;
+        match &mut self.wal {
+            Some(wal) => wal.restart().map_err(|e| format!("write-ahead log: {e}")),
             None => Ok(()),
-        });
-        let _ = done.send(result);
+        }
     }
 }
 
-/// The file opened for appending; created with exactly `mode` (whatever
-/// the umask) and its folder entry made durable when it is new.
-fn open_log(path: &std::path::Path, mode: u32) -> io::Result<File> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    match std::fs::OpenOptions::new().append(true).open(path) {
+/// The write-ahead log, opened and locked by this process.
+struct Wal {
+    file: File,
+    /// The same file opened for direct I/O, when a write through it is on
+    /// the device once it returns and needs no metadata to be found there:
+    /// then any later flush of that device makes it durable.
+    direct: Option<File>,
+    epoch: u64,
+    /// Where the next round's frames go (a block boundary).
+    end: u64,
+    /// Whether frames were written since the last flush.
+    unsynced: bool,
+    /// The device it is on.
+    dev: u64,
+}
+
+impl Wal {
+    /// Take a write-ahead log under `data_dir` for this process: the first
+    /// of `journal.wal`, `journal-1.wal` … that no other process holds
+    /// (locked for as long as this one runs; created filled with zeros).
+    /// Every log that is free is written back first: one a process left
+    /// when it died may be any of them. `None` when all are held.
+    fn open(data_dir: &Path) -> io::Result<Option<Wal>> {
+        crate::workspace::paths::create_dirs(data_dir)?;
+        let mut mine: Option<Wal> = None;
+        for k in 0..WALS {
+            let path = match k {
+                0 => data_dir.join("journal.wal"),
+                _ => data_dir.join(format!("journal-{k}.wal")),
+            };
+            // Past the one taken, only those that exist are looked at.
+            if mine.is_some() && !path.exists() {
+                continue;
+            }
+            let options = |flags: i32| {
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .mode(0o600)
+                    .custom_flags(libc::O_NOFOLLOW | flags)
+                    .open(&path)
+            };
+            let file = options(0)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => continue,
+                Err(std::fs::TryLockError::Error(e)) => return Err(e),
+            }
+            let meta = file.metadata()?;
+            let held = read_all(&file, meta.len().min(SEGMENT))?;
+            let epoch = match held.get(..12) {
+                Some(head) if &head[..4] == HEADER_MAGIC => number(&head[4..12]),
+                _ => 0,
+            };
+            replay(data_dir, &held, epoch)?;
+            let taking = mine.is_none();
+            if taking && meta.len() < SEGMENT {
+                file.write_all_at(&vec![0; SEGMENT as usize], 0)?;
+                file.sync_all()?;
+                File::open(data_dir)?.sync_all()?;
+            }
+            let direct = match taking && overwrites_in_place(&file) {
+                true => options(direct_flag()).ok(),
+                false => None,
+            };
+            let mut wal = Wal {
+                dev: meta.dev(),
+                file,
+                direct,
+                epoch,
+                end: BLOCK,
+                unsynced: false,
+            };
+            // Written back: a new epoch, so it never is again. One not
+            // taken is unlocked as it is dropped.
+            wal.restart()?;
+            if taking {
+                mine = Some(wal);
+            }
+        }
+        if mine.is_none() {
+            crate::logging::warn(&format!(
+                "journal: every write-ahead log under {} is in use by another openworkd; each log is synced on its own",
+                data_dir.display()
+            ));
+        }
+        Ok(mine)
+    }
+
+    /// A new epoch: what the log held is no longer written back.
+    fn restart(&mut self) -> io::Result<()> {
+        self.epoch += 1;
+        let mut head = [0u8; BLOCK as usize];
+        head[..4].copy_from_slice(HEADER_MAGIC);
+        head[4..12].copy_from_slice(&self.epoch.to_le_bytes());
+        self.file.write_all_at(&head, 0)?;
+        self.file.sync_data()?;
+        self.end = BLOCK;
+        self.unsynced = false;
+        Ok(())
+    }
+
+    /// Write a round's frames from the next block on, padded to whole
+    /// blocks; `false` when they do not fit.
+    fn write(&mut self, frames: &[u8]) -> io::Result<bool> {
+        let padded = frames.len().div_ceil(BLOCK as usize) * BLOCK as usize;
+        if self.end + padded as u64 > SEGMENT {
+            return Ok(false);
+        }
+        // Direct I/O wants a buffer aligned to the block.
+        let mut buffer = vec![0u8; padded + BLOCK as usize];
+        let start = buffer.as_ptr().align_offset(BLOCK as usize);
+        let block = &mut buffer[start..start + padded];
+        block[..frames.len()].copy_from_slice(frames);
+        match &self.direct {
+            Some(direct) => direct.write_all_at(block, self.end)?,
+            None => self.file.write_all_at(block, self.end)?,
+        }
+        self.end += padded as u64;
+        self.unsynced = true;
+        Ok(true)
+    }
+
+    /// Whether syncing a folder with this metadata flushed the device
+    /// that already has every frame written.
+    fn flushed_by(&self, folder: &std::fs::Metadata) -> bool {
+        self.direct.is_some() && folder.dev() == self.dev
+    }
+
+    fn sync(&mut self) -> Result<(), String> {
+        if !self.unsynced {
+            return Ok(());
+        }
+        self.file
+            .sync_data()
+            .map_err(|e| format!("write-ahead log: {e}"))?;
+        self.unsynced = false;
+        Ok(())
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn direct_flag() -> i32 {
+    libc::O_DIRECT
+}
+
+#[cfg(not(target_os = "linux"))]
+fn direct_flag() -> i32 {
+    0
+}
+
+/// Whether a direct write into the zero-filled log is on the device once it
+/// returns and changes no metadata the frames need, so that a flush of the
+/// device after it makes it durable: ext4 and xfs overwrite a written block
+/// in place. Not when the file is encrypted or ext4 journals file data
+/// (`data=journal`): ext4 then quietly buffers direct writes.
+#[cfg(target_os = "linux")]
+fn overwrites_in_place(file: &File) -> bool {
+    use rustix::fs::{AtFlags, StatxAttributes, StatxFlags};
+    const EXT4: i64 = 0xEF53;
+    const XFS: i64 = 0x5846_5342;
+    let kind = match rustix::fs::fstatfs(file) {
+        // The field's width depends on the architecture.
+        #[allow(clippy::unnecessary_cast)]
+        Ok(fs) => fs.f_type as i64,
+        Err(_) => return false,
+    };
+    let Ok(stat) = rustix::fs::statx(file, "", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID) else {
+        return false;
+    };
+    let encrypted = !stat
+        .stx_attributes_mask
+        .contains(StatxAttributes::ENCRYPTED)
+        || stat.stx_attributes.contains(StatxAttributes::ENCRYPTED);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let journals_data = super_options(&mounts, stat.stx_mnt_id)
+        .is_none_or(|options| options.split(',').any(|o| o == "data=journal"));
+    (kind == EXT4 || kind == XFS) && !encrypted && !journals_data
+}
+
+/// The file-system options of mount `id` in `/proc/self/mountinfo`'s text.
+fn super_options(mountinfo: &str, id: u64) -> Option<&str> {
+    mountinfo.lines().find_map(|line| {
+        let (mount, rest) = line.split_once(' ')?;
+        if mount.parse::<u64>().ok()? != id {
+            return None;
+        }
+        // After " - ": type, source, options.
+        let (_, tail) = rest.split_once(" - ")?;
+        tail.split(' ').nth(2)
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn overwrites_in_place(_file: &File) -> bool {
+    false
+}
+
+/// A little-endian number of up to 8 bytes.
+fn number(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .rev()
+        .fold(0u64, |n, &b| (n << 8) | u64::from(b))
+}
+
+fn read_all(file: &File, len: u64) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0; len as usize];
+    file.read_exact_at(&mut buf, 0)?;
+    Ok(buf)
+}
+
+/// Append one frame for `line`, appended at `offset` of its log.
+fn encode(frames: &mut Vec<u8>, epoch: u64, line: &Line, offset: u64) {
+    let path = line.path.as_os_str().as_bytes();
+    let mut body = Vec::with_capacity(16 + path.len() + line.bytes.len());
+    body.extend_from_slice(&line.mode.to_le_bytes());
+    body.extend_from_slice(&offset.to_le_bytes());
+    body.extend_from_slice(&(path.len() as u32).to_le_bytes());
+    body.extend_from_slice(path);
+    body.extend_from_slice(&line.bytes);
+    frames.extend_from_slice(FRAME_MAGIC);
+    frames.extend_from_slice(&epoch.to_le_bytes());
+    frames.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    frames.extend_from_slice(&checksum(epoch, &body).to_le_bytes());
+    frames.extend_from_slice(&body);
+}
+
+fn checksum(epoch: u64, body: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&epoch.to_le_bytes());
+    hasher.update(body);
+    hasher.finalize()
+}
+
+/// A frame as read back: the line and where it was appended.
+struct Frame<'a> {
+    mode: u32,
+    offset: u64,
+    path: &'a Path,
+    bytes: &'a [u8],
+}
+
+/// The frames of `epoch` in `held`, in order, up to the first that is not
+/// whole (a round cut short was never answered). Each round starts on a
+/// block; zeros pad it to the next.
+fn frames(held: &[u8], epoch: u64) -> Vec<Frame<'_>> {
+    let block = BLOCK as usize;
+    let mut found = Vec::new();
+    let mut at = block;
+    while let Some(head) = held.get(at..at + FRAME_HEAD) {
+        if &head[..4] != FRAME_MAGIC {
+            if at.is_multiple_of(block) {
+                break;
+            }
+            // The padding after a round: the next one starts on a block.
+            at = at.next_multiple_of(block);
+            continue;
+        }
+        if number(&head[4..12]) != epoch {
+            break;
+        }
+        let len = number(&head[12..16]) as usize;
+        let Some(body) = held.get(at + FRAME_HEAD..at + FRAME_HEAD + len) else {
+            break;
+        };
+        if u64::from(checksum(epoch, body)) != number(&head[16..20]) || body.len() < 16 {
+            break;
+        }
+        let path_len = number(&body[12..16]) as usize;
+        let Some(path) = body.get(16..16 + path_len) else {
+            break;
+        };
+        found.push(Frame {
+            mode: number(&body[..4]) as u32,
+            offset: number(&body[4..12]),
+            path: Path::new(std::ffi::OsStr::from_bytes(path)),
+            bytes: &body[16 + path_len..],
+        });
+        at += FRAME_HEAD + len;
+    }
+    found
+}
+
+/// Write each frame of `epoch` back at its place in its log (under
+/// `data_dir` only) where the log lacks it, and sync what changed. A log
+/// now shorter than where a frame goes was cut by someone else: left alone.
+fn replay(data_dir: &Path, held: &[u8], epoch: u64) -> io::Result<()> {
+    let mut restored = 0usize;
+    let mut touched = BTreeSet::new();
+    for frame in frames(held, epoch) {
+        if !frame.path.starts_with(data_dir) || (frame.offset > 0 && !frame.path.exists()) {
+            continue;
+        }
+        let file = match open_log(frame.path, frame.mode, true) {
+            Ok(file) => file,
+            Err(e) => {
+                crate::logging::warn(&format!(
+                    "journal: cannot restore {}: {e}",
+                    frame.path.display()
+                ));
+                continue;
+            }
+        };
+        let len = file.metadata()?.len();
+        if len < frame.offset {
+            continue;
+        }
+        let mut there = vec![0; frame.bytes.len()];
+        let have = (len - frame.offset).min(there.len() as u64) as usize;
+        file.read_exact_at(&mut there[..have], frame.offset)?;
+        if have == there.len() && there == frame.bytes {
+            continue;
+        }
+        file.write_all_at(frame.bytes, frame.offset)?;
+        restored += 1;
+        touched.insert(frame.path.to_path_buf());
+    }
+    for path in &touched {
+        File::open(path)?.sync_data()?;
+    }
+    if restored > 0 {
+        crate::logging::warn(&format!(
+            "journal: restored {restored} log lines that had not reached the disk"
+        ));
+    }
+    Ok(())
+}
+
+/// The file opened for appending (and reading), or with `at_offsets` for
+/// writing at given offsets (writing back); created with exactly `mode`
+/// (whatever the umask) and its folder entry made durable when it is new.
+fn open_log(path: &Path, mode: u32, at_offsets: bool) -> io::Result<File> {
+    use std::os::unix::fs::PermissionsExt;
+    let options = || {
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        match at_offsets {
+            true => options.write(true),
+            false => options.append(true),
+        };
+        options
+    };
+    match options().open(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         opened => return opened,
     }
-    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let dir = path.parent().unwrap_or(Path::new("."));
     crate::workspace::paths::create_dirs(dir)?;
-    let created = std::fs::OpenOptions::new()
-        .append(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path);
-    match created {
+    match options().create_new(true).mode(mode).open(path) {
         Ok(file) => {
             file.set_permissions(std::fs::Permissions::from_mode(mode))?;
             File::open(dir)?.sync_all()?;
             Ok(file)
         }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            std::fs::OpenOptions::new().append(true).open(path)
-        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => options().open(path),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(path: &Path, text: &str) -> Line {
+        Line {
+            path: path.to_path_buf(),
+            mode: 0o600,
+            bytes: text.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn mount_options_are_read_from_mountinfo() {
+        let text = "25 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw,discard\n\
+                    31 25 0:27 / /data rw shared:2 - ext4 /dev/vdb rw,data=journal\n";
+        assert_eq!(super_options(text, 25), Some("rw,discard"));
+        assert_eq!(super_options(text, 31), Some("rw,data=journal"));
+        assert_eq!(super_options(text, 7), None);
+    }
+
+    #[test]
+    fn frames_read_back_up_to_the_first_torn_one() {
+        let dir = Path::new("/data/audit/w.jsonl");
+        let mut held = vec![0u8; BLOCK as usize];
+        encode(&mut held, 7, &line(dir, "one\n"), 0);
+        encode(&mut held, 7, &line(dir, "two\n"), 4);
+        let whole = held.len();
+        encode(&mut held, 7, &line(dir, "three\n"), 8);
+        // Torn: the last frame's final byte never reached the disk.
+        held.truncate(held.len() - 1);
+        let found = frames(&held, 7);
+        assert_eq!(found.len(), 2);
+        assert_eq!((found[1].offset, found[1].bytes), (4, &b"two\n"[..]));
+        // An older epoch's frames are not this one's.
+        assert!(frames(&held[..whole], 8).is_empty());
+        // A flipped bit ends the frames there.
+        let mut flipped = held[..whole].to_vec();
+        flipped[whole - 2] ^= 1;
+        assert_eq!(frames(&flipped, 7).len(), 1);
+    }
+
+    #[test]
+    fn a_full_write_ahead_log_starts_over_and_loses_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = tmp.path().join("audit").join("w.jsonl");
+        let rounds = (SEGMENT / BLOCK) as usize + 50;
+        {
+            let journal = Journal::open(tmp.path());
+            for n in 0..rounds {
+                let text = format!("{n}\n");
+                journal
+                    .commit_now(vec![line(&log, &text)], Vec::new())
+                    .unwrap();
+            }
+            let wal = &journal.shared.writer.lock().wal;
+            let wal = wal.as_ref().expect("the write-ahead log is in use");
+            assert!(wal.epoch >= 2, "it filled up and started over");
+            // Only this epoch's rounds are left to write back.
+            let held = read_all(&wal.file, SEGMENT).unwrap();
+            assert!(frames(&held, wal.epoch).len() < rounds / 2);
+        }
+        let text = std::fs::read_to_string(&log).unwrap();
+        let expected: String = (0..rounds).map(|n| format!("{n}\n")).collect();
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn two_journals_on_one_data_folder_share_its_logs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = tmp.path().join("approvals").join("history.jsonl");
+        let (first, second) = (Journal::open(tmp.path()), Journal::open(tmp.path()));
+        assert!(
+            tmp.path().join("journal-1.wal").exists(),
+            "the second has its own"
+        );
+        std::thread::scope(|scope| {
+            for (name, journal) in [("a", &first), ("b", &second)] {
+                let log = &log;
+                scope.spawn(move || {
+                    for n in 0..1000 {
+                        let text = format!("{name}{n}\n");
+                        journal
+                            .commit_now(vec![line(log, &text)], Vec::new())
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(text.lines().count(), 2000, "no line written over another");
+        for name in ["a", "b"] {
+            let mine: Vec<String> = text
+                .lines()
+                .filter(|l| l.starts_with(name))
+                .map(str::to_owned)
+                .collect();
+            let expected: Vec<String> = (0..1000).map(|n| format!("{name}{n}")).collect();
+            assert_eq!(mine, expected);
+        }
+    }
+
+    #[test]
+    fn replay_restores_lost_lines_and_leaves_what_is_there() {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = tmp.path().join("audit").join("w.jsonl");
+        let outside = tmp.path().with_extension("outside");
+        let mut held = vec![0u8; BLOCK as usize];
+        encode(&mut held, 3, &line(&log, "one\n"), 0);
+        encode(&mut held, 3, &line(&log, "two\n"), 4);
+        encode(&mut held, 3, &line(&outside, "never\n"), 0);
+        // The disk kept the first line and half of the second.
+        std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+        std::fs::write(&log, "one\ntw").unwrap();
+        replay(tmp.path(), &held, 3).unwrap();
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "one\ntwo\n");
+        assert!(
+            !outside.exists(),
+            "a frame outside the data folder is ignored"
+        );
+        // Replayed again: nothing changes.
+        replay(tmp.path(), &held, 3).unwrap();
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "one\ntwo\n");
+        // A log cut short by someone else is left alone.
+        std::fs::write(&log, "").unwrap();
+        let mut later = vec![0u8; BLOCK as usize];
+        encode(&mut later, 4, &line(&log, "three\n"), 8);
+        replay(tmp.path(), &later, 4).unwrap();
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "");
     }
 }

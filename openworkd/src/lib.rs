@@ -21,6 +21,7 @@ mod metrics;
 mod openapi;
 mod pipeline;
 mod proxy_path;
+mod read_budget;
 mod request_stats;
 mod routes;
 pub mod tls;
@@ -57,8 +58,20 @@ impl Server {
     /// watching the workspaces (unless `OPENWORK_WATCH=0`). `tls` is what
     /// `Tls::load(&config)` gave: served on every connection when present.
     pub fn new(config: Config, tls: Option<tls::Tls>) -> Server {
+        Server::announced(config, tls, |_| {})
+    }
+
+    /// `new`, calling `announce` once the state is built (the logs written
+    /// back from the journal: what is served from now on is whole) and
+    /// before the watcher starts.
+    pub fn announced(
+        config: Config,
+        tls: Option<tls::Tls>,
+        announce: impl FnOnce(&AppState),
+    ) -> Server {
         sweep_leftovers(&config);
         let state = AppState::with_tls(config, tls);
+        announce(&state);
         let watcher = watch::start(&state);
         tokio::spawn(webhooks::dispatch(state));
         Server { state, watcher }

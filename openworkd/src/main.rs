@@ -136,8 +136,16 @@ async fn serve(config: Config, tls: Option<Tls>, flags: Flags) -> std::io::Resul
             addr.ip()
         ));
     }
-    print_boot(&config, &host, addr.port(), tls.as_ref(), flags.verbose);
-    let server = Arc::new(Server::new(config, tls));
+    let port = addr.port();
+    let server = Arc::new(Server::announced(config, tls, |state| {
+        print_boot(
+            &state.config,
+            &host,
+            port,
+            state.tls.as_ref(),
+            flags.verbose,
+        );
+    }));
     tokio::spawn(reload_on_hangup(server.clone(), flags, hangup));
     // Under systemd (Type=notify) the unit is started once we accept.
     if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {

@@ -6,7 +6,6 @@ use crate::app::{AppState, Reload};
 use crate::approval_rules::{Rule, Rules, Subject};
 use crate::approvals::Request as ApprovalRequest;
 use crate::error::ApiResult;
-use crate::journal::Durable;
 use crate::workspace::WorkspaceEntry;
 use openwork_shared::models::{Actor, AuditEntry};
 use std::path::{Path, PathBuf};
@@ -249,22 +248,21 @@ impl AppState {
                     }
                     Ok(done)
                 });
-                let audited: Vec<Durable> = match &result {
+                // The audit lines and the folders' entries, made durable
+                // together (the folder syncs flush the lines' device).
+                let lines = match &result {
                     Ok(done) => done
                         .audit
                         .iter()
-                        .map(|line| {
-                            st.audit
-                                .append(&audit_entry(&actor_of, &ws_of, action, line))
-                        })
+                        .map(|line| st.audit.line(&audit_entry(&actor_of, &ws_of, action, line)))
                         .collect(),
                     Err(_) => Vec::new(),
                 };
-                let synced = crate::workspace::paths::sync_folders(&folders);
-                Ok((result, audited, synced))
+                let committed = st.journal.commit_now(lines, folders);
+                Ok((result, committed))
             })
             .await;
-        let (result, audited, synced) = match outcome {
+        let (result, synced) = match outcome {
             Ok(outcome) => outcome,
             Err(e) => {
                 // Nothing was written (staging failed).
@@ -272,13 +270,11 @@ impl AppState {
                 return Err(e);
             }
         };
-        for line in audited {
-            if let Err(e) = line.wait().await {
-                crate::logging::error(&format!("audit append failed: {e}"));
-            }
-        }
         crate::approvals::settle(decision).await;
-        synced?;
+        synced.map_err(|e| {
+            crate::logging::error(&format!("a write could not be made durable: {e}"));
+            crate::error::ApiError::from(e)
+        })?;
         Ok(result?.value)
     }
 

@@ -453,6 +453,12 @@ impl Daemon {
         });
     }
 
+    /// Kill with SIGKILL (a crash) and wait until the process is gone.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     /// Send SIGTERM and wait for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")

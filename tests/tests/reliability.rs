@@ -153,6 +153,75 @@ fn kill_9_during_a_write_storm_loses_nothing() {
     }
 }
 
+/// What a power loss takes from the page cache: `path` cut `cut` bytes
+/// short.
+fn lose_tail(path: &Path, cut: u64) {
+    let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    let len = file.metadata().unwrap().len();
+    file.set_len(len - cut).unwrap();
+}
+
+#[test]
+fn log_lines_a_power_loss_would_take_are_written_back_at_start() {
+    let mut d = Daemon::builder().with_workspace().start();
+    for n in 1..=3 {
+        let body = format!(r#"{{"opencode":{{"n":{n}}}}}"#);
+        assert_eq!(d.patch(&d.ws("config"), &body).status, 200);
+    }
+    let data = d.root().join("data");
+    let audit = data.join(format!("audit/{}.jsonl", d.ws_id));
+    let history = data.join("approvals/history.jsonl");
+    let (audit_text, history_text) = (
+        std::fs::read_to_string(&audit).unwrap(),
+        std::fs::read_to_string(&history).unwrap(),
+    );
+    assert_eq!(audit_text.lines().count(), 3, "{audit_text}");
+    assert_eq!(history_text.lines().count(), 3, "{history_text}");
+    d.kill();
+    // The last two audit lines and half of the one before, and the last
+    // decision, never reached the disk.
+    let last_two: usize = audit_text.lines().skip(1).map(|l| l.len() + 1).sum();
+    let first = audit_text.lines().next().unwrap().len() as u64;
+    lose_tail(&audit, last_two as u64 + first / 2);
+    let last = history_text.lines().last().unwrap().len() as u64 + 1;
+    lose_tail(&history, last);
+
+    let restart = || {
+        Daemon::builder()
+            .env("OPENWORK_DATA_DIR", &data.display().to_string())
+            .args(&["--workspace", &d.workspace.display().to_string()])
+            .start()
+    };
+    let audited = |daemon: &Daemon| {
+        let listed = daemon.get(&format!("/workspace/{}/audit?limit=10", d.ws_id));
+        let items = listed.json()["items"].as_array().map(Vec::len);
+        items.unwrap_or_else(|| panic!("{}", listed.text))
+    };
+    let again = restart();
+    assert_eq!(
+        std::fs::read_to_string(&audit).unwrap(),
+        audit_text,
+        "{}",
+        again.output()
+    );
+    assert_eq!(std::fs::read_to_string(&history).unwrap(), history_text);
+    assert_eq!(audited(&again), 3);
+    assert!(
+        again.output().contains("restored 4 log lines"),
+        "{}",
+        again.output()
+    );
+
+    // Once written back they are on disk for good: a log cut afterwards
+    // was cut by someone else, and is left as it is.
+    let mut again = again;
+    again.kill();
+    lose_tail(&audit, last_two as u64);
+    let third = restart();
+    assert_eq!(audited(&third), 1);
+    assert!(!third.output().contains("restored"), "{}", third.output());
+}
+
 /// Temporary files of interrupted writes under `dir`.
 fn temporaries(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();
@@ -239,18 +308,18 @@ fn a_minute_at_saturation_has_no_server_errors_and_flat_memory() {
                             .send(),
                     };
                     requests.fetch_add(1, Ordering::Relaxed);
-                    match resp {
-                        // Every request here is one the daemon must serve:
-                        // a 4xx means the load missed what it measures.
+                    // Every request here is one the daemon must serve: a
+                    // 4xx means the load missed what it measures.
+                    let failed = match resp {
                         Ok(r) if !r.status().is_success() => {
-                            failures.fetch_add(1, Ordering::Relaxed);
+                            Some(format!("{} {}", r.status(), r.text().unwrap_or_default()))
                         }
-                        Ok(r) => {
-                            let _ = r.bytes();
-                        }
-                        Err(_) => {
-                            failures.fetch_add(1, Ordering::Relaxed);
-                        }
+                        Ok(r) => r.bytes().err().map(|e| format!("reading the answer: {e}")),
+                        Err(e) => Some(format!("{e:?}")),
+                    };
+                    if let Some(failed) = failed {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("soak: worker {w}, request {n}: {failed}");
                     }
                 }
             })

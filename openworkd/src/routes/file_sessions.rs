@@ -7,6 +7,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::{JsonBody, Params, Payload, QueryMap};
 use crate::now_ms;
 use crate::pipeline::{Action, Done, Intent};
+use crate::read_budget::Share;
 use crate::workspace::WorkspaceEntry;
 use crate::workspace::catalog::PageQuery;
 use crate::workspace::files::{self, Change, Op, Session};
@@ -22,6 +23,7 @@ use openwork_shared::models::{
 };
 use openwork_shared::{ErrorCode, Scope};
 use std::path::Path;
+use std::sync::Arc;
 
 fn token_hash(actor: &Actor) -> &str {
     actor.token_hash.as_deref().unwrap_or_default()
@@ -201,18 +203,62 @@ pub async fn read_batch(
     Bearer(actor): Bearer,
     Params(sid): Params<String>,
     body: JsonBody,
-) -> ApiResult<Json<ReadResults>> {
+) -> ApiResult<Response> {
     let (_, ws) = session(&st, &sid, &actor)?;
     let batch: ReadBatch = body.parse()?;
-    let paths = files::normalize_all(batch.paths.iter().map(String::as_str))?;
-    let root = ws.path.clone();
-    let items = st
-        .blocking(move |_| {
-            let root = Root::new(&root)?;
-            Ok(paths.iter().map(|p| files::read_item(&root, p)).collect())
-        })
-        .await?;
-    Ok(Json(ReadResults { items }))
+    let paths = Arc::new(files::normalize_all(
+        batch.paths.iter().map(String::as_str),
+    )?);
+    let root = Arc::new(ws.path.clone());
+    // One trip when the answer's share of the read budget is free; else
+    // the request waits for it, then reads.
+    let mut share = None;
+    let (items, share) = loop {
+        let (root, paths) = (root.clone(), paths.clone());
+        match st
+            .blocking(move |st| read_pass(st, &root, &paths, share))
+            .await?
+        {
+            Read::Done(items, share) => break (items, share),
+            Read::Wait(cost) => share = Some(st.read_budget.take(cost).await?),
+        }
+    };
+    // The share is given back once the answer is sent.
+    let answer = Json(ReadResults { items }).into_response();
+    Ok(answer.map(|body| {
+        Body::new(http_body_util::BodyExt::map_frame(body, move |frame| {
+            let _held = &share;
+            frame
+        }))
+    }))
+}
+
+/// A read-batch pass: read, or how much of the budget to wait for.
+enum Read {
+    Done(Vec<FileResult>, Share),
+    Wait(u64),
+}
+
+/// Open the files; read them once their answer has its share of the read
+/// budget (`share`, or one free now).
+fn read_pass(
+    st: &AppState,
+    root: &Path,
+    paths: &[String],
+    share: Option<Share>,
+) -> ApiResult<Read> {
+    let root = Root::new(root)?;
+    let opened: Vec<_> = paths.iter().map(|p| files::open_item(&root, p)).collect();
+    let cost = files::read_cost(&opened);
+    let Some(share) = share.or_else(|| st.read_budget.try_take(cost)) else {
+        return Ok(Read::Wait(cost));
+    };
+    let items = paths
+        .iter()
+        .zip(opened)
+        .map(|(p, opened)| files::read_item(p, opened))
+        .collect();
+    Ok(Read::Done(items, share))
 }
 
 pub async fn write_batch(

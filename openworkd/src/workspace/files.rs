@@ -284,22 +284,40 @@ fn too_large(path: &str, size: u64) -> FileResult {
     }
 }
 
-/// One read-batch item.
-pub fn read_item(root: &Root, path: &str) -> FileResult {
-    use base64::Engine;
-    let target = match root.resolve(path) {
-        Ok(t) => t,
-        Err(e) => return item_error(path, "invalid_path", e.message),
-    };
-    // Opened once and looked at through the open file: a FIFO is no file,
-    // and a file growing past the limit while read is refused.
-    let (file, meta) = match super::paths::open_regular(&target) {
-        Ok(opened) => opened,
-        Err(_) => return item_error(path, "file_not_found", "File not found"),
-    };
+/// A read-batch item opened, or its answer (an error).
+pub type Opened = Result<(std::fs::File, std::fs::Metadata), Box<FileResult>>;
+
+/// One read-batch item, opened (and looked at through the open file: a
+/// FIFO is no file, and a file growing past the limit while read is
+/// refused), or its error.
+pub fn open_item(root: &Root, path: &str) -> Opened {
+    let target = root
+        .resolve(path)
+        .map_err(|e| item_error(path, "invalid_path", e.message))?;
+    let (file, meta) = super::paths::open_regular(&target)
+        .map_err(|_| item_error(path, "file_not_found", "File not found"))?;
     if meta.len() > MAX_FILE_BYTES {
-        return too_large(path, meta.len());
+        return Err(Box::new(too_large(path, meta.len())));
     }
+    Ok((file, meta))
+}
+
+/// What answering these opened items holds in memory: the bytes, their
+/// base64 and the JSON made of it, about three times their size.
+pub fn read_cost(opened: &[Opened]) -> u64 {
+    opened
+        .iter()
+        .map(|item| item.as_ref().map_or(0, |(_, meta)| meta.len() * 3) + 512)
+        .sum()
+}
+
+/// One read-batch item, read from what [`open_item`] gave.
+pub fn read_item(path: &str, opened: Opened) -> FileResult {
+    use base64::Engine;
+    let (file, meta) = match opened {
+        Ok(opened) => opened,
+        Err(item) => return *item,
+    };
     match super::paths::read_opened(file, &meta, MAX_FILE_BYTES) {
         Ok(bytes) => FileResult {
             ok: true,

@@ -481,6 +481,52 @@ fn commands_crud_and_global_scope_needs_host() {
     assert_eq!(d.get(&d.ws("commands")).json()["items"], json!([]));
 }
 
+/// Writers at once share the journal's rounds: every write is answered
+/// with success, and each has its audit line and its decision on disk.
+#[test]
+fn concurrent_writes_are_all_answered_and_recorded() {
+    const THREADS: usize = 8;
+    const EACH: usize = 15;
+    let d = Daemon::start();
+    std::thread::scope(|scope| {
+        let d = &d;
+        let writers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                scope.spawn(move || {
+                    (0..EACH)
+                        .map(|n| match t % 2 {
+                            0 => d.post(
+                                &d.ws("skills"),
+                                &json!({"name": format!("s{t}"), "description": "d", "content": format!("# {n}\n")})
+                                    .to_string(),
+                            ),
+                            _ => d.patch(
+                                &d.ws("config"),
+                                &json!({"opencode": {format!("k{t}"): n}}).to_string(),
+                            ),
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for writer in writers {
+            for answer in writer.join().unwrap() {
+                assert_eq!(answer.status, 200, "{}", answer.text);
+            }
+        }
+    });
+    let data = d.root().join("data");
+    let audit = std::fs::read_to_string(data.join(format!("audit/{}.jsonl", d.ws_id))).unwrap();
+    let history = std::fs::read_to_string(data.join("approvals/history.jsonl")).unwrap();
+    for log in [&audit, &history] {
+        let ids: std::collections::BTreeSet<String> = log
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].to_string())
+            .collect();
+        assert_eq!(ids.len(), THREADS * EACH, "{log}");
+    }
+}
+
 #[test]
 fn audit_and_events_record_writes() {
     let d = Daemon::start();

@@ -512,3 +512,37 @@ fn the_kept_catalog_follows_every_change() {
     assert_eq!(written.1["items"][0]["path"], "a/one.txt", "{written:?}");
     assert_eq!(size_of(&snapshot(), "a/one.txt"), Some(5));
 }
+
+/// Large read-batch answers share one memory budget: a few at once wait
+/// their turn instead of each building its answer (here ~200 MB) beside
+/// the others, and all of them are answered whole.
+#[test]
+fn large_read_batches_wait_for_a_memory_budget() {
+    const MB: usize = 1_000_000;
+    let d = Daemon::start();
+    d.write_file("big.bin", &"b".repeat(MB));
+    let sid = open(&d, TOKEN, "{}")["id"].as_str().unwrap().to_owned();
+    let body = json!({"paths": vec!["big.bin"; 64]}).to_string();
+    let before = d.peak_rss_kib();
+    std::thread::scope(|scope| {
+        let readers: Vec<_> = (0..3)
+            .map(|_| scope.spawn(|| d.post(&format!("/files/sessions/{sid}/read-batch"), &body)))
+            .collect();
+        for reader in readers {
+            let answer = reader.join().unwrap();
+            assert_eq!(
+                answer.status,
+                200,
+                "{}",
+                &answer.text[..200.min(answer.text.len())]
+            );
+            let whole = format!("\"bytes\":{MB},");
+            assert_eq!(answer.text.matches(&whole).count(), 64, "every file whole");
+        }
+    });
+    // One answer of 64 MB of files holds about three times that; two at
+    // once would not fit the budget.
+    let grown_mib = (d.peak_rss_kib() - before) / 1024;
+    // (About 250 MiB measured; over 420 without the budget.)
+    assert!(grown_mib < 330, "peak memory grew by {grown_mib} MiB");
+}
