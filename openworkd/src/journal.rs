@@ -1,24 +1,28 @@
 //! Group commit for the append-only logs (audit lines, approval history)
-//! and for the folder syncs of workspace writes: one thread takes every
-//! request queued since its last round, appends the lines in order, makes
+//! and for the folder syncs of workspace writes. A round takes every
+//! request queued since the last one, appends the lines in order, makes
 //! all of it durable with as few device flushes as it can, and only then
-//! answers. A request never holds a runtime worker while the disk works.
+//! answers. A write runs the round on its own blocking thread
+//! ([`Journal::commit_now`]); what async code queues is taken by the next
+//! round, or by the journal's thread, which is woken for it.
 //!
 //! Lines reach their logs through the page cache; what makes them durable
 //! is a copy in a write-ahead log, `<data>/journal.wal`: a file of fixed
 //! size, written once with zeros, whose blocks are then only overwritten
 //! (no size or block-map change, so no metadata to sync). A round writes
-//! its lines there as checksummed frames and waits until the device has
-//! them; the flush that makes them durable is then one of the folder syncs
-//! the round does anyway (a flush covers every write the device completed
-//! before it), or, when the round has none on that device, one `fdatasync`
-//! of the write-ahead log. Once the log is full, the logs it covers are
-//! synced and it starts over (a new epoch). At start, frames of the
-//! current epoch are written back where they belong (a power loss may
+//! its lines there as checksummed frames with direct I/O, so the device has
+//! them when the write returns; the flush that makes them durable is then
+//! one of the folder syncs the round does anyway (a flush covers every
+//! write the device completed before it), or, when the round has none on
+//! that device or the file system is not one that overwrites in place, one
+//! `fdatasync` of the write-ahead log. Once the log is full, the logs it
+//! covers are synced and it starts over (a new epoch). At start, frames of
+//! the current epoch are written back where they belong (a power loss may
 //! have taken the page cache) before anything reads the logs.
 //!
-//! Without the write-ahead log (another openworkd holds it), each log is
-//! synced with `fdatasync` per round, as durable and slower.
+//! Each process locks the write-ahead log it uses; a second openworkd on
+//! the same data folder takes the next one. Without any (all held), each
+//! log is synced with `fdatasync` per round, as durable and slower.
 
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -119,10 +119,15 @@ impl<T: Clone> StampCache<T> {
                 return Err(Miss::Io(e));
             }
         };
-        if let Some(hit) = self.lookup(path, seen) {
+        // A file's absence is explained by the check too: the workspace
+        // folder may be what went missing since it was cached.
+        let hit = self.lookup(path, seen);
+        if hit.is_none() || seen.is_none() {
+            check().map_err(Miss::Check)?;
+        }
+        if let Some(hit) = hit {
             return Ok(hit);
         }
-        check().map_err(Miss::Check)?;
         let (stamp, bytes) = match read(path) {
             Ok((meta, bytes)) => (Some(Stamp::of(&meta)), Some(bytes)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => (None, None),

@@ -369,6 +369,11 @@ fn a_workspace_whose_folder_is_gone_answers_not_found_and_is_not_recreated() {
     ];
     // The folder removed, then replaced by a file.
     for replace_with_file in [false, true] {
+        // Read first: what was cached (a config file's absence too) must
+        // not answer for a folder that is gone.
+        for route in reads {
+            assert_eq!(d.get(&d.ws(route)).status, 200, "{route}");
+        }
         std::fs::remove_dir_all(&d.workspace).unwrap();
         if replace_with_file {
             std::fs::write(&d.workspace, "not a folder").unwrap();
