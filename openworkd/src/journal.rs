@@ -60,10 +60,11 @@ pub struct Line {
 
 enum Op {
     /// Append the lines and make these folders' entries durable; answered
-    /// once all of it is.
+    /// once all of it is (for a write's records, with the folders' result).
     Commit {
         lines: Vec<Line>,
         folders: Vec<PathBuf>,
+        of_a_write: bool,
     },
     /// Append a line; answered with the next flush (a commit queued soon
     /// after brings it; else the journal flushes after [`LAZY_WAIT`]).
@@ -163,6 +164,7 @@ impl Journal {
         self.send(Op::Commit {
             lines: vec![Line { path, mode, bytes }],
             folders: Vec::new(),
+            of_a_write: false,
         })
     }
 
@@ -174,12 +176,18 @@ impl Journal {
     }
 
     /// Append `lines` and make the entries of `folders` durable, on this
-    /// thread (a blocking one: never call it on an async worker), with whatever else is queued: once another
+    /// thread (a blocking one: never call it on an async worker). The
+    /// answer is the folders' (the lines are a write's records: a failure
+    /// to keep them is logged, the change happened all the same). It runs with whatever else is queued: once another
     /// round is over, the first to take the writer runs one for all that
     /// queued meanwhile.
     pub fn commit_now(&self, lines: Vec<Line>, folders: Vec<PathBuf>) -> io::Result<()> {
         let (done, mut answer) = oneshot::channel();
-        let op = Op::Commit { lines, folders };
+        let op = Op::Commit {
+            lines,
+            folders,
+            of_a_write: true,
+        };
         self.shared.queue.lock().push(Request { op, done });
         let mut writer = self.shared.writer.lock();
         // Answered already by the round that held the writer, else ours
@@ -240,6 +248,17 @@ fn run(shared: &Shared, woken: &mpsc::Receiver<()>) {
     }
 }
 
+/// A commit in a round, until it is answered.
+struct Pending {
+    done: Answer,
+    /// The folders it waits for.
+    folders: Vec<PathBuf>,
+    /// A write's records (answered by its folders).
+    of_a_write: bool,
+    /// What appending its lines gave.
+    written: Result<(), String>,
+}
+
 struct Writer {
     wal: Option<Wal>,
     /// Logs appended to since their last sync.
@@ -256,19 +275,24 @@ impl Writer {
         let mut open: HashMap<PathBuf, io::Result<File>> = HashMap::new();
         let mut frames = std::mem::take(&mut self.held);
         let mut folders = BTreeSet::new();
-        // Commits: the answer, the folders it waits for, what writing gave.
-        let mut commits: Vec<(Answer, Vec<PathBuf>, Result<(), String>)> = Vec::new();
+        let mut commits: Vec<Pending> = Vec::new();
         for Request { op, done } in batch {
             match op {
                 Op::Commit {
                     lines,
                     folders: theirs,
+                    of_a_write,
                 } => {
                     let written = lines
                         .iter()
                         .try_for_each(|line| self.write(&mut open, &mut frames, line));
                     folders.extend(theirs.iter().cloned());
-                    commits.push((done, theirs, written));
+                    commits.push(Pending {
+                        done,
+                        folders: theirs,
+                        of_a_write,
+                        written,
+                    });
                 }
                 Op::Lazy(line) => {
                     let written = self.write(&mut open, &mut frames, &line);
@@ -303,17 +327,32 @@ impl Writer {
             for (_, written) in &mut self.parked {
                 *written = Err(e.clone());
             }
-            for (_, _, written) in &mut commits {
+            for Pending { written, .. } in &mut commits {
                 *written = Err(e.clone());
             }
         }
         let (flushed, synced) = self.flush(&folders);
-        for (done, theirs, written) in commits {
-            let result = written.and_then(|()| flushed.clone()).and_then(|()| {
-                theirs
-                    .iter()
-                    .try_for_each(|f| synced.get(f).cloned().unwrap_or(Ok(())))
-            });
+        for Pending {
+            done,
+            folders: theirs,
+            of_a_write,
+            written,
+        } in commits
+        {
+            let lines = written.and_then(|()| flushed.clone());
+            let result = match of_a_write {
+                false => lines,
+                // A write's change happened: it is answered by its folders'
+                // syncs; a record that failed is logged, not answered.
+                true => {
+                    if let Err(e) = lines {
+                        crate::logging::error(&format!("audit append failed: {e}"));
+                    }
+                    theirs
+                        .iter()
+                        .try_for_each(|f| synced.get(f).cloned().unwrap_or(Ok(())))
+                }
+            };
             let _ = done.send(result);
         }
         self.answer_parked(&flushed);

@@ -700,3 +700,18 @@ fn files_get_their_modes_whatever_the_umask() {
         );
     }
 }
+
+/// A write's audit line that cannot be kept (a folder planted where the
+/// log goes) is logged; the change itself happened and is answered so.
+#[test]
+fn a_write_whose_audit_line_cannot_be_kept_is_still_answered() {
+    let d = Daemon::start();
+    let log = d.root().join(format!("data/audit/{}.jsonl", d.ws_id));
+    std::fs::create_dir_all(&log).unwrap();
+    let r = d.patch(&d.ws("config"), r#"{"opencode":{"model":"x"}}"#);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(d.get(&d.ws("config")).json()["opencode"]["model"], "x");
+    d.wait_for(WAIT, || {
+        d.output().contains("audit append failed").then_some(())
+    });
+}
