@@ -89,6 +89,8 @@ pub struct Inner {
     pub approvals: Approvals,
     pub audit: AuditLog,
     pub events: ReloadEvents,
+    /// Cancelled when the daemon stops: event streams end.
+    pub stopping: tokio_util::sync::CancellationToken,
     pub caches: Caches,
     pub sessions: Sessions,
     /// What read-batch answers may hold in memory together.
@@ -138,6 +140,7 @@ impl AppState {
             audit: AuditLog::new(&config.data_dir, journal.clone()),
             journal,
             events: ReloadEvents::default(),
+            stopping: Default::default(),
             caches: Caches::default(),
             sessions: Sessions::default(),
             read_budget: Default::default(),
@@ -208,6 +211,37 @@ impl AppState {
             ));
         }
         Ok(ws.clone())
+    }
+
+    /// The TLS served, if any.
+    pub fn tls_config(self) -> Option<&'static crate::tls::Tls> {
+        self.0.tls.as_ref()
+    }
+
+    /// `stream`, ending when the daemon stops (an event stream would
+    /// otherwise hold the stop until its grace runs out).
+    pub fn until_stop<S: futures_util::Stream>(
+        self,
+        stream: S,
+    ) -> impl futures_util::Stream<Item = S::Item> {
+        use futures_util::StreamExt;
+        stream.take_until(self.0.stopping.cancelled())
+    }
+
+    /// `resp` as is, unless it is an event stream (a proxied one): then its
+    /// body ends when the daemon stops, as the daemon's own streams do.
+    pub fn stream_until_stop(self, resp: axum::response::Response) -> axum::response::Response {
+        let streaming = resp
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if !streaming {
+            return resp;
+        }
+        let (parts, body) = resp.into_parts();
+        let body = axum::body::Body::from_stream(self.until_stop(body.into_data_stream()));
+        axum::response::Response::from_parts(parts, body)
     }
 
     /// Run filesystem work off the async workers.

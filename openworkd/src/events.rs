@@ -142,7 +142,8 @@ pub fn stream(
         let event = f.next().await?;
         Some((Ok(frame(&event)), f))
     });
-    Sse::new(frames).keep_alive(KeepAlive::new().interval(keep_alive).text("keep-alive"))
+    Sse::new(state.until_stop(frames))
+        .keep_alive(KeepAlive::new().interval(keep_alive).text("keep-alive"))
 }
 
 /// One listener's position in a numbered feed (reload events, approvals):

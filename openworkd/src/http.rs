@@ -57,51 +57,16 @@ impl Front {
 }
 
 /// Makes a [`Front`] per connection that knows the peer's address, so a
-/// request need not carry it (plain HTTP through `axum::serve`, HTTPS
-/// through `axum_server`).
+/// request need not carry it.
 #[derive(Clone)]
 pub struct Connections(Front);
 
-/// A connection's [`Front`], made at once.
-type NewFront = std::future::Ready<Result<Front, Infallible>>;
-
 impl Connections {
-    fn with_peer(&self, peer: SocketAddr) -> NewFront {
-        std::future::ready(Ok(Front {
+    pub fn front(&self, peer: SocketAddr) -> Front {
+        Front {
             peer: Some(peer.ip()),
             ..self.0.clone()
-        }))
-    }
-}
-
-impl Service<axum::serve::IncomingStream<'_, tokio::net::TcpListener>> for Connections {
-    type Response = Front;
-    type Error = Infallible;
-    type Future = NewFront;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(
-        &mut self,
-        stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>,
-    ) -> Self::Future {
-        self.with_peer(*stream.remote_addr())
-    }
-}
-
-impl Service<SocketAddr> for Connections {
-    type Response = Front;
-    type Error = Infallible;
-    type Future = NewFront;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, peer: SocketAddr) -> Self::Future {
-        self.with_peer(peer)
+        }
     }
 }
 

@@ -16,6 +16,7 @@ mod grants;
 mod http;
 pub mod install;
 mod journal;
+mod listen;
 pub mod logging;
 mod metrics;
 mod openapi;
@@ -110,42 +111,12 @@ impl Server {
         let stopping = async move {
             shutdown.await;
             state.approvals.deny_all().await;
+            // Event streams end (their clients reconnect elsewhere or later).
+            state.stopping.cancel();
         };
-        let service = router(self.state).connections();
-        // Stop accepting, let open requests finish.
-        let handle = axum_server::Handle::new();
-        let stopper = handle.clone();
-        tokio::spawn(async move {
-            stopping.await;
-            stopper.graceful_shutdown(None);
-        });
-        // Plain or TLS, one server.
-        let listener = listener.into_std()?;
-        match &self.state.tls {
-            None => {
-                let mut server = axum_server::from_tcp(listener)?;
-                limit_head_time(server.http_builder());
-                server.handle(handle).serve(service).await
-            }
-            Some(tls) => {
-                let mut server = axum_server::from_tcp_rustls(listener, tls.rustls.clone())?;
-                limit_head_time(server.http_builder());
-                server.handle(handle).serve(service).await
-            }
-        }
+        let connections = router(self.state).connections();
+        listen::serve(listener, connections, self.state.tls_config(), stopping).await
     }
-}
-
-/// How long a request's head (request line and headers) may take to
-/// arrive, from the connection's start or the previous answer: past it the
-/// connection is closed, so a client sending headers byte by byte, or
-/// keeping idle connections, cannot hold them open forever.
-pub const HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-fn limit_head_time(
-    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
-) {
-    builder.http1().header_read_timeout(HEAD_TIMEOUT);
 }
 
 /// Serve `config` on `listener` until `shutdown` resolves.

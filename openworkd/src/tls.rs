@@ -5,7 +5,6 @@
 
 use crate::config::{Config, TlsSource};
 use arc_swap::ArcSwap;
-use axum_server::tls_rustls::RustlsConfig;
 use openwork_shared::tls::Fingerprint;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -15,7 +14,7 @@ use std::sync::Arc;
 /// What a TLS listener serves, swappable while running.
 pub struct Tls {
     source: TlsSource,
-    pub rustls: RustlsConfig,
+    rustls: ArcSwap<rustls::ServerConfig>,
     fingerprint: ArcSwap<Fingerprint>,
 }
 
@@ -35,9 +34,14 @@ impl Tls {
         let loaded = load(&source, config)?;
         Ok(Some(Tls {
             source,
-            rustls: RustlsConfig::from_config(loaded.config),
+            rustls: ArcSwap::new(loaded.config),
             fingerprint: ArcSwap::from_pointee(loaded.fingerprint),
         }))
+    }
+
+    /// What accepts a connection with the certificate served now.
+    pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        tokio_rustls::TlsAcceptor::from(self.rustls.load_full())
     }
 
     /// The fingerprint of the certificate new connections get.
@@ -62,7 +66,7 @@ impl Tls {
             }
         };
         let loaded = load(source, config)?;
-        self.rustls.reload_from_config(loaded.config);
+        self.rustls.store(loaded.config);
         self.fingerprint.store(Arc::new(loaded.fingerprint));
         Ok(loaded.fingerprint)
     }

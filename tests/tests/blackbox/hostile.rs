@@ -418,7 +418,7 @@ fn a_workspace_whose_folder_is_gone_answers_not_found_and_is_not_recreated() {
 }
 
 #[test]
-fn a_request_head_that_does_not_arrive_in_30_s_closes_the_connection() {
+fn a_request_head_or_first_byte_that_does_not_arrive_in_30_s_closes_the_connection() {
     use std::net::TcpStream;
     use std::time::{Duration, Instant};
     let d = Daemon::start();
@@ -444,10 +444,15 @@ fn a_request_head_that_does_not_arrive_in_30_s_closes_the_connection() {
             )
         })
     };
+    // And one that never sends a byte (before hyper knows the protocol).
+    let silent = TcpStream::connect(&addr).unwrap();
     let (slow, idle) = (closed_after(slow), closed_after(idle));
+    let silent = closed_after(silent);
     let (slow_after, slow_got) = slow.join().unwrap();
     let (idle_after, idle_got) = idle.join().unwrap();
-    for after in [slow_after, idle_after] {
+    let (silent_after, silent_got) = silent.join().unwrap();
+    assert_eq!(silent_got, "");
+    for after in [slow_after, idle_after, silent_after] {
         assert!(
             after >= Duration::from_secs(29) && after < Duration::from_secs(45),
             "closed after {after:?}"

@@ -431,3 +431,29 @@ fn the_engine_terminal_websocket_goes_through() {
     );
     assert_eq!(r.status, 403);
 }
+
+#[test]
+fn a_proxied_event_stream_ends_when_the_daemon_stops() {
+    let engine = Engine::start();
+    let mut d = engine_daemon(&engine);
+    let (tx, rx) = mpsc::channel();
+    let url = format!("{}/opencode/event", d.base);
+    let reader = std::thread::spawn(move || {
+        let resp = http().get(url).bearer_auth(TOKEN).send().unwrap();
+        assert_eq!(resp.status(), 200);
+        for line in BufReader::new(resp).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+        // The stream's end, or the connection's.
+    });
+    let greeting = rx.recv_timeout(Duration::from_secs(30)).expect("a line");
+    assert!(greeting.contains("server.connected"), "{greeting}");
+    let started = std::time::Instant::now();
+    assert!(d.terminate().success());
+    let took = started.elapsed();
+    // Not held for the 10 s a request under way may take.
+    assert!(took < Duration::from_secs(5), "the stop took {took:?}");
+    reader.join().unwrap();
+    // The engine still serves its own clients.
+    assert_eq!(engine.get("/config").status(), 200);
+}

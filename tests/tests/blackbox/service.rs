@@ -453,3 +453,57 @@ fn no_request_line_is_lost_on_a_clean_stop() {
     });
     assert_eq!(health_lines(), count, "every request line, once");
 }
+
+#[test]
+fn sigterm_ends_open_event_streams_and_closes_idle_connections() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::Instant;
+    let mut d = Daemon::builder().with_workspace().start();
+    // A workspace's reload events and the host's approvals, as the desktop
+    // app keeps them open; an idle kept-alive connection; one that never
+    // sent a byte.
+    let events = d.event_stream(&d.ws("events"));
+    let approvals = openworkd_tests::client_builder()
+        .build()
+        .unwrap()
+        .get(format!("{}/approvals", d.base))
+        .header("X-OpenWork-Host-Token", openworkd_tests::HOST_TOKEN)
+        .header("Accept", "text/event-stream")
+        .send()
+        .unwrap();
+    assert_eq!(approvals.status(), 200);
+    let addr = d.base.trim_start_matches("http://").to_owned();
+    let mut idle = TcpStream::connect(&addr).unwrap();
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let silent = TcpStream::connect(&addr).unwrap();
+    let ended = |mut conn: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let read = conn.read_to_end(&mut all);
+            (read.is_ok(), String::from_utf8_lossy(&all).into_owned())
+        })
+    };
+    let readers = [
+        ended(Box::new(events)),
+        ended(Box::new(approvals)),
+        ended(Box::new(idle)),
+        ended(Box::new(silent)),
+    ];
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let status = d.terminate();
+    let took = started.elapsed();
+    assert!(status.success(), "exit status {status:?}");
+    // Well within the grace requests under way get (10 s): nothing open
+    // held the stop.
+    assert!(took < Duration::from_secs(5), "the stop took {took:?}");
+    let [events, approvals, idle, silent] = readers.map(|r| r.join().unwrap());
+    // The streams ended cleanly (a whole chunked answer), the idle
+    // connection after its answer.
+    assert!(events.0, "{events:?}");
+    assert!(approvals.0, "{approvals:?}");
+    assert!(idle.1.starts_with("HTTP/1.1 200"), "{idle:?}");
+    assert_eq!(silent.1, "");
+}

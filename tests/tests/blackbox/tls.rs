@@ -362,3 +362,29 @@ fn plain_http_off_loopback_is_warned_about() {
     let local = Daemon::builder().with_workspace().start();
     assert!(!local.output().contains("not a loopback address"));
 }
+
+#[test]
+fn a_tls_connection_that_never_starts_its_handshake_is_closed_after_10_s() {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    let d = Daemon::builder()
+        .with_workspace()
+        .arg("--tls-self-signed")
+        .start();
+    let addr = d.base.trim_start_matches("https://").to_owned();
+    let mut silent = std::net::TcpStream::connect(&addr).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let started = Instant::now();
+    let mut got = Vec::new();
+    silent.read_to_end(&mut got).unwrap();
+    let after = started.elapsed();
+    assert!(
+        after >= Duration::from_secs(9) && after < Duration::from_secs(20),
+        "closed after {after:?}"
+    );
+    assert!(got.is_empty());
+    // Others were served meanwhile, and still are.
+    assert_eq!(d.get("/health").status, 200);
+}

@@ -1,0 +1,324 @@
+//! The accept loop: each connection, plain or TLS, served by hyper within
+//! the limits every connection gets, and the stop.
+//!
+//! - A TLS handshake must be over within [`HANDSHAKE_TIMEOUT`]. A request
+//!   head must arrive within [`HEAD_TIMEOUT`] of the connection's start
+//!   (its first byte included) or of the previous answer. A client that
+//!   sends nothing, sends headers byte by byte or keeps idle connections
+//!   cannot hold them open for long.
+//! - At the stop, no connection is accepted any more; idle ones are closed,
+//!   requests under way get [`STOP_GRACE`] to finish, and what is still
+//!   open after it is closed.
+//!
+//! Every connection has a [`Slot`] in a registry: its task's waker and the
+//! deadline it is waiting under. One task looks at the registry once a
+//! second and wakes the connections whose deadline has passed, and the
+//! stop wakes them all. A request head's deadline is set and cleared in
+//! the connection's own slot, without a runtime timer per request.
+
+use crate::http::Connections;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use parking_lot::Mutex;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::task::TaskTracker;
+
+/// How long a request head may take to arrive, from the connection's start
+/// or the previous answer.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a TLS handshake may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long requests under way at the stop may take to finish.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How often deadlines are looked at (a deadline is met to within this).
+const TICK: Duration = Duration::from_secs(1);
+
+/// Serve `connections` on `listener` until `stop` resolves, then stop as
+/// described above. `tls` makes each connection a TLS one first.
+pub async fn serve(
+    listener: TcpListener,
+    connections: Connections,
+    tls: Option<&'static crate::tls::Tls>,
+    stop: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let registry = Arc::new(Registry::default());
+    tokio::spawn(look_at_deadlines(Arc::downgrade(&registry)));
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().header_read_timeout(HEAD_TIMEOUT);
+    let tasks = TaskTracker::new();
+    let mut stop = pin!(stop);
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = &mut stop => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors, or the peer gave up before the
+                // accept: not a reason to stop, nor to spin.
+                crate::logging::warn(&format!("cannot accept a connection: {e}"));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let front = connections.front(peer);
+        let connection = Connection {
+            slot: registry.enter(),
+            registry: registry.clone(),
+        };
+        tasks.spawn(connection.serve(tcp, TowerToHyperService::new(front), builder.clone(), tls));
+    }
+    drop(listener);
+    registry.stop();
+    tasks.close();
+    if tokio::time::timeout(STOP_GRACE, tasks.wait())
+        .await
+        .is_err()
+    {
+        crate::logging::warn(&format!(
+            "stopping: {} connection(s) still busy after {} s are closed",
+            tasks.len(),
+            STOP_GRACE.as_secs()
+        ));
+    }
+    Ok(())
+}
+
+/// Wake connections whose deadline passed, once a [`TICK`], while the
+/// registry is in use.
+async fn look_at_deadlines(registry: Weak<Registry>) {
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(registry) = registry.upgrade() else {
+            return;
+        };
+        let now = Instant::now();
+        registry.each(|slot| slot.wake_if_due(now));
+    }
+}
+
+/// The connections being served.
+#[derive(Default)]
+struct Registry {
+    stopping: AtomicBool,
+    slots: Mutex<Vec<Weak<Slot>>>,
+}
+
+impl Registry {
+    fn enter(&self) -> Arc<Slot> {
+        let slot = Arc::new(Slot::default());
+        self.slots.lock().push(Arc::downgrade(&slot));
+        slot
+    }
+
+    /// Run `f` on every open connection's slot, forgetting closed ones.
+    fn each(&self, f: impl Fn(&Slot)) {
+        self.slots.lock().retain(|slot| match slot.upgrade() {
+            Some(slot) => {
+                f(&slot);
+                true
+            }
+            None => false,
+        });
+    }
+
+    fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.each(Slot::wake);
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+}
+
+/// One connection's task waker, and the deadline it waits under.
+#[derive(Default)]
+struct Slot {
+    armed: Mutex<Armed>,
+    /// Numbers the deadlines set (0 is the connection's own, before
+    /// hyper's).
+    next: AtomicU64,
+}
+
+#[derive(Default)]
+struct Armed {
+    waker: Option<Waker>,
+    deadline: Option<(Instant, u64)>,
+}
+
+impl Slot {
+    fn track(&self, waker: &Waker) {
+        self.armed.lock().waker = Some(waker.clone());
+    }
+
+    fn arm(&self, deadline: Instant, number: u64) {
+        self.armed.lock().deadline = Some((deadline, number));
+    }
+
+    /// Clear deadline `number`, if it is still the one set.
+    fn disarm(&self, number: u64) {
+        let mut armed = self.armed.lock();
+        if armed.deadline.is_some_and(|(_, n)| n == number) {
+            armed.deadline = None;
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(waker) = &self.armed.lock().waker {
+            waker.wake_by_ref();
+        }
+    }
+
+    fn wake_if_due(&self, now: Instant) {
+        let armed = self.armed.lock();
+        if armed.deadline.is_some_and(|(at, _)| at <= now)
+            && let Some(waker) = &armed.waker
+        {
+            waker.wake_by_ref();
+        }
+    }
+}
+
+struct Connection {
+    slot: Arc<Slot>,
+    registry: Arc<Registry>,
+}
+
+type Service = TowerToHyperService<crate::http::Front>;
+
+impl Connection {
+    async fn serve(
+        self,
+        tcp: TcpStream,
+        service: Service,
+        builder: Builder<TokioExecutor>,
+        tls: Option<&'static crate::tls::Tls>,
+    ) {
+        // The task's waker (a spawned task keeps the one it has).
+        poll_fn(|cx| {
+            self.slot.track(cx.waker());
+            Poll::Ready(())
+        })
+        .await;
+        match tls {
+            None => {
+                // Wait for the first byte before hyper looks at what
+                // protocol the client speaks (a wait without a limit).
+                let first = self.bounded(HEAD_TIMEOUT, tcp.peek(&mut [0u8; 1])).await;
+                if let Some(Ok(1..)) = first {
+                    self.run(tcp, service, builder).await;
+                }
+            }
+            Some(tls) => {
+                let handshake = self
+                    .bounded(HANDSHAKE_TIMEOUT, tls.acceptor().accept(tcp))
+                    .await;
+                if let Some(Ok(stream)) = handshake {
+                    // The only protocol offered over TLS is HTTP/1.1.
+                    self.run(stream, service, builder.http1_only()).await;
+                }
+            }
+        }
+    }
+
+    /// `work`'s output, unless the daemon stops or `within` passes first.
+    async fn bounded<F: Future>(&self, within: Duration, work: F) -> Option<F::Output> {
+        let deadline = Instant::now() + within;
+        self.slot.arm(deadline, 0);
+        let mut work = pin!(work);
+        let out = poll_fn(|cx| {
+            if self.registry.stopping() || Instant::now() >= deadline {
+                return Poll::Ready(None);
+            }
+            work.as_mut().poll(cx).map(Some)
+        })
+        .await;
+        self.slot.disarm(0);
+        out
+    }
+
+    /// Serve requests on `io` until the client closes, a head is late, or
+    /// the daemon stops.
+    async fn run<I>(&self, io: I, service: Service, mut builder: Builder<TokioExecutor>)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        builder.http1().timer(HeadTimer(self.slot.clone()));
+        let mut conn = pin!(builder.serve_connection_with_upgrades(TokioIo::new(io), service));
+        let mut closing = false;
+        let _ = poll_fn(|cx| {
+            if !closing && self.registry.stopping() {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            conn.as_mut().poll(cx)
+        })
+        .await;
+    }
+}
+
+/// hyper's timer for one connection's request heads: the deadline is kept
+/// in the connection's slot.
+struct HeadTimer(Arc<Slot>);
+
+impl hyper::rt::Timer for HeadTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        self.sleep_until(Instant::now() + duration)
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(HeadSleep {
+            slot: self.0.clone(),
+            deadline,
+            number: self.0.next.fetch_add(1, Ordering::Relaxed) + 1,
+            armed: false,
+        })
+    }
+}
+
+/// Resolves at `deadline`; woken by the registry's look at deadlines (the
+/// task's waker is in the slot already: hyper polls it from the
+/// connection's task).
+struct HeadSleep {
+    slot: Arc<Slot>,
+    deadline: Instant,
+    number: u64,
+    armed: bool,
+}
+
+impl Future for HeadSleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.deadline {
+            return Poll::Ready(());
+        }
+        if !self.armed {
+            self.armed = true;
+            self.slot.arm(self.deadline, self.number);
+        }
+        Poll::Pending
+    }
+}
+
+impl hyper::rt::Sleep for HeadSleep {}
+
+impl Drop for HeadSleep {
+    fn drop(&mut self) {
+        if self.armed {
+            self.slot.disarm(self.number);
+        }
+    }
+}
