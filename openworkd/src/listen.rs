@@ -53,6 +53,7 @@ pub async fn serve(
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http1().header_read_timeout(HEAD_TIMEOUT);
     let tasks = TaskTracker::new();
+    let mut refusals = Refusals::default();
     let mut stop = pin!(stop);
     loop {
         let accepted = tokio::select! {
@@ -65,7 +66,7 @@ pub async fn serve(
             Err(e) => {
                 // Out of descriptors, or the peer gave up before the
                 // accept: not a reason to stop, nor to spin.
-                crate::logging::warn(&format!("cannot accept a connection: {e}"));
+                refusals.note(&e);
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -91,6 +92,34 @@ pub async fn serve(
         ));
     }
     Ok(())
+}
+
+/// Failed accepts, logged at most once a [`REPORT_EVERY`]: when the
+/// descriptors run out, every retry fails until a connection closes.
+#[derive(Default)]
+struct Refusals {
+    reported: Option<Instant>,
+    since: u64,
+}
+
+/// How often failed accepts are reported.
+const REPORT_EVERY: Duration = Duration::from_secs(60);
+
+impl Refusals {
+    fn note(&mut self, e: &std::io::Error) {
+        let now = Instant::now();
+        if self.reported.is_some_and(|at| now < at + REPORT_EVERY) {
+            self.since += 1;
+            return;
+        }
+        let more = match self.since {
+            0 => String::new(),
+            n => format!(" ({n} more since the last report)"),
+        };
+        crate::logging::warn(&format!("cannot accept a connection: {e}{more}"));
+        self.reported = Some(now);
+        self.since = 0;
+    }
 }
 
 /// Wake connections whose deadline passed, once a [`TICK`], while the

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    raise_open_files_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -50,6 +51,25 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("openworkd: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Allow as many open files as the hard limit does: each connection holds
+/// one, and the usual soft limit (1,024) is reached by a few hundred
+/// clients keeping event streams and idle connections open.
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if let (Some(current), Some(maximum)) = (limit.current, limit.maximum)
+        && current < maximum
+    {
+        let raised = Rlimit {
+            current: Some(maximum),
+            maximum: Some(maximum),
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            eprintln!("openworkd: cannot raise the open files limit to {maximum}: {e}");
         }
     }
 }

@@ -720,3 +720,55 @@ fn a_write_whose_audit_line_cannot_be_kept_is_still_answered() {
         d.output().contains("audit append failed").then_some(())
     });
 }
+
+#[test]
+fn running_out_of_descriptors_is_survived_and_reported_once() {
+    use std::net::TcpStream;
+    use std::time::Duration;
+    // A soft limit below the hard one is raised to it; then more
+    // connections than it allows, each holding an unfinished request.
+    let d = Daemon::builder()
+        .with_workspace()
+        .launched_by(&["prlimit", "--nofile=64:100", "--"])
+        .start();
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", d.pid())).unwrap();
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    assert_eq!(
+        open_files.split_whitespace().collect::<Vec<_>>()[3..5],
+        ["100", "100"],
+        "{open_files}"
+    );
+    let addr = d.base.trim_start_matches("http://").to_owned();
+    let held: Vec<TcpStream> = (0..150)
+        .map(|_| {
+            let mut conn = TcpStream::connect(&addr).unwrap();
+            conn.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            conn
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    drop(held);
+    // Served again once descriptors are free; the failures were reported
+    // once, not once per retry.
+    d.wait_for(Duration::from_secs(20), || {
+        let ok = openworkd_tests::client_builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap()
+            .get(format!("{}/health", d.base))
+            .send()
+            .is_ok_and(|r| r.status() == 200);
+        ok.then_some(())
+    });
+    let output = d.output();
+    assert_eq!(
+        output.matches("cannot accept a connection").count(),
+        1,
+        "{output}"
+    );
+    assert!(output.contains("Too many open files"), "{output}");
+}
