@@ -1,9 +1,9 @@
-//! The accept loop: each connection, plain or TLS, served by hyper within
-//! the limits every connection gets, and the stop.
+//! The accept loop: each connection, plain or TLS, served by hyper
+//! (HTTP/1.1) within the limits every connection gets, and the stop.
 //!
 //! - A TLS handshake must be over within [`HANDSHAKE_TIMEOUT`]. A request
 //!   head must arrive within [`HEAD_TIMEOUT`] of the connection's start
-//!   (its first byte included) or of the previous answer. A client that
+//!   (or of the handshake's end) or of the previous answer. A client that
 //!   sends nothing, sends headers byte by byte or keeps idle connections
 //!   cannot hold them open for long.
 //! - At the stop, no connection is accepted any more; idle ones are closed,
@@ -17,8 +17,8 @@
 //! the connection's own slot, without a runtime timer per request.
 
 use crate::http::Connections;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::http1::Builder;
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use parking_lot::Mutex;
 use std::future::{Future, poll_fn};
@@ -50,8 +50,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let registry = Arc::new(Registry::default());
     tokio::spawn(look_at_deadlines(Arc::downgrade(&registry)));
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().header_read_timeout(HEAD_TIMEOUT);
+    let mut builder = Builder::new();
+    builder.header_read_timeout(HEAD_TIMEOUT);
     let tasks = TaskTracker::new();
     let mut refusals = Refusals::default();
     let mut stop = pin!(stop);
@@ -232,7 +232,7 @@ impl Connection {
         self,
         tcp: TcpStream,
         service: Service,
-        builder: Builder<TokioExecutor>,
+        builder: Builder,
         tls: Option<&'static crate::tls::Tls>,
     ) {
         // The task's waker (a spawned task keeps the one it has).
@@ -242,21 +242,13 @@ impl Connection {
         })
         .await;
         match tls {
-            None => {
-                // Wait for the first byte before hyper looks at what
-                // protocol the client speaks (a wait without a limit).
-                let first = self.bounded(HEAD_TIMEOUT, tcp.peek(&mut [0u8; 1])).await;
-                if let Some(Ok(1..)) = first {
-                    self.run(tcp, service, builder).await;
-                }
-            }
+            None => self.run(tcp, service, builder).await,
             Some(tls) => {
                 let handshake = self
                     .bounded(HANDSHAKE_TIMEOUT, tls.acceptor().accept(tcp))
                     .await;
                 if let Some(Ok(stream)) = handshake {
-                    // The only protocol offered over TLS is HTTP/1.1.
-                    self.run(stream, service, builder.http1_only()).await;
+                    self.run(stream, service, builder).await;
                 }
             }
         }
@@ -280,12 +272,13 @@ impl Connection {
 
     /// Serve requests on `io` until the client closes, a head is late, or
     /// the daemon stops.
-    async fn run<I>(&self, io: I, service: Service, mut builder: Builder<TokioExecutor>)
+    async fn run<I>(&self, io: I, service: Service, mut builder: Builder)
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        builder.http1().timer(HeadTimer(self.slot.clone()));
-        let mut conn = pin!(builder.serve_connection_with_upgrades(TokioIo::new(io), service));
+        builder.timer(HeadTimer(self.slot.clone()));
+        let conn = builder.serve_connection(TokioIo::new(io), service);
+        let mut conn = pin!(conn.with_upgrades());
         let mut closing = false;
         let _ = poll_fn(|cx| {
             if !closing && self.registry.stopping() {

@@ -444,8 +444,16 @@ fn a_request_head_or_first_byte_that_does_not_arrive_in_30_s_closes_the_connecti
             )
         })
     };
-    // And one that never sends a byte (before hyper knows the protocol).
+    // And one that never sends a byte.
     let silent = TcpStream::connect(&addr).unwrap();
+    // HTTP/2 (prior knowledge) is not served: its preface is refused at
+    // once, not held.
+    let mut h2 = TcpStream::connect(&addr).unwrap();
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+    h2.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut refused = Vec::new();
+    h2.read_to_end(&mut refused).expect("closed at once");
+    assert!(!String::from_utf8_lossy(&refused).contains(" 200 "));
     let (slow, idle) = (closed_after(slow), closed_after(idle));
     let silent = closed_after(silent);
     let (slow_after, slow_got) = slow.join().unwrap();
