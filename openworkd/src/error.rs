@@ -20,6 +20,19 @@ pub struct ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
+    /// The answer to a body that could not be read because of `e`:
+    /// `request_timeout` when it stopped arriving, else `otherwise`.
+    pub fn body_failed(e: &(dyn std::error::Error + 'static), otherwise: ApiError) -> ApiError {
+        let mut cause = Some(e);
+        while let Some(e) = cause {
+            if e.is::<crate::listen::Stalled>() {
+                return ApiError::new(ErrorCode::RequestTimeout, e.to_string());
+            }
+            cause = e.source();
+        }
+        otherwise
+    }
+
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status: code.http_status(),

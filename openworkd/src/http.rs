@@ -39,6 +39,8 @@ pub struct Front {
     routes: Router,
     /// The connection's peer, when known (see [`Connections`]).
     peer: Option<IpAddr>,
+    /// Ends a request body that stops arriving (served connections).
+    bodies: Option<crate::listen::BodyWatch>,
 }
 
 impl Front {
@@ -47,6 +49,7 @@ impl Front {
             state,
             routes,
             peer: None,
+            bodies: None,
         }
     }
 
@@ -62,9 +65,10 @@ impl Front {
 pub struct Connections(Front);
 
 impl Connections {
-    pub fn front(&self, peer: SocketAddr) -> Front {
+    pub fn front(&self, peer: SocketAddr, bodies: crate::listen::BodyWatch) -> Front {
         Front {
             peer: Some(peer.ip()),
+            bodies: Some(bodies),
             ..self.0.clone()
         }
     }
@@ -88,6 +92,12 @@ where
         // What happens before routing is synchronous: only the routed
         // answer is awaited.
         let req = req.map(axum::body::Body::new);
+        let req = match &self.bodies {
+            Some(watch) if !axum::body::HttpBody::is_end_stream(req.body()) => {
+                req.map(|body| watch.body(body))
+            }
+            _ => req,
+        };
         let state = self.state;
         let seen = Seen::of(&state, self.peer, &req);
         let answer = match seen.early(&state) {
@@ -304,7 +314,9 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                     )
                     .with_details(json!({"maxBytes": JSON_BODY_LIMIT}))
                 } else {
-                    ApiError::new(openwork_shared::ErrorCode::InvalidJson, "Invalid JSON body")
+                    let invalid =
+                        ApiError::new(openwork_shared::ErrorCode::InvalidJson, "Invalid JSON body");
+                    ApiError::body_failed(&e, invalid)
                 }
             })
     }

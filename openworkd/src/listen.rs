@@ -6,6 +6,9 @@
 //!   (or of the handshake's end) or of the previous answer. A client that
 //!   sends nothing, sends headers byte by byte or keeps idle connections
 //!   cannot hold them open for long.
+//! - A request body must not stop arriving for [`HEAD_TIMEOUT`] either:
+//!   a body silent that long ends with [`Stalled`] (answered
+//!   `408 request_timeout`).
 //! - At the stop, no connection is accepted any more; idle ones are closed,
 //!   requests under way get [`STOP_GRACE`] to finish, and what is still
 //!   open after it is closed.
@@ -71,9 +74,10 @@ pub async fn serve(
                 continue;
             }
         };
-        let front = connections.front(peer);
+        let slot = registry.enter();
+        let front = connections.front(peer, BodyWatch(slot.clone()));
         let connection = Connection {
-            slot: registry.enter(),
+            slot,
             registry: registry.clone(),
         };
         tasks.spawn(connection.serve(tcp, TowerToHyperService::new(front), builder.clone(), tls));
@@ -341,6 +345,101 @@ impl Drop for HeadSleep {
     fn drop(&mut self) {
         if self.armed {
             self.slot.disarm(self.number);
+        }
+    }
+}
+
+/// Number of a body's deadline in its connection's slot (hyper's head
+/// deadlines count up from 1).
+const BODY: u64 = u64::MAX;
+
+/// Why a request body ended early: nothing of it arrived for
+/// [`HEAD_TIMEOUT`].
+#[derive(Debug)]
+pub struct Stalled;
+
+impl std::fmt::Display for Stalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "The request body stopped arriving (nothing for {} s)",
+            HEAD_TIMEOUT.as_secs()
+        )
+    }
+}
+
+impl std::error::Error for Stalled {}
+
+/// Watches the request bodies of one connection.
+#[derive(Clone)]
+pub struct BodyWatch(Arc<Slot>);
+
+impl BodyWatch {
+    /// `body`, ending with [`Stalled`] once nothing of it arrives for
+    /// [`HEAD_TIMEOUT`] (the deadline is in the connection's slot: the
+    /// body is read on the connection's task).
+    pub fn body(&self, body: axum::body::Body) -> axum::body::Body {
+        axum::body::Body::new(Watched {
+            inner: body,
+            slot: self.0.clone(),
+            deadline: None,
+        })
+    }
+}
+
+struct Watched {
+    inner: axum::body::Body,
+    slot: Arc<Slot>,
+    /// Set while waiting for the next frame.
+    deadline: Option<Instant>,
+}
+
+impl hyper::body::Body for Watched {
+    type Data = axum::body::Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<axum::body::Bytes>, axum::BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Pending => {
+                let now = Instant::now();
+                let deadline = *this.deadline.get_or_insert_with(|| {
+                    let deadline = now + HEAD_TIMEOUT;
+                    this.slot.arm(deadline, BODY);
+                    deadline
+                });
+                if now < deadline {
+                    return Poll::Pending;
+                }
+                this.deadline = None;
+                this.slot.disarm(BODY);
+                Poll::Ready(Some(Err(Box::new(Stalled))))
+            }
+            Poll::Ready(frame) => {
+                if this.deadline.take().is_some() {
+                    this.slot.disarm(BODY);
+                }
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if self.deadline.is_some() {
+            self.slot.disarm(BODY);
         }
     }
 }

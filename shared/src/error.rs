@@ -51,6 +51,8 @@ pub enum ErrorCode {
     RangeNotSatisfiable,
     /// Too many failed authentications from one address (not a reference code).
     TooManyRequests,
+    /// A request body that stopped arriving (not a reference code).
+    RequestTimeout,
     /// A pairing code that is unknown, expired or used (not a reference code).
     GrantInvalid,
     GrantNotFound,
@@ -105,6 +107,7 @@ impl ErrorCode {
             | UiDisabled
             | OpencodeRouterUnconfigured => 404,
             FileTooLarge | BodyTooLarge => 413,
+            RequestTimeout => 408,
             RangeNotSatisfiable => 416,
             TooManyRequests => 429,
             GrantInvalid => 401,

@@ -169,5 +169,6 @@ fn too_large(max: u64, size: u64) -> ApiError {
 }
 
 fn bad_multipart(e: axum::extract::multipart::MultipartError) -> ApiError {
-    ApiError::invalid_payload(format!("Invalid multipart body: {}", e.body_text()))
+    let invalid = ApiError::invalid_payload(format!("Invalid multipart body: {}", e.body_text()));
+    ApiError::body_failed(&e, invalid)
 }

@@ -780,3 +780,58 @@ fn running_out_of_descriptors_is_survived_and_reported_once() {
     );
     assert!(output.contains("Too many open files"), "{output}");
 }
+
+#[test]
+fn a_request_body_that_stops_arriving_is_answered_408_after_30_s() {
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+    let d = Daemon::start();
+    let addr = d.base.trim_start_matches("http://").to_owned();
+    let skills = d.ws("skills");
+    let inbox = d.ws("inbox");
+    // A JSON body and a multipart upload, each cut short: the length
+    // announced, part of it sent, then silence with the connection open.
+    let json_head = format!(
+        "POST {skills} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: 200\r\n\r\n{{\"name\":\"stalled\","
+    );
+    let form_head = format!(
+        "POST {inbox} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n\
+         --b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"stalled.txt\"\r\n\r\nsome"
+    );
+    let started = Instant::now();
+    let answers: Vec<_> = [json_head, form_head]
+        .into_iter()
+        .map(|head| {
+            let mut conn = TcpStream::connect(&addr).unwrap();
+            conn.write_all(head.as_bytes()).unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(60)))
+                .unwrap();
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                let _ = conn.read_to_end(&mut got);
+                (
+                    started.elapsed(),
+                    String::from_utf8_lossy(&got).into_owned(),
+                )
+            })
+        })
+        .collect();
+    // Meanwhile others are served.
+    assert_eq!(d.get("/health").status, 200);
+    for answer in answers {
+        let (after, text) = answer.join().unwrap();
+        assert!(
+            after >= Duration::from_secs(29) && after < Duration::from_secs(45),
+            "answered after {after:?}: {text}"
+        );
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        let body: Value = serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        assert_eq!(body["code"], "request_timeout", "{text}");
+    }
+    // Nothing was written.
+    assert!(d.read_file(".opencode/skills/stalled/SKILL.md").is_none());
+    let listed = d.get(&d.ws("inbox")).json();
+    assert_eq!(listed["items"], json!([]), "{listed}");
+}
