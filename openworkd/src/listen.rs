@@ -8,13 +8,14 @@
 //!   cannot hold them open for long.
 //! - A request body must not stop arriving for [`HEAD_TIMEOUT`] either:
 //!   a body silent that long ends with [`Stalled`] (answered
-//!   `408 request_timeout`).
+//!   `408 request_timeout`). Nor may the client stop taking an answer for
+//!   as long: the connection is then closed.
 //! - At the stop, no connection is accepted any more; idle ones are closed,
 //!   requests under way get [`STOP_GRACE`] to finish, and what is still
 //!   open after it is closed.
 //!
 //! Every connection has a [`Slot`] in a registry: its task's waker and the
-//! deadline it is waiting under. One task looks at the registry once a
+//! deadlines it is waiting under. One task looks at the registry once a
 //! second and wakes the connections whose deadline has passed, and the
 //! stop wakes them all. A request head's deadline is set and cleared in
 //! the connection's own slot, without a runtime timer per request.
@@ -30,6 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::task::TaskTracker;
 
@@ -176,7 +178,7 @@ impl Registry {
     }
 }
 
-/// One connection's task waker, and the deadline it waits under.
+/// One connection's task waker, and the deadlines it waits under.
 #[derive(Default)]
 struct Slot {
     armed: Mutex<Armed>,
@@ -188,7 +190,19 @@ struct Slot {
 #[derive(Default)]
 struct Armed {
     waker: Option<Waker>,
+    /// A request head's (or the handshake's), numbered.
     deadline: Option<(Instant, u64)>,
+    /// A request body's and the socket's, while they wait ([`Quiet`]).
+    silences: [Option<Instant>; 2],
+}
+
+/// What may not stay silent for [`HEAD_TIMEOUT`] besides a request head.
+#[derive(Clone, Copy)]
+enum Quiet {
+    /// The request body being read.
+    Body = 0,
+    /// The client taking the answer (the socket's writes).
+    Taking = 1,
 }
 
 impl Slot {
@@ -214,13 +228,74 @@ impl Slot {
         }
     }
 
+    fn set_silence(&self, quiet: Quiet, deadline: Option<Instant>) {
+        self.armed.lock().silences[quiet as usize] = deadline;
+    }
+
     fn wake_if_due(&self, now: Instant) {
         let armed = self.armed.lock();
-        if armed.deadline.is_some_and(|(at, _)| at <= now)
+        let due = armed.deadline.map(|(at, _)| at).into_iter();
+        if due
+            .chain(armed.silences.into_iter().flatten())
+            .any(|at| at <= now)
             && let Some(waker) = &armed.waker
         {
             waker.wake_by_ref();
         }
+    }
+}
+
+/// A wait that may last [`HEAD_TIMEOUT`] at most, with its deadline in the
+/// connection's slot while it waits.
+struct Silence {
+    slot: Arc<Slot>,
+    quiet: Quiet,
+    deadline: Option<Instant>,
+}
+
+impl Silence {
+    fn new(slot: Arc<Slot>, quiet: Quiet) -> Silence {
+        Silence {
+            slot,
+            quiet,
+            deadline: None,
+        }
+    }
+
+    /// Watch `polled`: a wait starts the clock, progress stops it; `None`
+    /// once the wait has lasted too long.
+    fn watch<T>(&mut self, polled: Poll<T>) -> Option<Poll<T>> {
+        match polled {
+            Poll::Pending => {
+                let now = Instant::now();
+                let deadline = *self.deadline.get_or_insert_with(|| {
+                    let deadline = now + HEAD_TIMEOUT;
+                    self.slot.set_silence(self.quiet, Some(deadline));
+                    deadline
+                });
+                if now < deadline {
+                    return Some(Poll::Pending);
+                }
+                self.clear();
+                None
+            }
+            ready => {
+                self.clear();
+                Some(ready)
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        if self.deadline.take().is_some() {
+            self.slot.set_silence(self.quiet, None);
+        }
+    }
+}
+
+impl Drop for Silence {
+    fn drop(&mut self) {
+        self.clear();
     }
 }
 
@@ -278,9 +353,13 @@ impl Connection {
     /// the daemon stops.
     async fn run<I>(&self, io: I, service: Service, mut builder: Builder)
     where
-        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         builder.timer(HeadTimer(self.slot.clone()));
+        let io = Taking {
+            io,
+            silence: Silence::new(self.slot.clone(), Quiet::Taking),
+        };
         let conn = builder.serve_connection(TokioIo::new(io), service);
         let mut conn = pin!(conn.with_upgrades());
         let mut closing = false;
@@ -349,10 +428,6 @@ impl Drop for HeadSleep {
     }
 }
 
-/// Number of a body's deadline in its connection's slot (hyper's head
-/// deadlines count up from 1).
-const BODY: u64 = u64::MAX;
-
 /// Why a request body ended early: nothing of it arrived for
 /// [`HEAD_TIMEOUT`].
 #[derive(Debug)]
@@ -381,17 +456,14 @@ impl BodyWatch {
     pub fn body(&self, body: axum::body::Body) -> axum::body::Body {
         axum::body::Body::new(Watched {
             inner: body,
-            slot: self.0.clone(),
-            deadline: None,
+            silence: Silence::new(self.0.clone(), Quiet::Body),
         })
     }
 }
 
 struct Watched {
     inner: axum::body::Body,
-    slot: Arc<Slot>,
-    /// Set while waiting for the next frame.
-    deadline: Option<Instant>,
+    silence: Silence,
 }
 
 impl hyper::body::Body for Watched {
@@ -403,27 +475,10 @@ impl hyper::body::Body for Watched {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<hyper::body::Frame<axum::body::Bytes>, axum::BoxError>>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Pending => {
-                let now = Instant::now();
-                let deadline = *this.deadline.get_or_insert_with(|| {
-                    let deadline = now + HEAD_TIMEOUT;
-                    this.slot.arm(deadline, BODY);
-                    deadline
-                });
-                if now < deadline {
-                    return Poll::Pending;
-                }
-                this.deadline = None;
-                this.slot.disarm(BODY);
-                Poll::Ready(Some(Err(Box::new(Stalled))))
-            }
-            Poll::Ready(frame) => {
-                if this.deadline.take().is_some() {
-                    this.slot.disarm(BODY);
-                }
-                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
-            }
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match this.silence.watch(polled) {
+            Some(polled) => polled.map(|frame| frame.map(|f| f.map_err(Into::into))),
+            None => Poll::Ready(Some(Err(Box::new(Stalled)))),
         }
     }
 
@@ -436,10 +491,64 @@ impl hyper::body::Body for Watched {
     }
 }
 
-impl Drop for Watched {
-    fn drop(&mut self) {
-        if self.deadline.is_some() {
-            self.slot.disarm(BODY);
-        }
+/// A connection's socket whose writes may not wait for [`HEAD_TIMEOUT`]:
+/// a client that takes nothing of an answer that long is cut off.
+struct Taking<I> {
+    io: I,
+    silence: Silence,
+}
+
+impl<I> Taking<I> {
+    fn watch<T>(&mut self, polled: Poll<std::io::Result<T>>) -> Poll<std::io::Result<T>> {
+        self.silence.watch(polled).unwrap_or_else(|| {
+            Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client took nothing of the answer for 30 s",
+            )))
+        })
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Taking<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Taking<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.watch(polled)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.watch(polled)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let polled = Pin::new(&mut self.io).poll_flush(cx);
+        self.watch(polled)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let polled = Pin::new(&mut self.io).poll_shutdown(cx);
+        self.watch(polled)
     }
 }

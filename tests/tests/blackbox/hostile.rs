@@ -835,3 +835,44 @@ fn a_request_body_that_stops_arriving_is_answered_408_after_30_s() {
     let listed = d.get(&d.ws("inbox")).json();
     assert_eq!(listed["items"], json!([]), "{listed}");
 }
+
+#[test]
+fn a_client_that_stops_taking_an_answer_is_cut_off_after_30_s() {
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+    let d = Daemon::start();
+    // 64 MB to download: far more than the socket buffers hold.
+    let big = "x".repeat(64 << 20);
+    d.write_file(".opencode/openwork/outbox/big.txt", &big);
+    let list = d.get(&d.ws("artifacts")).json();
+    let id = list["items"][0]["id"].as_str().unwrap().to_owned();
+    let addr = d.base.trim_start_matches("http://").to_owned();
+    let mut conn = TcpStream::connect(&addr).unwrap();
+    let path = format!("{}/{id}", d.ws("artifacts"));
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    )
+    .unwrap();
+    // Take nothing for 35 s, then everything there is.
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(35));
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut got = 0usize;
+    let mut chunk = vec![0u8; 1 << 16];
+    let ended = loop {
+        match conn.read(&mut chunk) {
+            Ok(0) => break "closed",
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break "still open",
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => break "still open",
+            Err(_) => break "reset",
+        }
+    };
+    assert_ne!(ended, "still open", "after {:?}", started.elapsed());
+    // Cut off: what was buffered before the silence, not the whole file.
+    assert!(got < 32 << 20, "received {got} bytes");
+    // Others were served all along.
+    assert_eq!(d.get("/health").status, 200);
+}
