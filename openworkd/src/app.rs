@@ -218,18 +218,9 @@ impl AppState {
         self.0.tls.as_ref()
     }
 
-    /// `stream`, ending when the daemon stops (an event stream would
-    /// otherwise hold the stop until its grace runs out).
-    pub fn until_stop<S: futures_util::Stream>(
-        self,
-        stream: S,
-    ) -> impl futures_util::Stream<Item = S::Item> {
-        use futures_util::StreamExt;
-        stream.take_until(self.0.stopping.cancelled())
-    }
-
-    /// `resp` as is, unless it is an event stream (a proxied one): then its
-    /// body ends when the daemon stops, as the daemon's own streams do.
+    /// `resp` as is, unless it is an event stream: then its body ends when
+    /// the daemon stops (it would otherwise hold the stop until its grace
+    /// runs out).
     pub fn stream_until_stop(self, resp: axum::response::Response) -> axum::response::Response {
         let streaming = resp
             .headers()
@@ -239,8 +230,12 @@ impl AppState {
         if !streaming {
             return resp;
         }
+        use futures_util::StreamExt;
         let (parts, body) = resp.into_parts();
-        let body = axum::body::Body::from_stream(self.until_stop(body.into_data_stream()));
+        let data = body
+            .into_data_stream()
+            .take_until(self.0.stopping.cancelled());
+        let body = axum::body::Body::from_stream(data);
         axum::response::Response::from_parts(parts, body)
     }
 

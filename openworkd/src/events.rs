@@ -142,8 +142,7 @@ pub fn stream(
         let event = f.next().await?;
         Some((Ok(frame(&event)), f))
     });
-    Sse::new(state.until_stop(frames))
-        .keep_alive(KeepAlive::new().interval(keep_alive).text("keep-alive"))
+    Sse::new(frames).keep_alive(KeepAlive::new().interval(keep_alive).text("keep-alive"))
 }
 
 /// One listener's position in a numbered feed (reload events, approvals):

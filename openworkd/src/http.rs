@@ -110,8 +110,10 @@ where
         Box::pin(async move {
             let resp = match answer {
                 Answer::Now(resp) => resp,
+                // Every event stream, the daemon's or a proxied one, ends
+                // when the daemon stops.
                 Answer::Routed(routed) => match routed.await {
-                    Ok(resp) => resp,
+                    Ok(resp) => state.stream_until_stop(resp),
                     Err(never) => match never {},
                 },
             };

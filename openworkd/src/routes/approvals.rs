@@ -63,7 +63,7 @@ pub async fn list(State(st): State<AppState>, _host: Host, headers: HeaderMap) -
             .unwrap_or_else(|_| Event::default().comment("unserializable event"));
         Some((Ok::<_, Infallible>(frame), feed))
     });
-    Sse::new(st.until_stop(frames))
+    Sse::new(frames)
         .keep_alive(KeepAlive::new().interval(keep_alive).text("keep-alive"))
         .into_response()
 }

@@ -101,7 +101,7 @@ async fn to_engine(st: AppState, ws: WorkspaceEntry, rest: ProxyPath, req: Reque
         Err(e) => return e.into_response(),
     };
     match upstream::forward(&st.upstream, req, target, engine_headers(&ws)).await {
-        Ok(resp) => st.stream_until_stop(resp),
+        Ok(resp) => resp,
         Err(e) => {
             st.metrics.upstream_error("opencode");
             e.into_response()
@@ -184,7 +184,7 @@ async fn router_checked(st: &AppState, req: Request) -> ApiResult<Response> {
         .map_err(|_| ApiError::not_found())?;
     let target_text = target.to_string();
     match upstream::forward(&st.upstream, req, target, Vec::new()).await {
-        Ok(resp) => Ok(st.stream_until_stop(resp)),
+        Ok(resp) => Ok(resp),
         Err(failure) => {
             st.metrics.upstream_error("opencode-router");
             Err(ApiError::new(
