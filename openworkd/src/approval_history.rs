@@ -51,13 +51,17 @@ impl ApprovalHistory {
     /// `lazy`, with the next commit to the journal: a write let through
     /// commits its own changes right after).
     pub fn record(&self, item: ApprovalDecided, lazy: bool) -> Durable {
-        let mut line = serde_json::to_vec(&item).unwrap_or_default();
-        line.push(b'\n');
+        let mut bytes = serde_json::to_vec(&item).unwrap_or_default();
+        bytes.push(b'\n');
         let mut kept = self.inner.lock();
-        let path = self.path.clone();
+        let line = crate::journal::Line {
+            path: self.path.clone(),
+            mode: 0o600,
+            bytes,
+        };
         let durable = match lazy {
-            true => self.journal.append_lazy(path, 0o600, line),
-            false => self.journal.append(path, 0o600, line),
+            true => self.journal.append_lazy(line),
+            false => self.journal.append(line),
         };
         kept.lines += 1;
         kept.items.push_back(item);

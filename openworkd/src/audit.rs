@@ -42,8 +42,7 @@ impl AuditLog {
     /// worst leave a partial last line, which readers skip), committed with
     /// whatever else is being appended.
     pub fn append(&self, entry: &AuditEntry) -> Durable {
-        let line = self.line(entry);
-        self.journal.append(line.path, line.mode, line.bytes)
+        self.journal.append(self.line(entry))
     }
 
     /// The line `entry` adds to its log, for a journal commit.

@@ -159,20 +159,20 @@ impl Journal {
         Journal { shared, wake }
     }
 
-    /// Append `bytes` (whole lines) to `path`.
-    pub fn append(&self, path: PathBuf, mode: u32, bytes: Vec<u8>) -> Durable {
+    /// Append `line` (whole lines) to its log.
+    pub fn append(&self, line: Line) -> Durable {
         self.send(Op::Commit {
-            lines: vec![Line { path, mode, bytes }],
+            lines: vec![line],
             folders: Vec::new(),
             of_a_write: false,
         })
     }
 
-    /// Append `bytes` to `path`, durable with the next commit: for a
-    /// record whose requester commits more right after (the decision that
-    /// lets a write through).
-    pub fn append_lazy(&self, path: PathBuf, mode: u32, bytes: Vec<u8>) -> Durable {
-        self.send(Op::Lazy(Line { path, mode, bytes }))
+    /// Append `line`, durable with the next commit: for a record whose
+    /// requester commits more right after (the decision that lets a write
+    /// through).
+    pub fn append_lazy(&self, line: Line) -> Durable {
+        self.send(Op::Lazy(line))
     }
 
     /// Append `lines` and make the entries of `folders` durable, on this
