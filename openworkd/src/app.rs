@@ -16,6 +16,7 @@ use crate::tokens::TokenStore;
 use crate::workspace::Caches;
 use crate::workspace::WorkspaceEntry;
 use crate::workspace::files::{FileEvents, Sessions};
+use crate::workspace::paths::Deferred;
 use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, RawPathParams};
@@ -249,8 +250,8 @@ impl AppState {
     }
 
     /// Run a write to a workspace's files, one at a time per workspace;
-    /// the folders whose entries it changed are synced once each, after
-    /// the lock is released, before answering.
+    /// what it changed is made durable by the journal (each folder synced
+    /// once), after the lock is released, before answering.
     pub async fn write<T: Send + 'static>(
         &self,
         ws: &WorkspaceEntry,
@@ -258,8 +259,8 @@ impl AppState {
     ) -> ApiResult<T> {
         let write = self.locked_write(ws);
         self.blocking(move |state| {
-            let (result, folders) = write.run(state, work);
-            crate::workspace::paths::sync_folders(&folders)?;
+            let (result, deferred) = write.run(state, work);
+            state.journal.commit_now(Vec::new(), deferred)?;
             result
         })
         .await
@@ -295,19 +296,25 @@ pub struct LockedWrite {
 }
 
 impl LockedWrite {
-    /// Run `work` under the workspace's lock (blocking), collecting the
-    /// folders whose entries it changed (not yet synced, see
-    /// `paths::defer_folder_syncs`).
+    /// Run `work` under the workspace's lock (blocking), collecting what
+    /// it leaves to make durable (see `paths::defer_durability`).
     pub fn run<T>(
         self,
         state: &AppState,
         work: impl FnOnce(&AppState, &Path) -> ApiResult<T>,
-    ) -> (ApiResult<T>, Vec<PathBuf>) {
+    ) -> (ApiResult<T>, Deferred) {
         let _guard = self.lock.lock();
-        let done = crate::workspace::paths::defer_folder_syncs(|| work(state, &self.root));
+        let mut done = crate::workspace::paths::defer_durability(|| work(state, &self.root));
+        let root_len = self.root.as_os_str().len();
+        for file in &mut done.1.logged {
+            file.root_len = match file.path.starts_with(&self.root) {
+                true => root_len,
+                false => 0,
+            };
+        }
         state
             .catalogs
-            .changed(&self.id, &self.root, done.1.iter().map(PathBuf::as_path));
+            .changed(&self.id, &self.root, done.1.touched());
         done
     }
 }

@@ -168,9 +168,10 @@ impl Approvals {
     /// Feed events after `seq`.
     pub fn since(&self, seq: u64) -> Vec<FeedEvent> {
         let feed = self.feed.lock();
+        // In order of sequence: only the newest are looked at.
+        let newer = feed.events.iter().rev().take_while(|e| e.seq > seq).count();
         feed.events
-            .iter()
-            .filter(|e| e.seq > seq)
+            .range(feed.events.len() - newer..)
             .cloned()
             .collect()
     }

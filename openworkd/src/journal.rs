@@ -32,8 +32,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+
+use crate::workspace::paths::{Deferred, Logged};
 
 /// The write-ahead log's size; a round that does not fit starts a new epoch.
 const SEGMENT: u64 = 8 << 20;
@@ -50,6 +52,16 @@ const FRAME_HEAD: usize = 20;
 const WALS: usize = 8;
 /// How long a lazy line waits for a commit to share its flush with.
 const LAZY_WAIT: Duration = Duration::from_millis(20);
+/// How long after the first file kept in the write-ahead log the files and
+/// folders it covers are flushed and the log starts over (a checkpoint).
+const CHECKPOINT_AFTER: Duration = Duration::from_secs(1);
+/// The offset a frame gives for a whole file's new content (a [`Logged`]
+/// replace) rather than a line appended at an offset.
+const REPLACED: u64 = u64::MAX;
+/// Where the header keeps the boot the epoch was started in: file frames
+/// are only written back after the machine restarted (a process that died
+/// left its files in the page cache, whole).
+const BOOT: std::ops::Range<usize> = 12..48;
 
 /// One line (or lines) to append to `path`, created with `mode`.
 pub struct Line {
@@ -64,6 +76,8 @@ enum Op {
     Commit {
         lines: Vec<Line>,
         folders: Vec<PathBuf>,
+        /// Files replaced with content kept in the write-ahead log.
+        logged: Vec<Logged>,
         of_a_write: bool,
     },
     /// Append a line; answered with the next flush (a commit queued soon
@@ -84,6 +98,7 @@ struct Request {
 /// thread for requests from async code, or a blocking thread that commits
 /// and waits ([`Journal::commit_now`]), taking along whatever else is
 /// queued by then.
+#[derive(Clone)]
 pub struct Journal {
     shared: Arc<Shared>,
     /// Wakes the writer thread.
@@ -107,21 +122,47 @@ impl Shared {
 }
 
 /// Resolves once the request is on disk (or failed).
-pub struct Durable(Option<oneshot::Receiver<Result<(), String>>>);
+pub struct Durable {
+    answer: Option<oneshot::Receiver<Result<(), String>>>,
+    /// For a lazy line: the journal, asked to flush when the line is
+    /// waited for before a commit took it.
+    lazy: Option<Journal>,
+}
 
 impl Durable {
     /// Already durable (nothing was queued).
     pub fn done() -> Durable {
-        Durable(None)
+        Durable {
+            answer: None,
+            lazy: None,
+        }
     }
 
     pub async fn wait(self) -> io::Result<()> {
-        match self.0 {
-            None => Ok(()),
-            Some(rx) => match rx.await {
-                Ok(result) => result.map_err(io::Error::other),
-                Err(_) => Err(io::Error::other("the journal writer stopped")),
-            },
+        let Some(mut rx) = self.answer else {
+            return Ok(());
+        };
+        let answered = match rx.try_recv() {
+            Err(oneshot::error::TryRecvError::Empty) => {
+                if let Some(journal) = &self.lazy {
+                    // No commit brought it yet: an empty one does.
+                    drop(journal.send(Op::Commit {
+                        lines: Vec::new(),
+                        folders: Vec::new(),
+                        logged: Vec::new(),
+                        of_a_write: false,
+                    }));
+                }
+                rx.await
+            }
+            Err(oneshot::error::TryRecvError::Closed) => {
+                return Err(io::Error::other("the journal writer stopped"));
+            }
+            Ok(result) => Ok(result),
+        };
+        match answered {
+            Ok(result) => result.map_err(io::Error::other),
+            Err(_) => Err(io::Error::other("the journal writer stopped")),
         }
     }
 }
@@ -147,6 +188,10 @@ impl Journal {
                 dirty: BTreeSet::new(),
                 parked: Vec::new(),
                 held: Vec::new(),
+                files: BTreeSet::new(),
+                file_folders: BTreeSet::new(),
+                due: None,
+                timed: false,
             }),
         });
         let theirs = shared.clone();
@@ -164,28 +209,39 @@ impl Journal {
         self.send(Op::Commit {
             lines: vec![line],
             folders: Vec::new(),
+            logged: Vec::new(),
             of_a_write: false,
         })
     }
 
     /// Append `line`, durable with the next commit: for a record whose
     /// requester commits more right after (the decision that lets a write
-    /// through).
+    /// through). Nothing is woken for it; waiting for it before a commit
+    /// took it asks for a flush.
     pub fn append_lazy(&self, line: Line) -> Durable {
-        self.send(Op::Lazy(line))
+        let (done, answer) = oneshot::channel();
+        let op = Op::Lazy(line);
+        self.shared.queue.lock().push(Request { op, done });
+        Durable {
+            answer: Some(answer),
+            lazy: Some(self.clone()),
+        }
     }
 
-    /// Append `lines` and make the entries of `folders` durable, on this
-    /// thread (a blocking one: never call it on an async worker). The
-    /// answer is the folders' (the lines are a write's records: a failure
-    /// to keep them is logged, the change happened all the same). It runs with whatever else is queued: once another
-    /// round is over, the first to take the writer runs one for all that
-    /// queued meanwhile.
-    pub fn commit_now(&self, lines: Vec<Line>, folders: Vec<PathBuf>) -> io::Result<()> {
+    /// Append `lines` and make what a write changed durable (`changed`:
+    /// folders to sync, files whose content goes into the write-ahead
+    /// log), on this thread (a blocking one: never call it on an async
+    /// worker). The answer is the change's (the lines are a write's
+    /// records: a failure to keep them is logged, the change happened all
+    /// the same). It runs with whatever else is queued: once another round
+    /// is over, the first to take the writer runs one for all that queued
+    /// meanwhile.
+    pub fn commit_now(&self, lines: Vec<Line>, changed: Deferred) -> io::Result<()> {
         let (done, mut answer) = oneshot::channel();
         let op = Op::Commit {
             lines,
-            folders,
+            folders: changed.folders.into_iter().collect(),
+            logged: changed.logged,
             of_a_write: true,
         };
         self.shared.queue.lock().push(Request { op, done });
@@ -199,7 +255,13 @@ impl Journal {
                 answer.try_recv()
             }
         };
+        // A checkpoint fell due: the journal's thread keeps the time.
+        let wake = writer.due.is_some() && !writer.timed;
+        writer.timed |= wake;
         drop(writer);
+        if wake {
+            let _ = self.wake.send(());
+        }
         match answered {
             Ok(result) => result.map_err(io::Error::other),
             Err(_) => Err(io::Error::other("the journal writer stopped")),
@@ -216,27 +278,31 @@ impl Journal {
         self.shared.queue.lock().push(Request { op, done });
         // Gone only with the thread; whoever commits next takes the queue.
         let _ = self.wake.send(());
-        Durable(Some(rx))
+        Durable {
+            answer: Some(rx),
+            lazy: None,
+        }
     }
 }
 
 /// The writer thread: a round for what is queued whenever woken; lazy
-/// lines nobody committed after are flushed after [`LAZY_WAIT`].
+/// lines nobody committed after are flushed after [`LAZY_WAIT`], files kept
+/// in the write-ahead log after [`CHECKPOINT_AFTER`].
 fn run(shared: &Shared, woken: &mpsc::Receiver<()>) {
     loop {
-        let parked = !shared.writer.lock().parked.is_empty();
-        let received = match parked {
-            false => woken
+        let wait = shared.writer.lock().wait();
+        let received = match wait {
+            None => woken
                 .recv()
                 .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-            true => woken.recv_timeout(LAZY_WAIT),
+            Some(wait) => woken.recv_timeout(wait),
         };
         match received {
             Ok(()) => {
                 while woken.try_recv().is_ok() {}
                 shared.round(&mut shared.writer.lock());
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => shared.writer.lock().flush_parked(),
+            Err(mpsc::RecvTimeoutError::Timeout) => shared.writer.lock().timed_out(),
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
@@ -253,10 +319,12 @@ struct Pending {
     done: Answer,
     /// The folders it waits for.
     folders: Vec<PathBuf>,
-    /// A write's records (answered by its folders).
+    /// A write's records (answered by its folders and files).
     of_a_write: bool,
     /// What appending its lines gave.
     written: Result<(), String>,
+    /// Whether it kept files in the write-ahead log, and how that went.
+    files: Option<Result<(), String>>,
 }
 
 struct Writer {
@@ -267,6 +335,13 @@ struct Writer {
     parked: Vec<(Answer, Result<(), String>)>,
     /// Their frames, written with the next round's.
     held: Vec<u8>,
+    /// Files kept in the write-ahead log since its epoch began, and their
+    /// folders: flushed at the checkpoint, which is then due.
+    files: BTreeSet<PathBuf>,
+    file_folders: BTreeSet<PathBuf>,
+    due: Option<Instant>,
+    /// Whether the journal's thread was told a checkpoint is due.
+    timed: bool,
 }
 
 impl Writer {
@@ -281,17 +356,24 @@ impl Writer {
                 Op::Commit {
                     lines,
                     folders: theirs,
+                    logged,
                     of_a_write,
                 } => {
                     let written = lines
                         .iter()
                         .try_for_each(|line| self.write(&mut open, &mut frames, line));
+                    let files = (!logged.is_empty()).then(|| {
+                        logged
+                            .iter()
+                            .try_for_each(|file| self.keep(&mut frames, &mut folders, file))
+                    });
                     folders.extend(theirs.iter().cloned());
                     commits.push(Pending {
                         done,
                         folders: theirs,
                         of_a_write,
                         written,
+                        files,
                     });
                 }
                 Op::Lazy(line) => {
@@ -322,7 +404,8 @@ impl Writer {
             self.held = frames;
             return;
         }
-        if let Err(e) = self.log(&frames) {
+        let logged = self.log(&frames);
+        if let Err(e) = &logged {
             // Not durable: whoever wrote a line this round is told so.
             for (_, written) in &mut self.parked {
                 *written = Err(e.clone());
@@ -332,30 +415,84 @@ impl Writer {
             }
         }
         let (flushed, synced) = self.flush(&folders);
+        let framed = logged.and_then(|()| flushed.clone());
         for Pending {
             done,
             folders: theirs,
             of_a_write,
             written,
+            files,
         } in commits
         {
             let lines = written.and_then(|()| flushed.clone());
             let result = match of_a_write {
                 false => lines,
                 // A write's change happened: it is answered by its folders'
-                // syncs; a record that failed is logged, not answered.
+                // syncs and its files' frames; a record that failed is
+                // logged, not answered.
                 true => {
                     if let Err(e) = lines {
                         crate::logging::error(&format!("audit append failed: {e}"));
                     }
+                    let files = files.map_or(Ok(()), |kept| kept.and_then(|()| framed.clone()));
                     theirs
                         .iter()
                         .try_for_each(|f| synced.get(f).cloned().unwrap_or(Ok(())))
+                        .and(files)
                 }
             };
             let _ = done.send(result);
         }
         self.answer_parked(&flushed);
+    }
+
+    /// How long the journal's thread may sleep before a lazy line's flush
+    /// or a checkpoint is due (`None`: until woken).
+    fn wait(&self) -> Option<Duration> {
+        let lazy = (!self.parked.is_empty()).then_some(LAZY_WAIT);
+        let due = self
+            .due
+            .map(|due| due.saturating_duration_since(Instant::now()));
+        lazy.into_iter().chain(due).min()
+    }
+
+    /// The journal's thread slept its time: flush lazy lines, and
+    /// checkpoint when it is due (retried a little later if it fails).
+    fn timed_out(&mut self) {
+        if !self.parked.is_empty() {
+            self.flush_parked();
+        }
+        if self.due.is_some_and(|due| due <= Instant::now())
+            && let Err(e) = self.checkpoint()
+        {
+            crate::logging::error(&format!("journal: checkpoint: {e}"));
+            self.due = Some(Instant::now() + CHECKPOINT_AFTER);
+        }
+    }
+
+    /// Keep a replaced file's new content as a frame (its file and folder
+    /// are flushed at the checkpoint); without a write-ahead log, flush the
+    /// file now and sync its folder in this round.
+    fn keep(
+        &mut self,
+        frames: &mut Vec<u8>,
+        folders: &mut BTreeSet<PathBuf>,
+        file: &Logged,
+    ) -> Result<(), String> {
+        let folder = file.path.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let Some(wal) = &self.wal else {
+            File::open(&file.path)
+                .and_then(|f| f.sync_data())
+                .map_err(|e| format!("cannot sync {}: {e}", file.path.display()))?;
+            folders.insert(folder);
+            return Ok(());
+        };
+        encode_file(frames, wal.epoch, file);
+        self.files.insert(file.path.clone());
+        self.file_folders.insert(folder);
+        self.due
+            .get_or_insert_with(|| Instant::now() + CHECKPOINT_AFTER);
+        Ok(())
     }
 
     /// Write the held frames and flush them: no commit came to share it.
@@ -468,8 +605,26 @@ impl Writer {
         result
     }
 
-    /// Sync the logs the write-ahead log covers, then start it over.
+    /// Flush the files and logs the write-ahead log covers (and the
+    /// folders of the files), then start it over.
     fn checkpoint(&mut self) -> Result<(), String> {
+        let gone = |e: &io::Error| e.kind() == io::ErrorKind::NotFound;
+        for path in &self.files {
+            match File::open(path).and_then(|f| f.sync_data()) {
+                Err(e) if !gone(&e) => return Err(format!("cannot sync {}: {e}", path.display())),
+                _ => {}
+            }
+        }
+        for dir in &self.file_folders {
+            match File::open(dir).and_then(|d| d.sync_all()) {
+                Err(e) if !gone(&e) => return Err(format!("cannot sync {}: {e}", dir.display())),
+                _ => {}
+            }
+        }
+        self.files.clear();
+        self.file_folders.clear();
+        self.due = None;
+        self.timed = false;
         self.sync_logs()?;
         match &mut self.wal {
             Some(wal) => wal.restart().map_err(|e| format!("write-ahead log: {e}")),
@@ -534,7 +689,8 @@ impl Wal {
                 Some(head) if &head[..4] == HEADER_MAGIC => number(&head[4..12]),
                 _ => 0,
             };
-            replay(data_dir, &held, epoch)?;
+            let same_boot = boot_id().is_some_and(|boot| held.get(BOOT) == Some(&boot[..]));
+            replay(data_dir, &held, epoch, same_boot)?;
             let taking = mine.is_none();
             if taking && meta.len() < SEGMENT {
                 file.write_all_at(&vec![0; SEGMENT as usize], 0)?;
@@ -575,6 +731,9 @@ impl Wal {
         let mut head = [0u8; BLOCK as usize];
         head[..4].copy_from_slice(HEADER_MAGIC);
         head[4..12].copy_from_slice(&self.epoch.to_le_bytes());
+        if let Some(boot) = boot_id() {
+            head[BOOT].copy_from_slice(&boot);
+        }
         self.file.write_all_at(&head, 0)?;
         self.file.sync_data()?;
         self.end = BLOCK;
@@ -692,15 +851,48 @@ fn read_all(file: &File, len: u64) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// This boot of the machine (Linux), as the kernel names it.
+fn boot_id() -> Option<[u8; 36]> {
+    let text = std::fs::read("/proc/sys/kernel/random/boot_id").ok()?;
+    text.get(..36)?.try_into().ok()
+}
+
 /// Append one frame for `line`, appended at `offset` of its log.
 fn encode(frames: &mut Vec<u8>, epoch: u64, line: &Line, offset: u64) {
-    let path = line.path.as_os_str().as_bytes();
-    let mut body = Vec::with_capacity(16 + path.len() + line.bytes.len());
-    body.extend_from_slice(&line.mode.to_le_bytes());
+    encode_parts(frames, epoch, line.mode, offset, &line.path, &[&line.bytes]);
+}
+
+/// Append one frame for a file's new content: the inodes before and after
+/// the write and the length of its workspace root, then the content.
+fn encode_file(frames: &mut Vec<u8>, epoch: u64, file: &Logged) {
+    let parts = [
+        &file.was.to_le_bytes()[..],
+        &file.is.to_le_bytes(),
+        &(file.root_len as u32).to_le_bytes(),
+        &file.bytes,
+    ];
+    encode_parts(frames, epoch, file.mode, REPLACED, &file.path, &parts);
+}
+
+/// Append one frame: `mode`, `offset`, `path`, then `parts` as its bytes.
+fn encode_parts(
+    frames: &mut Vec<u8>,
+    epoch: u64,
+    mode: u32,
+    offset: u64,
+    path: &Path,
+    parts: &[&[u8]],
+) {
+    let path = path.as_os_str().as_bytes();
+    let size = parts.iter().map(|p| p.len()).sum::<usize>();
+    let mut body = Vec::with_capacity(16 + path.len() + size);
+    body.extend_from_slice(&mode.to_le_bytes());
     body.extend_from_slice(&offset.to_le_bytes());
     body.extend_from_slice(&(path.len() as u32).to_le_bytes());
     body.extend_from_slice(path);
-    body.extend_from_slice(&line.bytes);
+    for part in parts {
+        body.extend_from_slice(part);
+    }
     frames.extend_from_slice(FRAME_MAGIC);
     frames.extend_from_slice(&epoch.to_le_bytes());
     frames.extend_from_slice(&(body.len() as u32).to_le_bytes());
@@ -767,10 +959,20 @@ fn frames(held: &[u8], epoch: u64) -> Vec<Frame<'_>> {
 /// Write each frame of `epoch` back at its place in its log (under
 /// `data_dir` only) where the log lacks it, and sync what changed. A log
 /// now shorter than where a frame goes was cut by someone else: left alone.
-fn replay(data_dir: &Path, held: &[u8], epoch: u64) -> io::Result<()> {
+/// Files kept in the log are written back (see [`write_back`]) unless this
+/// is the boot that wrote them (`same_boot`: the page cache kept them).
+fn replay(data_dir: &Path, held: &[u8], epoch: u64, same_boot: bool) -> io::Result<()> {
     let mut restored = 0usize;
     let mut touched = BTreeSet::new();
+    let mut files = BTreeMap::new();
     for frame in frames(held, epoch) {
+        if frame.offset == REPLACED {
+            if !same_boot {
+                // The last content each file was given.
+                files.insert(frame.path, frame);
+            }
+            continue;
+        }
         if !frame.path.starts_with(data_dir) || (frame.offset > 0 && !frame.path.exists()) {
             continue;
         }
@@ -805,6 +1007,84 @@ fn replay(data_dir: &Path, held: &[u8], epoch: u64) -> io::Result<()> {
         crate::logging::warn(&format!(
             "journal: restored {restored} log lines that had not reached the disk"
         ));
+    }
+    let mut rewritten = 0usize;
+    for frame in files.values() {
+        match write_back(frame) {
+            Ok(true) => rewritten += 1,
+            Ok(false) => {}
+            Err(e) => crate::logging::warn(&format!(
+                "journal: cannot restore {}: {e}",
+                frame.path.display()
+            )),
+        }
+    }
+    if rewritten > 0 {
+        crate::logging::warn(&format!(
+            "journal: restored {rewritten} workspace files that had not reached the disk"
+        ));
+    }
+    Ok(())
+}
+
+/// Write a file frame's content back (atomically, durably) if the path
+/// still holds what the write left or replaced (the inode it renamed into
+/// place, or the one before it; nothing, for a file it created) and its
+/// content differs. A path changed by someone since is left alone, and so
+/// is one whose folders below the workspace are no longer plain folders.
+fn write_back(frame: &Frame) -> io::Result<bool> {
+    let Some((head, content)) = frame.bytes.split_at_checked(20) else {
+        return Ok(false);
+    };
+    let (was, is) = (number(&head[..8]), number(&head[8..16]));
+    let root_len = number(&head[16..20]) as usize;
+    let path = frame.path;
+    let current = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_file() && (meta.ino() == is || meta.ino() == was) => Some(meta),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && was == 0 => None,
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {
+            crate::logging::warn(&format!(
+                "journal: {} changed after the write it keeps: left as it is",
+                path.display()
+            ));
+            return Ok(false);
+        }
+    };
+    if current.is_some_and(|meta| meta.len() == content.len() as u64)
+        && std::fs::read(path)? == content
+    {
+        return Ok(false);
+    }
+    let parent = path.parent().ok_or_else(|| io::Error::other("no folder"))?;
+    plain_folders(parent, root_len)?;
+    crate::workspace::paths::create_dirs(parent)?;
+    crate::workspace::paths::write_atomic_with_mode(path, content, frame.mode)?;
+    Ok(true)
+}
+
+/// Refuse a folder path with anything but plain folders (a symlink, a
+/// file) below its first `root_len` bytes (the workspace): a write-back
+/// must land where the write did. Missing folders are fine (created).
+fn plain_folders(dir: &Path, root_len: usize) -> io::Result<()> {
+    let bytes = dir.as_os_str().as_bytes();
+    let root = Path::new(std::ffi::OsStr::from_bytes(
+        &bytes[..root_len.min(bytes.len())],
+    ));
+    let below = dir.strip_prefix(root).unwrap_or(dir);
+    let mut at = root.to_path_buf();
+    for part in below.components() {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(meta) if meta.is_dir() => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            _ => {
+                return Err(io::Error::other(format!(
+                    "{} is not a plain folder",
+                    at.display()
+                )));
+            }
+        }
     }
     Ok(())
 }
@@ -892,7 +1172,7 @@ mod tests {
             for n in 0..rounds {
                 let text = format!("{n}\n");
                 journal
-                    .commit_now(vec![line(&log, &text)], Vec::new())
+                    .commit_now(vec![line(&log, &text)], Deferred::default())
                     .unwrap();
             }
             let wal = &journal.shared.writer.lock().wal;
@@ -923,7 +1203,7 @@ mod tests {
                     for n in 0..1000 {
                         let text = format!("{name}{n}\n");
                         journal
-                            .commit_now(vec![line(log, &text)], Vec::new())
+                            .commit_now(vec![line(log, &text)], Deferred::default())
                             .unwrap();
                     }
                 });
@@ -942,6 +1222,135 @@ mod tests {
         }
     }
 
+    /// A file frame as a write keeps it (`was` and `is`: the inodes before
+    /// and after it) for `path` in the workspace `root`.
+    fn file_frame(held: &mut Vec<u8>, root: &Path, path: &Path, (was, is): (u64, u64), text: &str) {
+        let file = Logged {
+            path: path.to_path_buf(),
+            mode: 0o640,
+            bytes: text.as_bytes().to_vec(),
+            was,
+            is,
+            root_len: root.as_os_str().len(),
+        };
+        encode_file(held, 5, &file);
+    }
+
+    fn ino(path: &Path) -> u64 {
+        std::fs::symlink_metadata(path).unwrap().ino()
+    }
+
+    #[test]
+    fn files_are_written_back_after_the_machine_restarted_unless_changed_since() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        let root = tmp.path().join("ws");
+        let at = |name: &str| root.join(name);
+        let read = |name: &str| std::fs::read_to_string(root.join(name)).unwrap();
+        std::fs::create_dir_all(at("a")).unwrap();
+        for (name, text) in [
+            // The renamed inode is in place, its content never got there.
+            ("a/torn.md", "new con"),
+            // The rename never got there: the replaced inode is in place.
+            ("a/old.md", "old"),
+            // Replaced by someone else since (another inode).
+            ("a/theirs.md", "theirs"),
+            ("a/whole.md", "whole"),
+        ] {
+            std::fs::write(at(name), text).unwrap();
+        }
+        let mut held = vec![0u8; BLOCK as usize];
+        let torn = (1, ino(&at("a/torn.md")));
+        file_frame(&mut held, &root, &at("a/torn.md"), (1, 2), "first");
+        file_frame(&mut held, &root, &at("a/torn.md"), torn, "new content");
+        file_frame(
+            &mut held,
+            &root,
+            &at("a/old.md"),
+            (ino(&at("a/old.md")), 1),
+            "newer",
+        );
+        // Made by the write, lost with its folders.
+        file_frame(&mut held, &root, &at("b/c/made.md"), (0, 1), "made");
+        file_frame(&mut held, &root, &at("a/theirs.md"), (1, 2), "ours");
+        // Removed by someone else since.
+        file_frame(&mut held, &root, &at("a/gone.md"), (1, 2), "ours");
+        let whole = ino(&at("a/whole.md"));
+        file_frame(&mut held, &root, &at("a/whole.md"), (1, whole), "whole");
+
+        // The same boot: the page cache kept every file, none is touched.
+        replay(&data, &held, 5, true).unwrap();
+        assert_eq!(read("a/torn.md"), "new con");
+        assert!(!at("b").exists());
+
+        replay(&data, &held, 5, false).unwrap();
+        assert_eq!(read("a/torn.md"), "new content", "the last frame wins");
+        assert_eq!(read("a/old.md"), "newer");
+        assert_eq!(read("b/c/made.md"), "made");
+        let mode = std::fs::metadata(at("b/c/made.md"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o640);
+        assert_eq!(read("a/theirs.md"), "theirs");
+        assert!(!at("a/gone.md").exists());
+        assert_eq!(
+            ino(&at("a/whole.md")),
+            whole,
+            "a whole file is not rewritten"
+        );
+
+        // A folder below the workspace became a symlink: nothing is
+        // written through it.
+        let elsewhere = tmp.path().join("elsewhere");
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::fs::remove_dir_all(at("b")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, at("b")).unwrap();
+        replay(&data, &held, 5, false).unwrap();
+        assert!(!elsewhere.join("c").exists());
+    }
+
+    #[test]
+    fn a_kept_file_is_flushed_by_a_checkpoint_within_a_second() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("ws").join("f.md");
+        let journal = Journal::open(&tmp.path().join("data"));
+        let epoch = |journal: &Journal| {
+            let writer = journal.shared.writer.lock();
+            let wal = writer.wal.as_ref().expect("the write-ahead log is in use");
+            let held = read_all(&wal.file, SEGMENT).unwrap();
+            let kept = frames(&held, wal.epoch)
+                .iter()
+                .filter(|f| f.offset == REPLACED)
+                .count();
+            (wal.epoch, kept)
+        };
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, "text").unwrap();
+        let changed = Deferred {
+            folders: BTreeSet::new(),
+            logged: vec![Logged {
+                path: file.clone(),
+                mode: 0o644,
+                bytes: b"text".to_vec(),
+                was: 0,
+                is: ino(&file),
+                root_len: 0,
+            }],
+        };
+        let (before, _) = epoch(&journal);
+        journal.commit_now(Vec::new(), changed).unwrap();
+        assert_eq!(epoch(&journal), (before, 1), "kept in the log");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while epoch(&journal).0 == before {
+            assert!(Instant::now() < deadline, "no checkpoint");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(epoch(&journal).1, 0, "a new epoch holds nothing");
+        assert!(journal.shared.writer.lock().files.is_empty());
+    }
+
     #[test]
     fn replay_restores_lost_lines_and_leaves_what_is_there() {
         let tmp = tempfile::tempdir().unwrap();
@@ -954,20 +1363,20 @@ mod tests {
         // The disk kept the first line and half of the second.
         std::fs::create_dir_all(log.parent().unwrap()).unwrap();
         std::fs::write(&log, "one\ntw").unwrap();
-        replay(tmp.path(), &held, 3).unwrap();
+        replay(tmp.path(), &held, 3, false).unwrap();
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "one\ntwo\n");
         assert!(
             !outside.exists(),
             "a frame outside the data folder is ignored"
         );
         // Replayed again: nothing changes.
-        replay(tmp.path(), &held, 3).unwrap();
+        replay(tmp.path(), &held, 3, false).unwrap();
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "one\ntwo\n");
         // A log cut short by someone else is left alone.
         std::fs::write(&log, "").unwrap();
         let mut later = vec![0u8; BLOCK as usize];
         encode(&mut later, 4, &line(&log, "three\n"), 8);
-        replay(tmp.path(), &later, 4).unwrap();
+        replay(tmp.path(), &later, 4, false).unwrap();
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "");
     }
 }

@@ -241,15 +241,15 @@ impl AppState {
         let outcome = self
             .blocking(move |st| {
                 let staged = stage()?;
-                let (result, folders) = write.run(st, move |st, root| {
+                let (result, deferred) = write.run(st, move |st, root| {
                     let mut done = work(staged, st, root)?;
                     if let Some((reason, trigger)) = done.reload.take() {
                         st.events.record(&id, reason, trigger);
                     }
                     Ok(done)
                 });
-                // The audit lines and the folders' entries, made durable
-                // together (the folder syncs flush the lines' device).
+                // The audit lines and what the write changed, made durable
+                // together (one flush for the write-ahead log's frames).
                 let lines = match &result {
                     Ok(done) => done
                         .audit
@@ -258,7 +258,7 @@ impl AppState {
                         .collect(),
                     Err(_) => Vec::new(),
                 };
-                let committed = st.journal.commit_now(lines, folders);
+                let committed = st.journal.commit_now(lines, deferred);
                 Ok((result, committed))
             })
             .await;

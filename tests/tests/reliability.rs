@@ -222,6 +222,70 @@ fn log_lines_a_power_loss_would_take_are_written_back_at_start() {
     assert!(!third.output().contains("restored"), "{}", third.output());
 }
 
+/// The epoch in a write-ahead log's header (after its 4-byte magic).
+fn wal_epoch(wal: &Path) -> u64 {
+    let head = std::fs::read(wal).unwrap();
+    u64::from_le_bytes(head[4..12].try_into().unwrap())
+}
+
+/// Answered writes, then a `kill -9` and what a power loss would add: the
+/// boot they were made in is over (the log's header names another), one
+/// file never got its content to the disk, a new skill never got there at
+/// all. `None` when the journal's checkpoint came before the kill (then
+/// the files were on disk, and no power loss could tear them).
+fn power_loss_after_writes() -> Option<(Daemon, String, String, String)> {
+    let mut d = Daemon::builder().with_workspace().start();
+    let data = d.root().join("data");
+    let wal = data.join("journal.wal");
+    let epoch = wal_epoch(&wal);
+    for n in 1..=3 {
+        let body = format!(r#"{{"opencode":{{"n":{n}}}}}"#);
+        assert_eq!(d.patch(&d.ws("config"), &body).status, 200);
+    }
+    let skill = r##"{"name":"kept","description":"d","content":"# Kept\n"}"##;
+    assert_eq!(d.post(&d.ws("skills"), skill).status, 200);
+    d.kill();
+    if wal_epoch(&wal) != epoch {
+        return None;
+    }
+    let config = d.read_file("opencode.jsonc").unwrap();
+    let skill_file = ".opencode/skills/kept/SKILL.md";
+    let skill_text = d.read_file(skill_file).unwrap();
+    assert!(config.contains(r#""n": 3"#), "{config}");
+    // Another boot, and what it did not keep.
+    let mut head = std::fs::read(&wal).unwrap();
+    head[12..48].copy_from_slice(&[b'x'; 36]);
+    std::fs::write(&wal, head).unwrap();
+    lose_tail(&d.workspace.join("opencode.jsonc"), config.len() as u64 / 2);
+    std::fs::remove_dir_all(d.workspace.join(".opencode/skills/kept")).unwrap();
+    Some((d, data.display().to_string(), config, skill_text))
+}
+
+#[test]
+fn workspace_files_a_power_loss_would_leave_torn_are_written_back_at_start() {
+    // The checkpoint comes a second after the first write: on a very slow
+    // machine it can come before the kill, which leaves nothing to test.
+    let (d, data, config, skill) = (0..3)
+        .find_map(|_| power_loss_after_writes())
+        .expect("the writes and the kill took under a second at least once");
+    let again = Daemon::builder()
+        .env("OPENWORK_DATA_DIR", &data)
+        .args(&["--workspace", &d.workspace.display().to_string()])
+        .start();
+    assert!(
+        again.output().contains("restored 2 workspace files"),
+        "{}",
+        again.output()
+    );
+    let read = |name: &str| std::fs::read_to_string(d.workspace.join(name)).unwrap();
+    assert_eq!(read("opencode.jsonc"), config);
+    assert_eq!(read(".opencode/skills/kept/SKILL.md"), skill);
+    let listed = again.get(&d.ws("skills"));
+    assert!(listed.text.contains("\"kept\""), "{}", listed.text);
+    let served = again.get(&d.ws("config")).json();
+    assert_eq!(served["opencode"]["n"], 3, "{served}");
+}
+
 /// Temporary files of interrupted writes under `dir`.
 fn temporaries(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();

@@ -310,30 +310,78 @@ impl TempFile {
     }
 }
 
-/// New content for a file, written and flushed beside it, not yet in place:
-/// [`stage`] it outside a lock, [`Staged::commit`] it inside.
+/// New content for a file, written beside it, not yet in place: [`stage`]
+/// it outside a lock, [`Staged::commit`] it inside.
 pub struct Staged {
     temp: TempFile,
     target: PathBuf,
+    /// Small content, not flushed yet: kept to be made durable through the
+    /// journal's write-ahead log when committed inside
+    /// [`defer_durability`] (else flushed as it is committed).
+    logged: Option<Logged>,
 }
 
-/// Write `bytes` for `target` to a durable temporary file in its folder
-/// (created if needed), with the mode `target` has (0644 when new).
+/// Content up to this size is made durable by a copy in the journal's
+/// write-ahead log (one flush for the write and its records) instead of
+/// flushing the file and its folder; larger content is flushed as staged.
+pub const LOGGED_MAX: usize = 1 << 20;
+
+/// A file replaced by a write whose durability is the journal's: its new
+/// content goes into the write-ahead log with the write's records, and
+/// the file and its folder are flushed at the journal's next checkpoint.
+pub struct Logged {
+    pub path: PathBuf,
+    pub mode: u32,
+    pub bytes: Vec<u8>,
+    /// The inode the path held before (0: none) and the one it holds now:
+    /// what a write-back after a power loss checks the path against.
+    pub was: u64,
+    pub is: u64,
+    /// How many bytes of `path` are the workspace's root (set by the
+    /// write that commits it): below it, a write-back follows no symlink.
+    pub root_len: usize,
+}
+
+/// Write `bytes` for `target` to a temporary file in its folder (created
+/// if needed), with the mode `target` has (0644 when new). Large content is
+/// flushed at once; small content when committed (see [`Staged`]).
 pub fn stage(target: &Path, bytes: &[u8]) -> io::Result<Staged> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(target).map_or(0o644, |m| m.permissions().mode() & 0o7777);
-    stage_with_mode(target, bytes, mode)
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let (mode, was) = std::fs::metadata(target)
+        .map_or((0o644, 0), |m| (m.permissions().mode() & 0o7777, m.ino()));
+    stage_as(target, bytes, mode, was)
 }
 
 /// `stage` with exactly `mode` as the file's permission bits.
 fn stage_with_mode(target: &Path, bytes: &[u8], mode: u32) -> io::Result<Staged> {
+    use std::os::unix::fs::MetadataExt;
+    let was = std::fs::metadata(target).map_or(0, |m| m.ino());
+    stage_as(target, bytes, mode, was)
+}
+
+fn stage_as(target: &Path, bytes: &[u8], mode: u32, was: u64) -> io::Result<Staged> {
+    use std::os::unix::fs::MetadataExt;
     let dir = target.parent().unwrap_or(Path::new("."));
     let mut temp = TempFile::create_in(dir, mode)?;
     temp.file.write_all(bytes).at(&temp.path)?;
-    temp.file.sync_data().at(&temp.path)?;
+    let logged = match bytes.len() <= LOGGED_MAX {
+        true => Some(Logged {
+            path: target.to_path_buf(),
+            mode,
+            bytes: bytes.to_vec(),
+            was,
+            is: temp.file.metadata().at(&temp.path)?.ino(),
+            root_len: 0,
+        }),
+        false => {
+            temp.file.sync_data().at(&temp.path)?;
+            None
+        }
+    };
     Ok(Staged {
         temp,
         target: target.to_path_buf(),
+        logged,
     })
 }
 
@@ -343,9 +391,29 @@ impl Staged {
         self.temp.file()
     }
 
-    /// Move the content into place (atomically) and make the name durable.
+    /// Move the content into place (atomically) and make it durable: at
+    /// once, or inside [`defer_durability`] by the caller's commit.
     pub fn commit(self) -> io::Result<()> {
-        self.temp.move_over(&self.target)
+        let Staged {
+            mut temp,
+            target,
+            logged,
+        } = self;
+        let Some(logged) = logged else {
+            return temp.move_over(&target);
+        };
+        if !DEFERRED.with(|d| d.borrow().is_some()) {
+            temp.file.sync_data().at(&temp.path)?;
+            return temp.move_over(&target);
+        }
+        std::fs::rename(&temp.path, &target).at(&target)?;
+        temp.persisted = true;
+        DEFERRED.with(|d| {
+            if let Some(deferred) = d.borrow_mut().as_mut() {
+                deferred.logged.push(logged);
+            }
+        });
+        Ok(())
     }
 }
 
@@ -357,26 +425,44 @@ impl Drop for TempFile {
     }
 }
 
+/// What a write left to make durable once it is over: folders whose
+/// entries changed, and files replaced with content for the write-ahead
+/// log (see [`defer_durability`]).
+#[derive(Default)]
+pub struct Deferred {
+    pub folders: std::collections::BTreeSet<PathBuf>,
+    pub logged: Vec<Logged>,
+}
+
+impl Deferred {
+    /// Every folder whose entries the write changed.
+    pub fn touched(&self) -> impl Iterator<Item = &Path> {
+        let parents = self.logged.iter().filter_map(|l| l.path.parent());
+        self.folders.iter().map(PathBuf::as_path).chain(parents)
+    }
+}
+
 thread_local! {
-    /// Folders to sync once the running write is over (see
-    /// [`defer_folder_syncs`]); `None` when nothing collects them.
-    static DEFERRED: std::cell::RefCell<Option<std::collections::BTreeSet<PathBuf>>> =
+    /// What the running write leaves to make durable (see
+    /// [`defer_durability`]); `None` when nothing collects it.
+    static DEFERRED: std::cell::RefCell<Option<Deferred>> =
         const { std::cell::RefCell::new(None) };
 }
 
-/// Run `work`, collecting the folders whose entries its atomic writes
-/// changed instead of syncing each at once: a write-batch syncs each folder
-/// once, and the caller can sync them after releasing its lock. The caller
-/// must pass them to [`sync_folders`] before answering.
-pub fn defer_folder_syncs<T>(work: impl FnOnce() -> T) -> (T, Vec<PathBuf>) {
-    let outer = DEFERRED.with(|d| d.borrow_mut().replace(Default::default()));
+/// Run `work`, collecting what its atomic writes leave to make durable
+/// instead of syncing at once: a write-batch syncs each folder once, small
+/// files go to the write-ahead log with the write's records, and the
+/// caller makes it all durable after releasing its lock. The caller must
+/// pass it to the journal's commit before answering.
+pub fn defer_durability<T>(work: impl FnOnce() -> T) -> (T, Deferred) {
+    let outer = DEFERRED.with(|d| d.borrow_mut().replace(Deferred::default()));
     let result = work();
-    let folders = DEFERRED.with(|d| std::mem::replace(&mut *d.borrow_mut(), outer));
-    (result, folders.unwrap_or_default().into_iter().collect())
+    let deferred = DEFERRED.with(|d| std::mem::replace(&mut *d.borrow_mut(), outer));
+    (result, deferred.unwrap_or_default())
 }
 
 /// Make the entries of these folders durable.
-pub fn sync_folders(folders: &[PathBuf]) -> io::Result<()> {
+pub fn sync_folders<'a>(folders: impl IntoIterator<Item = &'a PathBuf>) -> io::Result<()> {
     for dir in folders {
         std::fs::File::open(dir)
             .and_then(|d| d.sync_all())
@@ -386,14 +472,14 @@ pub fn sync_folders(folders: &[PathBuf]) -> io::Result<()> {
 }
 
 /// Make the entry of `path` in its folder durable, now or (inside
-/// [`defer_folder_syncs`]) when the write is over.
+/// [`defer_durability`]) when the write is over.
 fn sync_dir(path: &Path) -> io::Result<()> {
     let Some(dir) = path.parent() else {
         return Ok(());
     };
     let deferred = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
-        Some(folders) => {
-            folders.insert(dir.to_path_buf());
+        Some(deferred) => {
+            deferred.folders.insert(dir.to_path_buf());
             true
         }
         None => false,
