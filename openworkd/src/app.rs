@@ -92,6 +92,8 @@ pub struct Inner {
     pub events: ReloadEvents,
     /// Cancelled when the daemon stops: event streams end.
     pub stopping: tokio_util::sync::CancellationToken,
+    /// Notified when the live settings were reloaded.
+    pub reloaded: tokio::sync::Notify,
     pub caches: Caches,
     pub sessions: Sessions,
     /// What read-batch answers may hold in memory together.
@@ -142,6 +144,7 @@ impl AppState {
             journal,
             events: ReloadEvents::default(),
             stopping: Default::default(),
+            reloaded: Default::default(),
             caches: Caches::default(),
             sessions: Sessions::default(),
             read_budget: Default::default(),
@@ -168,6 +171,7 @@ impl AppState {
         });
         self.cors_wildcard
             .store(wildcard(&new.cors_origins), Ordering::Relaxed);
+        self.reloaded.notify_waiters();
     }
 
     /// Make workspace `id` the active one (first in the list).

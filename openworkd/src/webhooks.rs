@@ -50,12 +50,12 @@ pub fn signature(secret: &str, body: &[u8]) -> Option<String> {
 }
 
 /// Follow the approvals feed for the life of the daemon and send each
-/// event to the webhooks configured at that moment.
+/// event to the webhooks configured at that moment. While none is
+/// configured it waits for a reload instead (no wake for every decision).
 pub async fn dispatch(state: AppState) {
     // Where the feed is now, before anything slower: no event published
     // from here on is missed.
-    let mut changes = state.approvals.subscribe();
-    let start = *changes.borrow_and_update();
+    let mut first = (!state.live().webhooks.is_empty()).then(|| position(&state));
     // Loading the system's CA certificates takes a moment.
     let built = tokio::task::spawn_blocking(client).await;
     let client = match built.map_err(|e| e.to_string()).and_then(|c| c) {
@@ -65,12 +65,50 @@ pub async fn dispatch(state: AppState) {
             return;
         }
     };
+    loop {
+        configured(&state).await;
+        let from = first.take().unwrap_or_else(|| position(&state));
+        follow(&state, &client, from).await;
+    }
+}
+
+/// A receiver of the feed's changes and the feed's sequence now.
+fn position(state: &AppState) -> (tokio::sync::watch::Receiver<u64>, u64) {
+    let mut changes = state.approvals.subscribe();
+    let now = *changes.borrow_and_update();
+    (changes, now)
+}
+
+/// Until a webhook is configured.
+async fn configured(state: &AppState) {
+    loop {
+        let reloaded = state.reloaded.notified();
+        tokio::pin!(reloaded);
+        // Registered before looking: a reload from here on is not missed.
+        reloaded.as_mut().enable();
+        if !state.live().webhooks.is_empty() {
+            return;
+        }
+        reloaded.await;
+    }
+}
+
+/// Send the events published after `from`, until one finds no webhook
+/// configured.
+async fn follow(
+    state: &AppState,
+    client: &Client,
+    (changes, start): (tokio::sync::watch::Receiver<u64>, u64),
+) {
     let fetch = move |seq| state.approvals.since(seq);
     let mut feed = Follow::new(changes, start, VecDeque::new(), fetch, |e: &FeedEvent| {
         e.seq
     });
     while let Some(event) = feed.next().await {
         let hooks = state.live().webhooks.clone();
+        if hooks.is_empty() {
+            return;
+        }
         let wanting: Vec<&Webhook> = hooks.iter().filter(|h| h.wants(event.name)).collect();
         if wanting.is_empty() {
             continue;
@@ -78,6 +116,7 @@ pub async fn dispatch(state: AppState) {
         let body = serde_json::json!({ "event": event.name, "approval": event.data }).to_string();
         for hook in wanting {
             let (hook, body, client) = (hook.clone(), body.clone(), client.clone());
+            let state = *state;
             tokio::spawn(async move { deliver(&state, &client, &hook, body).await });
         }
     }

@@ -264,13 +264,15 @@ pub struct TempFile {
     path: PathBuf,
     file: std::fs::File,
     persisted: bool,
+    /// Its inode.
+    ino: u64,
 }
 
 impl TempFile {
     /// A new, empty temporary file in `dir` (created if needed) with
     /// exactly `mode` as its permission bits.
     pub fn create_in(dir: &Path, mode: u32) -> io::Result<TempFile> {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
         create_dirs(dir)?;
         let path = dir.join(temp_name());
         let file = std::fs::OpenOptions::new()
@@ -279,15 +281,21 @@ impl TempFile {
             .mode(mode)
             .open(&path)
             .at(&path)?;
-        let temp = TempFile {
+        let mut temp = TempFile {
             path,
             file,
             persisted: false,
+            ino: 0,
         };
-        // The umask may have taken bits away at creation.
-        temp.file
-            .set_permissions(std::fs::Permissions::from_mode(mode))
-            .at(&temp.path)?;
+        // The umask (or a folder's default ACL) may have taken bits away
+        // at creation.
+        let made = temp.file.metadata().at(&temp.path)?;
+        temp.ino = made.ino();
+        if made.permissions().mode() & 0o7777 != mode {
+            temp.file
+                .set_permissions(std::fs::Permissions::from_mode(mode))
+                .at(&temp.path)?;
+        }
         Ok(temp)
     }
 
@@ -360,7 +368,6 @@ fn stage_with_mode(target: &Path, bytes: &[u8], mode: u32) -> io::Result<Staged>
 }
 
 fn stage_as(target: &Path, bytes: &[u8], mode: u32, was: u64) -> io::Result<Staged> {
-    use std::os::unix::fs::MetadataExt;
     let dir = target.parent().unwrap_or(Path::new("."));
     let mut temp = TempFile::create_in(dir, mode)?;
     temp.file.write_all(bytes).at(&temp.path)?;
@@ -370,7 +377,7 @@ fn stage_as(target: &Path, bytes: &[u8], mode: u32, was: u64) -> io::Result<Stag
             mode,
             bytes: bytes.to_vec(),
             was,
-            is: temp.file.metadata().at(&temp.path)?.ino(),
+            is: temp.ino,
             root_len: 0,
         }),
         false => {

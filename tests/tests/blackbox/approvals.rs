@@ -605,6 +605,35 @@ fn approval_events_are_sent_to_signed_webhooks_with_retries() {
 }
 
 #[test]
+fn webhooks_configured_by_a_reload_get_the_events_after_it() {
+    let (url, delivered) = receiver(200);
+    let d = Daemon::builder().with_workspace().config("{}").start();
+    let add = |spec: &str| {
+        let body = format!(r#"{{"spec":"{spec}"}}"#);
+        assert_eq!(d.post(&d.ws("plugins"), &body).status, 200);
+    };
+    add("before");
+    let config_path = d.root().join("config/openwork/server.json");
+    let config = json!({"approval": {"webhooks": [{"url": url}]}});
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    d.hangup("SIGHUP: configuration", 1);
+    add("after");
+    let (_, body) = delivered
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a delivery");
+    let sent: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        sent["approval"]["summary"], "Add plugin after",
+        "nothing from before the reload"
+    );
+    // Removed by the next reload: nothing more is sent.
+    std::fs::write(&config_path, "{}").unwrap();
+    d.hangup("SIGHUP: configuration", 2);
+    add("gone");
+    assert!(delivered.recv_timeout(Duration::from_secs(1)).is_err());
+}
+
+#[test]
 fn writes_waiting_for_the_host_are_capped_per_credential() {
     let d = Daemon::builder().with_workspace().manual(60_000).start();
     let body = |i: usize| format!(r#"{{"spec":"p{i}"}}"#);
