@@ -869,6 +869,7 @@ fn encode_file(frames: &mut Vec<u8>, epoch: u64, file: &Logged) {
         &file.was.to_le_bytes()[..],
         &file.is.to_le_bytes(),
         &(file.root_len as u32).to_le_bytes(),
+        &file.seq.to_le_bytes(),
         &file.bytes,
     ];
     encode_parts(frames, epoch, file.mode, REPLACED, &file.path, &parts);
@@ -964,12 +965,11 @@ fn frames(held: &[u8], epoch: u64) -> Vec<Frame<'_>> {
 fn replay(data_dir: &Path, held: &[u8], epoch: u64, same_boot: bool) -> io::Result<()> {
     let mut restored = 0usize;
     let mut touched = BTreeSet::new();
-    let mut files = BTreeMap::new();
+    let mut files: BTreeMap<&Path, Vec<Kept>> = BTreeMap::new();
     for frame in frames(held, epoch) {
         if frame.offset == REPLACED {
-            if !same_boot {
-                // The last content each file was given.
-                files.insert(frame.path, frame);
+            if !same_boot && let Some(kept) = Kept::of(&frame) {
+                files.entry(frame.path).or_default().push(kept);
             }
             continue;
         }
@@ -1009,14 +1009,13 @@ fn replay(data_dir: &Path, held: &[u8], epoch: u64, same_boot: bool) -> io::Resu
         ));
     }
     let mut rewritten = 0usize;
-    for frame in files.values() {
-        match write_back(frame) {
+    for (path, mut kept) in files {
+        match write_back(path, &mut kept) {
             Ok(true) => rewritten += 1,
             Ok(false) => {}
-            Err(e) => crate::logging::warn(&format!(
-                "journal: cannot restore {}: {e}",
-                frame.path.display()
-            )),
+            Err(e) => {
+                crate::logging::warn(&format!("journal: cannot restore {}: {e}", path.display()))
+            }
         }
     }
     if rewritten > 0 {
@@ -1027,21 +1026,48 @@ fn replay(data_dir: &Path, held: &[u8], epoch: u64, same_boot: bool) -> io::Resu
     Ok(())
 }
 
-/// Write a file frame's content back (atomically, durably) if the path
-/// still holds what the write left or replaced (the inode it renamed into
-/// place, or the one before it; nothing, for a file it created) and its
-/// content differs. A path changed by someone since is left alone, and so
-/// is one whose folders below the workspace are no longer plain folders.
-fn write_back(frame: &Frame) -> io::Result<bool> {
-    let Some((head, content)) = frame.bytes.split_at_checked(20) else {
+/// A file frame as read back.
+struct Kept<'a> {
+    mode: u32,
+    /// The inodes the path held before and after the write (0: none).
+    was: u64,
+    is: u64,
+    root_len: usize,
+    /// When it was renamed into place (the last is what the path holds).
+    seq: u64,
+    content: &'a [u8],
+}
+
+impl<'a> Kept<'a> {
+    fn of(frame: &Frame<'a>) -> Option<Kept<'a>> {
+        let (head, content) = frame.bytes.split_at_checked(28)?;
+        Some(Kept {
+            mode: frame.mode,
+            was: number(&head[..8]),
+            is: number(&head[8..16]),
+            root_len: number(&head[16..20]) as usize,
+            seq: number(&head[20..28]),
+            content,
+        })
+    }
+}
+
+/// Write back the content the writes of this epoch left at `path` last
+/// (atomically, durably) if the path still holds what one of them left or
+/// replaced (any inode they renamed into place, or the one the first
+/// replaced; nothing, when one of them created it) and that content
+/// differs. A path changed by someone since is left alone, and so is one
+/// whose folders below the workspace are no longer plain folders.
+fn write_back(path: &Path, kept: &mut [Kept]) -> io::Result<bool> {
+    kept.sort_by_key(|k| k.seq);
+    let Some(last) = kept.last() else {
         return Ok(false);
     };
-    let (was, is) = (number(&head[..8]), number(&head[8..16]));
-    let root_len = number(&head[16..20]) as usize;
-    let path = frame.path;
+    let ours = |ino: u64| kept.iter().any(|k| k.is == ino || k.was == ino);
+    let created = kept.iter().any(|k| k.was == 0);
     let current = match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_file() && (meta.ino() == is || meta.ino() == was) => Some(meta),
-        Err(e) if e.kind() == io::ErrorKind::NotFound && was == 0 => None,
+        Ok(meta) if meta.is_file() && ours(meta.ino()) => Some(meta),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && created => None,
         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
         _ => {
             crate::logging::warn(&format!(
@@ -1051,15 +1077,15 @@ fn write_back(frame: &Frame) -> io::Result<bool> {
             return Ok(false);
         }
     };
-    if current.is_some_and(|meta| meta.len() == content.len() as u64)
-        && std::fs::read(path)? == content
+    if current.is_some_and(|meta| meta.len() == last.content.len() as u64)
+        && std::fs::read(path)? == last.content
     {
         return Ok(false);
     }
     let parent = path.parent().ok_or_else(|| io::Error::other("no folder"))?;
-    plain_folders(parent, root_len)?;
+    plain_folders(parent, last.root_len)?;
     crate::workspace::paths::create_dirs(parent)?;
-    crate::workspace::paths::write_atomic_with_mode(path, content, frame.mode)?;
+    crate::workspace::paths::write_atomic_with_mode(path, last.content, last.mode)?;
     Ok(true)
 }
 
@@ -1223,8 +1249,15 @@ mod tests {
     }
 
     /// A file frame as a write keeps it (`was` and `is`: the inodes before
-    /// and after it) for `path` in the workspace `root`.
-    fn file_frame(held: &mut Vec<u8>, root: &Path, path: &Path, (was, is): (u64, u64), text: &str) {
+    /// and after it; `seq`: when it was renamed) for `path` in the
+    /// workspace `root`.
+    fn file_frame(
+        held: &mut Vec<u8>,
+        root: &Path,
+        path: &Path,
+        (was, is, seq): (u64, u64, u64),
+        text: &str,
+    ) {
         let file = Logged {
             path: path.to_path_buf(),
             mode: 0o640,
@@ -1232,6 +1265,7 @@ mod tests {
             was,
             is,
             root_len: root.as_os_str().len(),
+            seq,
         };
         encode_file(held, 5, &file);
     }
@@ -1261,23 +1295,25 @@ mod tests {
             std::fs::write(at(name), text).unwrap();
         }
         let mut held = vec![0u8; BLOCK as usize];
-        let torn = (1, ino(&at("a/torn.md")));
-        file_frame(&mut held, &root, &at("a/torn.md"), (1, 2), "first");
-        file_frame(&mut held, &root, &at("a/torn.md"), torn, "new content");
-        file_frame(
-            &mut held,
-            &root,
-            &at("a/old.md"),
-            (ino(&at("a/old.md")), 1),
-            "newer",
-        );
+        let mut frame = |name: &str, (was, is): (u64, u64), seq: u64, text: &str| {
+            file_frame(&mut held, &root, &at(name), (was, is, seq), text);
+        };
+        let torn = ino(&at("a/torn.md"));
+        frame("a/torn.md", (1, 2), 1, "first");
+        frame("a/torn.md", (2, torn), 2, "new content");
+        // Two writes, neither rename got there, their frames in the log in
+        // the other order (the second committed first): the last renamed
+        // wins, over the inode the first replaced.
+        let old = ino(&at("a/old.md"));
+        frame("a/old.md", (3, 4), 4, "newest");
+        frame("a/old.md", (old, 3), 3, "newer");
         // Made by the write, lost with its folders.
-        file_frame(&mut held, &root, &at("b/c/made.md"), (0, 1), "made");
-        file_frame(&mut held, &root, &at("a/theirs.md"), (1, 2), "ours");
+        frame("b/c/made.md", (0, 1), 5, "made");
+        frame("a/theirs.md", (1, 2), 6, "ours");
         // Removed by someone else since.
-        file_frame(&mut held, &root, &at("a/gone.md"), (1, 2), "ours");
+        frame("a/gone.md", (1, 2), 7, "ours");
         let whole = ino(&at("a/whole.md"));
-        file_frame(&mut held, &root, &at("a/whole.md"), (1, whole), "whole");
+        frame("a/whole.md", (1, whole), 8, "whole");
 
         // The same boot: the page cache kept every file, none is touched.
         replay(&data, &held, 5, true).unwrap();
@@ -1285,8 +1321,8 @@ mod tests {
         assert!(!at("b").exists());
 
         replay(&data, &held, 5, false).unwrap();
-        assert_eq!(read("a/torn.md"), "new content", "the last frame wins");
-        assert_eq!(read("a/old.md"), "newer");
+        assert_eq!(read("a/torn.md"), "new content");
+        assert_eq!(read("a/old.md"), "newest");
         assert_eq!(read("b/c/made.md"), "made");
         let mode = std::fs::metadata(at("b/c/made.md"))
             .unwrap()
@@ -1337,6 +1373,7 @@ mod tests {
                 was: 0,
                 is: ino(&file),
                 root_len: 0,
+                seq: 0,
             }],
         };
         let (before, _) = epoch(&journal);

@@ -333,6 +333,14 @@ pub struct Staged {
 /// write-ahead log (one flush for the write and its records) instead of
 /// flushing the file and its folder; larger content is flushed as staged.
 pub const LOGGED_MAX: usize = 1 << 20;
+/// At most this much content of one write goes to the write-ahead log
+/// (what it holds in memory until its commit); the files past it are
+/// flushed as they are committed.
+const LOGGED_PER_WRITE: usize = 4 << 20;
+
+/// The order in which logged files were renamed into place: the last of a
+/// path is what a write-back restores.
+static RENAMED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// A file replaced by a write whose durability is the journal's: its new
 /// content goes into the write-ahead log with the write's records, and
@@ -348,6 +356,8 @@ pub struct Logged {
     /// How many bytes of `path` are the workspace's root (set by the
     /// write that commits it): below it, a write-back follows no symlink.
     pub root_len: usize,
+    /// When it was renamed into place, among all logged files.
+    pub seq: u64,
 }
 
 /// Write `bytes` for `target` to a temporary file in its folder (created
@@ -379,6 +389,7 @@ fn stage_as(target: &Path, bytes: &[u8], mode: u32, was: u64) -> io::Result<Stag
             was,
             is: temp.ino,
             root_len: 0,
+            seq: 0,
         }),
         false => {
             temp.file.sync_data().at(&temp.path)?;
@@ -406,15 +417,23 @@ impl Staged {
             target,
             logged,
         } = self;
-        let Some(logged) = logged else {
+        let Some(mut logged) = logged else {
             return temp.move_over(&target);
         };
-        if !DEFERRED.with(|d| d.borrow().is_some()) {
+        // Inside a write that still has room in the log for it.
+        let room = DEFERRED.with(|d| {
+            d.borrow().as_ref().is_some_and(|deferred| {
+                let kept: usize = deferred.logged.iter().map(|l| l.bytes.len()).sum();
+                kept + logged.bytes.len() <= LOGGED_PER_WRITE
+            })
+        });
+        if !room {
             temp.file.sync_data().at(&temp.path)?;
             return temp.move_over(&target);
         }
         std::fs::rename(&temp.path, &target).at(&target)?;
         temp.persisted = true;
+        logged.seq = RENAMED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         DEFERRED.with(|d| {
             if let Some(deferred) = d.borrow_mut().as_mut() {
                 deferred.logged.push(logged);
