@@ -479,17 +479,16 @@ impl Writer {
         folders: &mut BTreeSet<PathBuf>,
         file: &Logged,
     ) -> Result<(), String> {
-        let folder = file.path.parent().unwrap_or(Path::new("/")).to_path_buf();
         let Some(wal) = &self.wal else {
             File::open(&file.path)
                 .and_then(|f| f.sync_data())
                 .map_err(|e| format!("cannot sync {}: {e}", file.path.display()))?;
-            folders.insert(folder);
+            folders.extend(folders_to_root(file));
             return Ok(());
         };
         encode_file(frames, wal.epoch, file);
         self.files.insert(file.path.clone());
-        self.file_folders.insert(folder);
+        self.file_folders.extend(folders_to_root(file));
         self.due
             .get_or_insert_with(|| Instant::now() + CHECKPOINT_AFTER);
         Ok(())
@@ -860,6 +859,21 @@ fn boot_id() -> Option<[u8; 36]> {
 /// Append one frame for `line`, appended at `offset` of its log.
 fn encode(frames: &mut Vec<u8>, epoch: u64, line: &Line, offset: u64) {
     encode_parts(frames, epoch, line.mode, offset, &line.path, &[&line.bytes]);
+}
+
+/// The folders whose entries lead to a logged file, from its own up to its
+/// workspace's root (a write may have made any of them): each is synced.
+fn folders_to_root(file: &Logged) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut dir = file.path.parent();
+    while let Some(folder) = dir {
+        found.push(folder.to_path_buf());
+        if folder.as_os_str().len() <= file.root_len || file.root_len == 0 {
+            break;
+        }
+        dir = folder.parent();
+    }
+    found
 }
 
 /// Append one frame for a file's new content: the inodes before and after
@@ -1345,6 +1359,33 @@ mod tests {
         std::os::unix::fs::symlink(&elsewhere, at("b")).unwrap();
         replay(&data, &held, 5, false).unwrap();
         assert!(!elsewhere.join("c").exists());
+    }
+
+    #[test]
+    fn every_folder_a_logged_file_may_have_made_is_synced() {
+        let file = |path: &str, root: &str| Logged {
+            path: PathBuf::from(path),
+            mode: 0o644,
+            bytes: Vec::new(),
+            was: 0,
+            is: 1,
+            root_len: root.len(),
+            seq: 0,
+        };
+        let folders = |f: &Logged| folders_to_root(f);
+        assert_eq!(
+            folders(&file("/w/ws/a/b/f.md", "/w/ws")),
+            ["/w/ws/a/b", "/w/ws/a", "/w/ws"].map(PathBuf::from)
+        );
+        assert_eq!(
+            folders(&file("/w/ws/f.md", "/w/ws")),
+            [PathBuf::from("/w/ws")]
+        );
+        // No root known: its own folder only.
+        assert_eq!(
+            folders(&file("/w/ws/a/f.md", "")),
+            [PathBuf::from("/w/ws/a")]
+        );
     }
 
     #[test]
