@@ -487,16 +487,6 @@ pub fn defer_durability<T>(work: impl FnOnce() -> T) -> (T, Deferred) {
     (result, deferred.unwrap_or_default())
 }
 
-/// Make the entries of these folders durable.
-pub fn sync_folders<'a>(folders: impl IntoIterator<Item = &'a PathBuf>) -> io::Result<()> {
-    for dir in folders {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .at(dir)?;
-    }
-    Ok(())
-}
-
 /// Make the entry of `path` in its folder durable, now or (inside
 /// [`defer_durability`]) when the write is over.
 fn sync_dir(path: &Path) -> io::Result<()> {
@@ -513,7 +503,7 @@ fn sync_dir(path: &Path) -> io::Result<()> {
     if deferred {
         return Ok(());
     }
-    sync_folders(&[dir.to_path_buf()])
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).at(dir)
 }
 
 /// Replace `path` with `bytes` atomically: a temp file in the same folder,
