@@ -153,17 +153,12 @@ impl Durable {
                         of_a_write: false,
                     }));
                 }
-                rx.await
+                rx.await.ok()
             }
-            Err(oneshot::error::TryRecvError::Closed) => {
-                return Err(io::Error::other("the journal writer stopped"));
-            }
-            Ok(result) => Ok(result),
+            Err(oneshot::error::TryRecvError::Closed) => None,
+            Ok(result) => Some(result),
         };
-        match answered {
-            Ok(result) => result.map_err(io::Error::other),
-            Err(_) => Err(io::Error::other("the journal writer stopped")),
-        }
+        answer_of(answered)
     }
 }
 
@@ -262,10 +257,7 @@ impl Journal {
         if wake {
             let _ = self.wake.send(());
         }
-        match answered {
-            Ok(result) => result.map_err(io::Error::other),
-            Err(_) => Err(io::Error::other("the journal writer stopped")),
-        }
+        answer_of(answered.ok())
     }
 
     /// Replace `path` with `bytes`, after the appends queued before.
@@ -283,6 +275,13 @@ impl Journal {
             lazy: None,
         }
     }
+}
+
+/// What a request's answer says (`None`: the writer dropped it unanswered).
+fn answer_of(answer: Option<Result<(), String>>) -> io::Result<()> {
+    answer
+        .ok_or_else(|| io::Error::other("the journal writer stopped"))?
+        .map_err(io::Error::other)
 }
 
 /// The writer thread: a round for what is queued whenever woken; lazy

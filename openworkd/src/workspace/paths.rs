@@ -273,14 +273,23 @@ impl TempFile {
     /// exactly `mode` as its permission bits.
     pub fn create_in(dir: &Path, mode: u32) -> io::Result<TempFile> {
         use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-        create_dirs(dir)?;
         let path = dir.join(temp_name());
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&path)
-            .at(&path)?;
+        let open = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(&path)
+        };
+        // The folder is made only when it is missing (not on every write).
+        let file = match open() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                create_dirs(dir)?;
+                open()
+            }
+            opened => opened,
+        }
+        .at(&path)?;
         let mut temp = TempFile {
             path,
             file,
