@@ -185,13 +185,20 @@ impl AppState {
         self.live.load_full()
     }
 
-    /// Look at the CORS origins as they are now, when an answer to a
-    /// request with `origin` can need them (without touching the live
-    /// settings otherwise, as most requests do).
-    pub fn with_cors_origins(&self, origin: Option<&HeaderValue>, f: impl FnOnce(&[String])) {
-        if origin.is_some() || self.cors_wildcard.load(Ordering::Relaxed) {
-            f(&self.live.load().cors_origins);
+    /// The `Access-Control-Allow-Origin` an answer to a request from
+    /// `origin` carries, if any: `*` when any origin is allowed, else the
+    /// origin itself when it is in the list.
+    pub fn cors_allow(&self, origin: Option<&HeaderValue>) -> Option<HeaderValue> {
+        if self.cors_wildcard.load(Ordering::Relaxed) {
+            return Some(HeaderValue::from_static("*"));
         }
+        let origin = origin?;
+        let live = self.live.load();
+        let listed = live
+            .cors_origins
+            .iter()
+            .any(|a| a.as_bytes() == origin.as_bytes());
+        listed.then(|| origin.clone())
     }
 
     pub fn uptime_ms(&self) -> u64 {

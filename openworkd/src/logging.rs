@@ -4,13 +4,14 @@
 //! the `tracing` macros; `info`/`warn`/`error` are shorthands for a message.
 
 use crate::config::LogFormat;
+use axum::http::Method;
 use parking_lot::{Condvar, Mutex};
+use smallvec::SmallVec;
 use std::fmt;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::Layer;
@@ -18,79 +19,141 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 
 /// Writes each event as one line on stdout through [`Sink`].
 struct Lines {
-    format: LogFormat,
-    /// What ends every JSON line (it never changes).
-    json_tail: String,
     out: Arc<Sink>,
 }
 
 /// Lines waiting to be written. A request only appends to its thread's
-/// buffer (no system call, no thread to wake, no lock another core
-/// holds); a writer thread writes every buffer out every [`FLUSH_EVERY`],
-/// or sooner when one passes [`FLUSH_BYTES`]. Warnings and errors are
-/// written at once, with everything buffered before them. Lines of one
-/// thread keep their order; within one batch, lines of different threads
-/// are grouped by thread.
+/// queue (no system call, no thread to wake, no lock another core holds);
+/// a writer thread writes every queue out every [`FLUSH_EVERY`], or sooner
+/// when one holds [`FLUSH_ENTRIES`]. A request line is queued as the few
+/// facts it tells and formatted by the writer, in one buffer it keeps, so
+/// the request's thread neither formats it nor writes its bytes. Each
+/// thread has two queues the writer swaps. Warnings and errors are written
+/// at once, with everything queued before them. Lines of one thread keep
+/// their order; within one batch, lines of different threads are grouped
+/// by thread.
 struct Sink {
-    /// Every thread's buffer (dropped once its thread ended and it was
-    /// written out).
-    buffers: Mutex<Vec<Arc<Mutex<Vec<u8>>>>>,
+    format: LogFormat,
+    /// What ends every JSON line (it never changes).
+    json_tail: String,
+    /// Every thread's queues (dropped once its thread ended and they
+    /// were written out).
+    queues: Mutex<Vec<Arc<Mutex<Queues>>>>,
     wake: Mutex<()>,
     full: Condvar,
-    /// The batch being written; held while writing, so batches leave in
-    /// the order they were taken.
+    /// The batch being written, formatted; held while writing, so batches
+    /// leave in the order they were taken.
     writing: Mutex<Vec<u8>>,
     stop: AtomicBool,
 }
 
+/// One thread's queued lines, and the emptied queue they are swapped with.
+#[derive(Default)]
+struct Queues {
+    entries: Vec<Entry>,
+    spare: Vec<Entry>,
+}
+
+enum Entry {
+    /// A line as written.
+    Line(Vec<u8>),
+    /// A request line, formatted when written.
+    Request(Answered),
+}
+
 thread_local! {
-    /// This thread's buffer in the sink.
-    static BUFFER: std::cell::OnceCell<Arc<Mutex<Vec<u8>>>> = const { std::cell::OnceCell::new() };
+    /// This thread's queues in the sink.
+    static QUEUE: std::cell::OnceCell<Arc<Mutex<Queues>>> = const { std::cell::OnceCell::new() };
 }
 
 const FLUSH_EVERY: Duration = Duration::from_millis(20);
-const FLUSH_BYTES: usize = 64 * 1024;
+/// Enough that a busy server's lines wait for the timer rather than wake
+/// the writer on their own.
+const FLUSH_ENTRIES: usize = 8192;
+/// The formatted batch's buffer is kept between batches up to this size.
+const KEPT_BYTES: usize = 4 * 1024 * 1024;
 
-impl Sink {
-    fn push(&self, line: &[u8], urgent: bool) {
-        self.push_with(urgent, |pending| pending.extend_from_slice(line));
+/// Wall-clock time of instants, as of one batch.
+struct Clock {
+    wall: SystemTime,
+    now: Instant,
+}
+
+impl Clock {
+    fn now() -> Clock {
+        Clock {
+            wall: SystemTime::now(),
+            now: Instant::now(),
+        }
     }
 
-    /// Append a line written in place by `write` (no line of its own).
-    fn push_with(&self, urgent: bool, write: impl FnOnce(&mut Vec<u8>)) {
-        let size = BUFFER.with(|buffer| {
-            let buffer = buffer.get_or_init(|| {
-                let buffer = Arc::new(Mutex::new(Vec::new()));
-                self.buffers.lock().push(buffer.clone());
-                buffer
+    fn at(&self, instant: Instant) -> SystemTime {
+        self.wall
+            .checked_sub(self.now.saturating_duration_since(instant))
+            .unwrap_or(self.wall)
+    }
+}
+
+impl Sink {
+    fn push(&self, entry: Entry, urgent: bool) {
+        let queued = QUEUE.with(|queue| {
+            let queue = queue.get_or_init(|| {
+                let queue = Arc::new(Mutex::new(Queues::default()));
+                self.queues.lock().push(queue.clone());
+                queue
             });
-            let mut pending = buffer.lock();
-            write(&mut pending);
-            pending.len()
+            let entries = &mut queue.lock().entries;
+            entries.push(entry);
+            entries.len()
         });
         if urgent {
             self.flush();
-        } else if size >= FLUSH_BYTES {
+        } else if queued >= FLUSH_ENTRIES {
             self.full.notify_one();
         }
     }
 
     fn flush(&self) {
-        let mut batch = self.writing.lock();
+        let mut text = self.writing.lock();
+        let mut batch = Vec::new();
         {
-            let mut buffers = self.buffers.lock();
-            for buffer in buffers.iter() {
-                let mut pending = buffer.lock();
-                batch.extend_from_slice(&pending);
-                pending.clear();
+            let mut queues = self.queues.lock();
+            queues.retain(|queue| Arc::strong_count(queue) > 1 || !queue.lock().entries.is_empty());
+            for queue in queues.iter() {
+                let mut held = queue.lock();
+                if !held.entries.is_empty() {
+                    let spare = std::mem::take(&mut held.spare);
+                    batch.push((queue.clone(), std::mem::replace(&mut held.entries, spare)));
+                }
             }
-            buffers.retain(|buffer| Arc::strong_count(buffer) > 1);
         }
-        if !batch.is_empty() {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(&batch);
-            let _ = out.flush();
-            batch.clear();
+        if batch.is_empty() {
+            return;
+        }
+        let clock = Clock::now();
+        for (queue, mut entries) in batch {
+            for entry in entries.drain(..) {
+                match entry {
+                    Entry::Line(line) => text.extend_from_slice(&line),
+                    Entry::Request(answered) => self.write_request(&mut text, &answered, &clock),
+                }
+            }
+            queue.lock().spare = entries;
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(&text);
+        let _ = out.flush();
+        text.clear();
+        text.shrink_to(KEPT_BYTES);
+    }
+
+    fn write_request(&self, out: &mut Vec<u8>, line: &Answered, clock: &Clock) {
+        match self.format {
+            LogFormat::Json => write_json(out, line, clock.at(line.at), &self.json_tail),
+            _ => {
+                write_message(out, line);
+                out.push(b'\n');
+            }
         }
     }
 
@@ -196,11 +259,11 @@ impl<S: Subscriber> Layer<S> for &'static Lines {
 
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let mut fields = Fields {
-            keep: self.format == LogFormat::Json,
+            keep: self.out.format == LogFormat::Json,
             ..Fields::default()
         };
         event.record(&mut fields);
-        let line = match self.format {
+        let line = match self.out.format {
             LogFormat::Json => {
                 let (text, number) = severity(event.metadata().level());
                 let nanos = SystemTime::now()
@@ -212,7 +275,7 @@ impl<S: Subscriber> Layer<S> for &'static Lines {
                     "{{\"timeUnixNano\":\"{nanos}\",\"severityText\":\"{text}\",\"severityNumber\":{number},\"body\":{body},\"attributes\":{{{attributes}{tail}",
                     body = serde_json::to_string(&fields.message).unwrap_or_default(),
                     attributes = fields.attributes,
-                    tail = self.json_tail,
+                    tail = self.out.json_tail,
                 )
             }
             _ => fields.message,
@@ -220,7 +283,7 @@ impl<S: Subscriber> Layer<S> for &'static Lines {
         let mut line = line.into_bytes();
         line.push(b'\n');
         self.out
-            .push(&line, *event.metadata().level() <= Level::WARN);
+            .push(Entry::Line(line), *event.metadata().level() <= Level::WARN);
     }
 }
 
@@ -246,10 +309,12 @@ impl Drop for Flush {
 /// Lines are buffered, never dropped, and written out in batches.
 pub fn init(format: LogFormat, run_id: String, version: String) -> Flush {
     let sink = Arc::new(Sink {
-        buffers: Mutex::new(Vec::new()),
+        format,
+        json_tail: json_tail(&run_id, &version),
+        queues: Mutex::new(Vec::new()),
         wake: Mutex::new(()),
         full: Condvar::new(),
-        writing: Mutex::new(Vec::with_capacity(FLUSH_BYTES)),
+        writing: Mutex::new(Vec::new()),
         stop: AtomicBool::new(false),
     });
     let running = sink.clone();
@@ -257,11 +322,7 @@ pub fn init(format: LogFormat, run_id: String, version: String) -> Flush {
         .name("openworkd-log".into())
         .spawn(move || running.run())
         .ok();
-    let lines = LINES.get_or_init(|| Lines {
-        format,
-        json_tail: json_tail(&run_id, &version),
-        out: sink.clone(),
-    });
+    let lines = LINES.get_or_init(|| Lines { out: sink.clone() });
     let subscriber = tracing_subscriber::registry().with(lines);
     let _ = tracing::subscriber::set_global_default(subscriber);
     Flush { sink, writer }
@@ -285,45 +346,49 @@ pub fn error(message: &str) {
 static LINES: std::sync::OnceLock<Lines> = std::sync::OnceLock::new();
 
 /// One answered request, as its log line tells it.
-pub struct Request<'a> {
-    pub method: &'a str,
-    pub path: &'a str,
+pub struct Answered {
+    pub method: Method,
+    /// The path (no query), copied: most fit in place.
+    pub path: SmallVec<[u8; 64]>,
     pub status: u16,
     pub ms: u64,
     /// Which kind of credential was presented (never the credential).
-    pub auth: &'a str,
+    pub auth: &'static str,
     /// The cause of a server error.
-    pub error: Option<&'a str>,
+    pub error: Option<String>,
+    /// When it was answered.
+    pub at: Instant,
 }
 
-/// Log one request line: INFO, WARN for 4xx (written at once), ERROR for
-/// 5xx. Nothing happens before [`init`].
-pub fn request(line: &Request<'_>) {
-    let Some(lines) = LINES.get() else {
-        return;
-    };
-    let level = match line.status {
+/// Log one request line: INFO, WARN for 4xx and ERROR for 5xx (both
+/// written at once). Nothing happens before [`init`].
+pub fn request(line: Answered) {
+    if let Some(lines) = LINES.get() {
+        let urgent = line.status >= 400;
+        lines.out.push(Entry::Request(line), urgent);
+    }
+}
+
+fn level_of(status: u16) -> Level {
+    match status {
         500.. => Level::ERROR,
         400.. => Level::WARN,
         _ => Level::INFO,
-    };
-    lines
-        .out
-        .push_with(level <= Level::WARN, |out| match lines.format {
-            LogFormat::Json => write_json(out, &level, line, &lines.json_tail),
-            _ => {
-                write_message(out, line);
-                out.push(b'\n');
-            }
-        });
+    }
+}
+
+impl Answered {
+    fn path(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.path)
+    }
 }
 
 /// `METHOD PATH STATUS MSms`, as written (no formatting machinery).
-fn write_message(out: &mut Vec<u8>, line: &Request<'_>) {
+fn write_message(out: &mut Vec<u8>, line: &Answered) {
     let mut number = itoa::Buffer::new();
-    out.extend_from_slice(line.method.as_bytes());
+    out.extend_from_slice(line.method.as_str().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(line.path.as_bytes());
+    out.extend_from_slice(&line.path);
     out.push(b' ');
     out.extend_from_slice(number.format(line.status).as_bytes());
     out.push(b' ');
@@ -331,54 +396,63 @@ fn write_message(out: &mut Vec<u8>, line: &Request<'_>) {
     out.extend_from_slice(b"ms");
 }
 
-fn write_json(out: &mut Vec<u8>, level: &Level, line: &Request<'_>, tail: &str) {
-    let (text, severity) = severity(level);
-    let nanos = SystemTime::now()
+fn write_json(out: &mut Vec<u8>, line: &Answered, at: SystemTime, tail: &str) {
+    let (text, severity) = severity(&level_of(line.status));
+    let millis = at
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
-        .as_millis()
-        * 1_000_000;
-    let string = |out: &mut Vec<u8>, s: &str| {
-        let _ = serde_json::to_writer(&mut *out, s);
-    };
+        .as_millis() as u64;
     let mut number = itoa::Buffer::new();
     out.extend_from_slice(b"{\"timeUnixNano\":\"");
-    out.extend_from_slice(number.format(nanos).as_bytes());
-    out.extend_from_slice(b"\",\"severityText\":\"");
+    // Milliseconds, in nanoseconds.
+    out.extend_from_slice(number.format(millis).as_bytes());
+    out.extend_from_slice(b"000000\",\"severityText\":\"");
     out.extend_from_slice(text.as_bytes());
     out.extend_from_slice(b"\",\"severityNumber\":");
     out.extend_from_slice(number.format(severity).as_bytes());
     out.extend_from_slice(b",\"body\":");
-    // The message, escaped: built in place, then escaped as a whole only
-    // when it needs it.
-    let at = out.len();
-    write_message(out, line);
-    if out[at..]
-        .iter()
-        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
-    {
-        let message = String::from_utf8_lossy(&out[at..]).into_owned();
-        out.truncate(at);
-        string(out, &message);
-    } else {
-        out.insert(at, b'"');
+    // Only the method and the path can hold what JSON escapes.
+    let (method, path) = (line.method.as_str(), line.path());
+    if plain(method) && plain(&path) {
         out.push(b'"');
+        write_message(out, line);
+        out.push(b'"');
+    } else {
+        let mut message = Vec::new();
+        write_message(&mut message, line);
+        json_string(out, &String::from_utf8_lossy(&message));
     }
     out.extend_from_slice(b",\"attributes\":{\"method\":");
-    string(out, line.method);
+    json_string(out, method);
     out.extend_from_slice(b",\"path\":");
-    string(out, line.path);
+    json_string(out, &path);
     out.extend_from_slice(b",\"status\":");
     out.extend_from_slice(number.format(line.status).as_bytes());
     out.extend_from_slice(b",\"durationMs\":");
     out.extend_from_slice(number.format(line.ms).as_bytes());
     out.extend_from_slice(b",\"auth\":");
-    string(out, line.auth);
-    if let Some(error) = line.error {
+    json_string(out, line.auth);
+    if let Some(error) = &line.error {
         out.extend_from_slice(b",\"error\":");
-        string(out, error);
+        json_string(out, error);
     }
     out.push(b',');
     out.extend_from_slice(tail.as_bytes());
     out.push(b'\n');
+}
+
+/// Whether `s` is the same inside JSON quotes (nothing to escape).
+fn plain(s: &str) -> bool {
+    !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
+/// `s` as a JSON string, copied as it is when nothing needs escaping.
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    if plain(s) {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
 }

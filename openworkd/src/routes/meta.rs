@@ -9,11 +9,17 @@ use openwork_shared::Scope;
 use openwork_shared::models::*;
 
 pub async fn health(State(st): State<AppState>) -> Json<Health> {
-    Json(Health {
+    Json(health_of(&st))
+}
+
+/// The liveness answer (also given by the front before routing, see
+/// `http::Front`).
+pub fn health_of(st: &AppState) -> Health {
+    Health {
         ok: true,
         version: st.config.reported_version.clone(),
         uptime_ms: st.uptime_ms(),
-    })
+    }
 }
 
 fn status_of(st: &AppState, actor: &Actor, workspaces: &[WorkspaceEntry]) -> Status {

@@ -727,6 +727,11 @@ fn cors_and_options() {
         None,
     );
     assert!(r.headers.get("access-control-allow-origin").is_none());
+    let r = d.get("/health");
+    assert!(
+        r.headers.get("access-control-allow-origin").is_none() && r.headers.get("vary").is_none(),
+        "no CORS headers without an origin when the list has none"
+    );
 
     let star = Daemon::builder()
         .with_workspace()
@@ -734,6 +739,73 @@ fn cors_and_options() {
         .start();
     let r = star.request_with("GET", "/health", &[("Origin", "https://any.example")], None);
     assert_eq!(r.headers["access-control-allow-origin"], "*");
+    let r = star.get("/workspaces");
+    assert_eq!(
+        r.headers["access-control-allow-origin"], "*",
+        "with no origin too"
+    );
+    assert_eq!(r.headers["vary"], "Origin");
+}
+
+/// `/health` is answered by the front, before routing; every way of
+/// asking for it gets what the routed answer would be.
+#[test]
+fn health_answers_alike_however_it_is_asked() {
+    let d = Daemon::builder()
+        .with_workspace()
+        .env("OPENWORK_WATCH", "0")
+        .start();
+    let front = d.request("GET", "/health?probe=1", Auth::None, None);
+    let routed = d.request("GET", &format!("/w/{}/health", d.ws_id), Auth::None, None);
+    for r in [&front, &routed] {
+        assert_eq!(r.status, 200);
+        assert_eq!(r.headers["content-type"], "application/json");
+        assert_eq!(r.headers["access-control-allow-origin"], "*");
+        assert_eq!(r.headers["vary"], "Origin");
+    }
+    let keys = |r: &openworkd_tests::Response| {
+        let mut keys: Vec<String> = r.json().as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(keys(&front), ["ok", "uptimeMs", "version"]);
+    assert_eq!(keys(&front), keys(&routed));
+    assert_eq!(front.json()["version"], routed.json()["version"]);
+    // Other methods and near paths are the router's: not found, as before.
+    for (method, path) in [
+        ("POST", "/health"),
+        ("DELETE", "/health"),
+        ("HEAD", "/health"),
+        ("GET", "/health/"),
+        ("GET", "/Health"),
+        ("GET", "/health/x"),
+    ] {
+        let r = d.request(method, path, Auth::None, None);
+        assert_eq!(r.status, 404, "{method} {path}");
+        if method != "HEAD" {
+            assert_eq!(r.code(), "not_found", "{method} {path}");
+        }
+    }
+    let metrics = d
+        .request("GET", "/metrics", Auth::Host(HOST_TOKEN), None)
+        .text;
+    assert!(
+        metrics.contains(
+            r#"openworkd_http_requests_total{method="GET",route="/health",status="200"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            r#"openworkd_http_requests_total{method="GET",route="/w/{id}/health",status="200"} 1"#
+        ),
+        "{metrics}"
+    );
+    let log = d.wait_for(std::time::Duration::from_secs(5), || {
+        let out = d.output();
+        out.contains("GET /health 200").then_some(out)
+    });
+    assert_eq!(log.matches("GET /health 200").count(), 1, "{log}");
 }
 
 #[test]

@@ -156,6 +156,88 @@ fn request_logs_name_the_auth_mode_never_the_token() {
     }
 }
 
+/// Request lines are formatted by the log writer, after the answers: each
+/// still tells when its request was answered, and its whole path, escaped.
+#[test]
+fn request_lines_tell_when_each_request_was_answered_and_its_whole_path() {
+    use std::io::{Read, Write};
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let d = Daemon::builder()
+        .with_workspace()
+        .env("OPENWORK_WATCH", "0")
+        .args(&["--log-format", "json"])
+        .start();
+    let now_ms = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    };
+    let mut answered = Vec::new();
+    for _ in 0..5 {
+        let before = now_ms();
+        assert_eq!(d.get("/workspaces").status, 200);
+        answered.push((before, now_ms()));
+        std::thread::sleep(Duration::from_millis(7));
+    }
+    let long = format!("/nowhere/{}", "long-".repeat(60));
+    assert_eq!(d.get(&long).status, 404);
+    // A quote and a backslash, sent as they are (clients encode them).
+    let addr = d.base.trim_start_matches("http://").to_owned();
+    let mut raw = std::net::TcpStream::connect(addr).unwrap();
+    raw.write_all(b"GET /odd\"path\\x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    raw.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+
+    let log = d.wait_for(Duration::from_secs(10), || {
+        let out = d.output();
+        (out.matches("GET /workspaces 200").count() >= 5 && out.contains("/odd")).then_some(out)
+    });
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let times: Vec<u64> = lines
+        .iter()
+        .filter(|l| {
+            l["body"]
+                .as_str()
+                .unwrap()
+                .starts_with("GET /workspaces 200")
+        })
+        .map(|l| l["timeUnixNano"].as_str().unwrap().parse::<u64>().unwrap() / 1_000_000)
+        .collect();
+    assert_eq!(times.len(), 5, "{log}");
+    for ((before, after), at) in answered.iter().zip(&times) {
+        assert!(
+            before.saturating_sub(1) <= *at && *at <= after + 1,
+            "answered between {before} and {after} ms, logged at {at}"
+        );
+    }
+    let path_of = |start: &str| {
+        lines
+            .iter()
+            .find(|l| {
+                l["attributes"]["path"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with(start))
+            })
+            .unwrap_or_else(|| panic!("no line for {start}: {log}"))
+            .clone()
+    };
+    let line = path_of("/nowhere/");
+    assert_eq!(line["attributes"]["path"], long.as_str());
+    assert_eq!(
+        line["body"],
+        format!("GET {long} 404 {}ms", line["attributes"]["durationMs"])
+    );
+    let line = path_of("/odd");
+    assert_eq!(line["attributes"]["path"], "/odd\"path\\x");
+    assert_eq!(line["attributes"]["status"], 404);
+}
+
 #[test]
 fn the_openapi_document_describes_the_routes_that_exist() {
     use openworkd_tests::{HOST_TOKEN, TOKEN};
