@@ -202,7 +202,12 @@ impl AppState {
     }
 
     pub fn uptime_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
+        self.uptime_ms_at(std::time::Instant::now())
+    }
+
+    /// The uptime as of `now` (a reading already taken).
+    pub fn uptime_ms_at(&self, now: std::time::Instant) -> u64 {
+        now.saturating_duration_since(self.started).as_millis() as u64
     }
 
     pub fn workspace_list(&self) -> Vec<WorkspaceEntry> {

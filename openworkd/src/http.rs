@@ -11,6 +11,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::future::Either;
 use openwork_shared::models;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -81,7 +82,11 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    /// An answer given before routing is ready at once (no boxed future).
+    type Future = Either<
+        std::future::Ready<Result<Response, Infallible>>,
+        Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>,
+    >;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         // The router is always ready.
@@ -100,28 +105,29 @@ where
         };
         let state = self.state;
         let seen = Seen::of(&state, self.peer, &req);
-        let answer = match seen.early(&state) {
-            Some(resp) => Answer::Now(resp),
+        let now = match seen.early(&state) {
+            Some(resp) => resp,
             None if seen.route == Some(HEALTH) => {
-                Answer::Now(axum::Json(crate::routes::meta::health_of(&state)).into_response())
+                let health = crate::routes::meta::health_at(&state, seen.started);
+                axum::Json(health).into_response()
             }
             None => match rewrite_mounted(req) {
-                Ok(req) => Answer::Routed(self.routes.call(req)),
-                Err(e) => Answer::Now(e.into_response()),
+                Ok(req) => {
+                    let routed = self.routes.call(req);
+                    return Either::Right(Box::pin(async move {
+                        // Every event stream, the daemon's or a proxied
+                        // one, ends when the daemon stops.
+                        let resp = match routed.await {
+                            Ok(resp) => state.stream_until_stop(resp),
+                            Err(never) => match never {},
+                        };
+                        Ok(seen.answered(&state, resp))
+                    }));
+                }
+                Err(e) => e.into_response(),
             },
         };
-        Box::pin(async move {
-            let resp = match answer {
-                Answer::Now(resp) => resp,
-                // Every event stream, the daemon's or a proxied one, ends
-                // when the daemon stops.
-                Answer::Routed(routed) => match routed.await {
-                    Ok(resp) => state.stream_until_stop(resp),
-                    Err(never) => match never {},
-                },
-            };
-            Ok(seen.answered(&state, resp))
-        })
+        Either::Left(std::future::ready(Ok(seen.answered(&state, now))))
     }
 }
 
@@ -130,11 +136,6 @@ where
 /// tagged) costs it more than the answer does. Same answer, metrics label
 /// and request line as the routed one, which `/w/<id>/health` still takes.
 const HEALTH: &str = "/health";
-
-enum Answer {
-    Now(Response),
-    Routed(axum::routing::future::RouteFuture<Infallible>),
-}
 
 /// What the front notes of a request before it is answered.
 struct Seen {

@@ -407,12 +407,15 @@ impl Future for HeadSleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.deadline {
-            return Poll::Ready(());
-        }
         if !self.armed {
+            // Just made, a head's timeout away: the look at deadlines
+            // wakes the task once it passes (no clock to read per request).
             self.armed = true;
             self.slot.arm(self.deadline, self.number);
+            return Poll::Pending;
+        }
+        if Instant::now() >= self.deadline {
+            return Poll::Ready(());
         }
         Poll::Pending
     }

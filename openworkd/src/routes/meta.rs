@@ -9,16 +9,16 @@ use openwork_shared::Scope;
 use openwork_shared::models::*;
 
 pub async fn health(State(st): State<AppState>) -> Json<Health> {
-    Json(health_of(&st))
+    Json(health_at(&st, std::time::Instant::now()))
 }
 
-/// The liveness answer (also given by the front before routing, see
-/// `http::Front`).
-pub fn health_of(st: &AppState) -> Health {
+/// The liveness answer as of `now` (also given by the front before
+/// routing, see `http::Front`).
+pub fn health_at(st: &AppState, now: std::time::Instant) -> Health {
     Health {
         ok: true,
         version: st.config.reported_version.clone(),
-        uptime_ms: st.uptime_ms(),
+        uptime_ms: st.uptime_ms_at(now),
     }
 }
 
