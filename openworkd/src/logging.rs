@@ -116,17 +116,17 @@ impl Sink {
     fn flush(&self) {
         let mut text = self.writing.lock();
         let mut batch = Vec::new();
-        {
-            let mut queues = self.queues.lock();
-            queues.retain(|queue| Arc::strong_count(queue) > 1 || !queue.lock().entries.is_empty());
-            for queue in queues.iter() {
-                let mut held = queue.lock();
-                if !held.entries.is_empty() {
-                    let spare = std::mem::take(&mut held.spare);
-                    batch.push((queue.clone(), std::mem::replace(&mut held.entries, spare)));
-                }
+        // Take every queue's entries; a queue whose thread ended is
+        // dropped once taken.
+        self.queues.lock().retain(|queue| {
+            let alive = Arc::strong_count(queue) > 1;
+            let mut held = queue.lock();
+            if !held.entries.is_empty() {
+                let spare = std::mem::take(&mut held.spare);
+                batch.push((queue.clone(), std::mem::replace(&mut held.entries, spare)));
             }
-        }
+            alive
+        });
         if batch.is_empty() {
             return;
         }
@@ -263,24 +263,18 @@ impl<S: Subscriber> Layer<S> for &'static Lines {
             ..Fields::default()
         };
         event.record(&mut fields);
-        let line = match self.out.format {
+        let mut line = match self.out.format {
             LogFormat::Json => {
-                let (text, number) = severity(event.metadata().level());
-                let nanos = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_millis()
-                    * 1_000_000;
-                format!(
-                    "{{\"timeUnixNano\":\"{nanos}\",\"severityText\":\"{text}\",\"severityNumber\":{number},\"body\":{body},\"attributes\":{{{attributes}{tail}",
-                    body = serde_json::to_string(&fields.message).unwrap_or_default(),
-                    attributes = fields.attributes,
-                    tail = self.out.json_tail,
-                )
+                let mut line = Vec::new();
+                json_head(&mut line, event.metadata().level(), SystemTime::now());
+                json_string(&mut line, &fields.message);
+                line.extend_from_slice(b",\"attributes\":{");
+                line.extend_from_slice(fields.attributes.as_bytes());
+                line.extend_from_slice(self.out.json_tail.as_bytes());
+                line
             }
-            _ => fields.message,
+            _ => fields.message.into_bytes(),
         };
-        let mut line = line.into_bytes();
         line.push(b'\n');
         self.out
             .push(Entry::Line(line), *event.metadata().level() <= Level::WARN);
@@ -396,8 +390,10 @@ fn write_message(out: &mut Vec<u8>, line: &Answered) {
     out.extend_from_slice(b"ms");
 }
 
-fn write_json(out: &mut Vec<u8>, line: &Answered, at: SystemTime, tail: &str) {
-    let (text, severity) = severity(&level_of(line.status));
+/// The start of every JSON line, up to its body's value:
+/// `{"timeUnixNano":"…","severityText":"…","severityNumber":N,"body":`.
+fn json_head(out: &mut Vec<u8>, level: &Level, at: SystemTime) {
+    let (text, severity) = severity(level);
     let millis = at
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -411,6 +407,11 @@ fn write_json(out: &mut Vec<u8>, line: &Answered, at: SystemTime, tail: &str) {
     out.extend_from_slice(b"\",\"severityNumber\":");
     out.extend_from_slice(number.format(severity).as_bytes());
     out.extend_from_slice(b",\"body\":");
+}
+
+fn write_json(out: &mut Vec<u8>, line: &Answered, at: SystemTime, tail: &str) {
+    json_head(out, &level_of(line.status), at);
+    let mut number = itoa::Buffer::new();
     // Only the method and the path can hold what JSON escapes.
     let (method, path) = (line.method.as_str(), line.path());
     if plain(method) && plain(&path) {
