@@ -690,6 +690,25 @@ impl Wal {
             let same_boot = boot_id().is_some_and(|boot| held.get(BOOT) == Some(&boot[..]));
             replay(data_dir, &held, epoch, same_boot)?;
             let taking = mine.is_none();
+            // Its staging folder goes with it: emptied of what a process
+            // that held it left, and this process's when taken.
+            let staging = match k {
+                0 => data_dir.join("staging"),
+                _ => data_dir.join(format!("staging-{k}")),
+            };
+            if taking {
+                if let Err(e) = crate::workspace::paths::stage_in(&staging) {
+                    crate::logging::warn(&format!(
+                        "journal: temporary files are written beside their targets: {e}"
+                    ));
+                }
+            } else {
+                crate::workspace::paths::remove_leftovers(
+                    &staging,
+                    1,
+                    std::time::SystemTime::now(),
+                );
+            }
             if taking && meta.len() < SEGMENT {
                 file.write_all_at(&vec![0; SEGMENT as usize], 0)?;
                 file.sync_all()?;

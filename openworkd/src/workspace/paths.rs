@@ -249,6 +249,100 @@ pub fn is_temp_name(name: &str) -> bool {
     hex(random, 16) && hex(check, 8) && temp_check(random) == check
 }
 
+/// Where temporary files are written when the target's folder allows it: a
+/// folder of the data folder, outside every watched workspace, so that a
+/// write shows in its folder as one event (the rename) rather than the
+/// temporary file's creation, writing, closing and move. Set once a
+/// write-ahead log is taken (the folder belongs to its holder).
+struct Staging {
+    dir: PathBuf,
+    /// Its mount: a rename only works within one.
+    mount: u64,
+    /// The group a file created there gets.
+    group: u32,
+}
+
+static STAGING: std::sync::OnceLock<Staging> = std::sync::OnceLock::new();
+
+/// Stage this process's temporary files in `dir` (created `rwx------`;
+/// what an interrupted write left there is removed) whenever a target's
+/// folder would give a new file nothing that a file made in `dir` lacks.
+/// Not on systems that label files by the folder they are made in.
+#[cfg(target_os = "linux")]
+pub fn stage_in(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if Path::new("/sys/fs/selinux/enforce").exists() {
+        return Ok(());
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e).at(dir),
+        _ => {}
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).at(dir)?;
+    remove_leftovers(dir, 1, std::time::SystemTime::now());
+    let Some(folder) = Folder::of(dir) else {
+        return Ok(());
+    };
+    // A file made there must get this process's group and no inherited ACL.
+    if folder.group != rustix::process::getegid().as_raw() || folder.default_acl {
+        return Ok(());
+    }
+    let _ = STAGING.set(Staging {
+        dir: dir.to_path_buf(),
+        mount: folder.mount,
+        group: folder.group,
+    });
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn stage_in(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+/// What a folder gives a file created in it, as far as staging cares.
+#[cfg(target_os = "linux")]
+struct Folder {
+    mount: u64,
+    group: u32,
+    default_acl: bool,
+}
+
+#[cfg(target_os = "linux")]
+impl Folder {
+    fn of(dir: &Path) -> Option<Folder> {
+        use rustix::fs::{AtFlags, CWD, StatxFlags};
+        let wanted = StatxFlags::BASIC_STATS | StatxFlags::MNT_ID;
+        let stat = rustix::fs::statx(CWD, dir, AtFlags::empty(), wanted).ok()?;
+        let mounted = StatxFlags::from_bits_retain(stat.stx_mask).contains(StatxFlags::MNT_ID);
+        let is_dir = u32::from(stat.stx_mode) & libc::S_IFMT == libc::S_IFDIR;
+        // A set-group-ID folder hands its group and the bit down.
+        let setgid = u32::from(stat.stx_mode) & libc::S_ISGID != 0;
+        (mounted && is_dir && !setgid).then(|| Folder {
+            mount: stat.stx_mnt_id,
+            group: stat.stx_gid,
+            default_acl: rustix::fs::getxattr_query(dir, "system.posix_acl_default").is_ok(),
+        })
+    }
+}
+
+/// The folder to create a temporary file for `dir` in: the staging folder
+/// when a file made there would be the same as one made in `dir` (same
+/// mount, group and no default ACL), else `dir` itself.
+#[cfg(target_os = "linux")]
+fn staging_for(dir: &Path) -> Option<&'static Path> {
+    let staging = STAGING.get()?;
+    let folder = Folder::of(dir)?;
+    let same =
+        folder.mount == staging.mount && folder.group == staging.group && !folder.default_acl;
+    same.then_some(staging.dir.as_path())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn staging_for(_dir: &Path) -> Option<&'static Path> {
+    None
+}
+
 /// Create `dir` and its missing parents as `rwxr-xr-x`, whatever the umask.
 pub fn create_dirs(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
@@ -259,75 +353,110 @@ pub fn create_dirs(dir: &Path) -> io::Result<()> {
         .at(dir)
 }
 
-/// A temporary file beside where it will land, removed unless persisted.
+/// A temporary file for a folder, removed unless persisted: made in the
+/// staging folder when that is as good as the folder itself (see
+/// [`stage_in`]), else in the folder. Closed before it is moved into place.
 pub struct TempFile {
-    path: PathBuf,
     file: std::fs::File,
-    persisted: bool,
     /// Its inode.
     ino: u64,
+    name: Unmoved,
+}
+
+/// A temporary file's path, removed when dropped unless it was moved.
+struct Unmoved {
+    path: PathBuf,
+    moved: bool,
+}
+
+impl Drop for Unmoved {
+    fn drop(&mut self) {
+        if !self.moved {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 impl TempFile {
-    /// A new, empty temporary file in `dir` (created if needed) with
+    /// A new, empty temporary file for `dir` (created if needed) with
     /// exactly `mode` as its permission bits.
     pub fn create_in(dir: &Path, mode: u32) -> io::Result<TempFile> {
         use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-        let path = dir.join(temp_name());
-        let open = || {
+        let open = |path: &Path| {
             std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(mode)
-                .open(&path)
+                .open(path)
         };
-        // The folder is made only when it is missing (not on every write).
-        let file = match open() {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                create_dirs(dir)?;
-                open()
+        let staged = staging_for(dir).and_then(|staging| {
+            let path = staging.join(temp_name());
+            open(&path).ok().map(|file| (path, file))
+        });
+        let (path, file) = match staged {
+            Some(made) => made,
+            None => {
+                let path = dir.join(temp_name());
+                // The folder is made only when it is missing (not on every
+                // write).
+                let file = match open(&path) {
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        create_dirs(dir)?;
+                        open(&path)
+                    }
+                    opened => opened,
+                }
+                .at(&path)?;
+                (path, file)
             }
-            opened => opened,
-        }
-        .at(&path)?;
-        let mut temp = TempFile {
-            path,
-            file,
-            persisted: false,
-            ino: 0,
         };
         // The umask (or a folder's default ACL) may have taken bits away
         // at creation.
-        let made = temp.file.metadata().at(&temp.path)?;
-        temp.ino = made.ino();
+        let made = file.metadata().at(&path)?;
         if made.permissions().mode() & 0o7777 != mode {
-            temp.file
-                .set_permissions(std::fs::Permissions::from_mode(mode))
-                .at(&temp.path)?;
+            file.set_permissions(std::fs::Permissions::from_mode(mode))
+                .at(&path)?;
         }
-        Ok(temp)
+        Ok(TempFile {
+            file,
+            ino: made.ino(),
+            name: Unmoved { path, moved: false },
+        })
     }
 
     pub fn file(&self) -> &std::fs::File {
         &self.file
     }
 
+    fn path(&self) -> &Path {
+        &self.name.path
+    }
+
     /// Make the data durable, then move it over `target` (whose folder must
     /// be on the same file system) and make the new name durable.
     pub fn persist(self, target: &Path) -> io::Result<()> {
-        self.file.sync_data().at(&self.path)?;
+        self.file.sync_data().at(self.path())?;
         self.move_over(target)
     }
 
     /// Move the (already durable) data over `target`, make the name durable.
-    fn move_over(mut self, target: &Path) -> io::Result<()> {
-        std::fs::rename(&self.path, target).at(target)?;
-        self.persisted = true;
+    fn move_over(self, target: &Path) -> io::Result<()> {
+        self.rename(target)?;
         sync_dir(target)
+    }
+
+    /// Close the file (so no event of its closing is seen in the target's
+    /// folder), then move it over `target`.
+    fn rename(self, target: &Path) -> io::Result<()> {
+        let TempFile { file, mut name, .. } = self;
+        drop(file);
+        std::fs::rename(&name.path, target).at(target)?;
+        name.moved = true;
+        Ok(())
     }
 }
 
-/// New content for a file, written beside it, not yet in place: [`stage`]
+/// New content for a file, in a temporary file, not yet in place: [`stage`]
 /// it outside a lock, [`Staged::commit`] it inside.
 pub struct Staged {
     temp: TempFile,
@@ -369,7 +498,7 @@ pub struct Logged {
     pub seq: u64,
 }
 
-/// Write `bytes` for `target` to a temporary file in its folder (created
+/// Write `bytes` for `target` to a temporary file for its folder (created
 /// if needed), with the mode `target` has (0644 when new). Large content is
 /// flushed at once; small content when committed (see [`Staged`]).
 pub fn stage(target: &Path, bytes: &[u8]) -> io::Result<Staged> {
@@ -388,8 +517,8 @@ fn stage_with_mode(target: &Path, bytes: &[u8], mode: u32) -> io::Result<Staged>
 
 fn stage_as(target: &Path, bytes: &[u8], mode: u32, was: u64) -> io::Result<Staged> {
     let dir = target.parent().unwrap_or(Path::new("."));
-    let mut temp = TempFile::create_in(dir, mode)?;
-    temp.file.write_all(bytes).at(&temp.path)?;
+    let temp = TempFile::create_in(dir, mode)?;
+    temp.file().write_all(bytes).at(temp.path())?;
     let logged = match bytes.len() <= LOGGED_MAX {
         true => Some(Logged {
             path: target.to_path_buf(),
@@ -401,7 +530,7 @@ fn stage_as(target: &Path, bytes: &[u8], mode: u32, was: u64) -> io::Result<Stag
             seq: 0,
         }),
         false => {
-            temp.file.sync_data().at(&temp.path)?;
+            temp.file().sync_data().at(temp.path())?;
             None
         }
     };
@@ -422,7 +551,7 @@ impl Staged {
     /// once, or inside [`defer_durability`] by the caller's commit.
     pub fn commit(self) -> io::Result<()> {
         let Staged {
-            mut temp,
+            temp,
             target,
             logged,
         } = self;
@@ -437,11 +566,10 @@ impl Staged {
             })
         });
         if !room {
-            temp.file.sync_data().at(&temp.path)?;
+            temp.file().sync_data().at(temp.path())?;
             return temp.move_over(&target);
         }
-        std::fs::rename(&temp.path, &target).at(&target)?;
-        temp.persisted = true;
+        temp.rename(&target)?;
         logged.seq = RENAMED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         DEFERRED.with(|d| {
             if let Some(deferred) = d.borrow_mut().as_mut() {
@@ -449,14 +577,6 @@ impl Staged {
             }
         });
         Ok(())
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.persisted {
-            let _ = std::fs::remove_file(&self.path);
-        }
     }
 }
 
@@ -515,7 +635,7 @@ fn sync_dir(path: &Path) -> io::Result<()> {
     std::fs::File::open(dir).and_then(|d| d.sync_all()).at(dir)
 }
 
-/// Replace `path` with `bytes` atomically: a temp file in the same folder,
+/// Replace `path` with `bytes` atomically: a temporary file ([`TempFile`])
 /// written, synced, renamed over the target, folder synced. Parents are
 /// created. An existing file keeps its permission bits; a new one gets
 /// `rw-r--r--`.

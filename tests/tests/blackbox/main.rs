@@ -21,3 +21,4 @@ mod service;
 mod startup;
 mod tls;
 mod ui;
+mod writes;

@@ -1,0 +1,275 @@
+//! How a write lands on disk: in its folder as one rename of the target,
+//! with what the folder hands down to new files (group, default ACL) and
+//! the mode the file had; what an interrupted write left is swept.
+
+use inotify::{EventMask, Inotify, WatchMask};
+use openworkd_tests::{Daemon, sha256};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+/// Every event the kernel queued for the watched folders so far, as
+/// (folder, event name, entry name), entries of folders themselves left out.
+fn drain(
+    inotify: &mut Inotify,
+    folders: &BTreeMap<inotify::WatchDescriptor, &'static str>,
+) -> Vec<(&'static str, EventMask, String)> {
+    let mut buffer = [0; 64 * 1024];
+    let mut seen = Vec::new();
+    loop {
+        let events = match inotify.read_events(&mut buffer) {
+            Ok(events) => events,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return seen,
+            Err(e) => panic!("inotify: {e}"),
+        };
+        let before = seen.len();
+        for event in events {
+            let Some(name) = event.name else { continue };
+            seen.push((
+                folders[&event.wd],
+                event.mask,
+                name.to_string_lossy().into_owned(),
+            ));
+        }
+        if seen.len() == before {
+            return seen;
+        }
+    }
+}
+
+#[test]
+fn a_write_shows_in_its_folder_as_one_rename_of_the_target() {
+    let d = Daemon::start();
+    let skill = |body: &str| {
+        let r = d.post(
+            &d.ws("skills"),
+            &json!({"name": "notes", "description": "d", "content": body}).to_string(),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+    };
+    let patch = |theme: &str| {
+        let r = d.patch(
+            &d.ws("config"),
+            &json!({"opencode": {"theme": theme}}).to_string(),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+    };
+    // Both files exist, so the writes below replace them.
+    skill("# one\n");
+    patch("one");
+    let sid = d.post(&d.ws("files/sessions"), "{}").json()["session"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let write = |path: &str| {
+        let r = d.post(
+            &format!("/files/sessions/{sid}/write-batch"),
+            &json!({"writes": [{"path": path, "contentBase64": "aGk="}]}).to_string(),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.json()["items"][0]["ok"], true, "{}", r.text);
+    };
+    write("docs/a.txt");
+
+    let mut inotify = Inotify::init().unwrap();
+    let ws = &d.workspace;
+    let mut folders = BTreeMap::new();
+    for (folder, path) in [
+        ("root", ws.clone()),
+        ("skill", ws.join(".opencode/skills/notes")),
+        ("docs", ws.join("docs")),
+    ] {
+        folders.insert(
+            inotify.watches().add(&path, WatchMask::ALL_EVENTS).unwrap(),
+            folder,
+        );
+    }
+    skill("# two\n");
+    patch("two");
+    write("docs/a.txt");
+    write("docs/b.txt");
+    // Queued by the kernel as the daemon made them, before it answered.
+    let seen = drain(&mut inotify, &folders);
+
+    // Nothing was made, written, closed after writing or moved away in
+    // the folders: each file came in whole, by one rename. (Reading the
+    // config to edit it opens it.)
+    let changing = EventMask::CREATE
+        | EventMask::MODIFY
+        | EventMask::ATTRIB
+        | EventMask::CLOSE_WRITE
+        | EventMask::MOVED_FROM
+        | EventMask::MOVED_TO
+        | EventMask::DELETE;
+    let changes: Vec<_> = seen
+        .iter()
+        .filter(|(_, mask, _)| mask.intersects(changing))
+        .map(|(folder, mask, name)| (*folder, *mask, name.as_str()))
+        .collect();
+    let moved = EventMask::MOVED_TO;
+    assert_eq!(
+        changes,
+        [
+            ("skill", moved, "SKILL.md"),
+            ("root", moved, "opencode.jsonc"),
+            ("docs", moved, "a.txt"),
+            ("docs", moved, "b.txt"),
+        ],
+        "all events: {seen:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.join("docs/b.txt")).unwrap(),
+        "hi"
+    );
+    assert!(
+        std::fs::read_to_string(ws.join(".opencode/skills/notes/SKILL.md"))
+            .unwrap()
+            .contains("# two")
+    );
+}
+
+/// Set a default ACL on `dir` giving user `uid` read and write.
+fn set_default_acl(dir: &Path, uid: u32) {
+    // The kernel's ACL format: a version, then (tag, permissions, id).
+    let mut acl = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in [
+        (0x01u16, 7u16, u32::MAX), // owner
+        (0x02, 6, uid),            // the named user
+        (0x04, 5, u32::MAX),       // owning group
+        (0x10, 7, u32::MAX),       // mask
+        (0x20, 5, u32::MAX),       // others
+    ] {
+        acl.extend(tag.to_le_bytes());
+        acl.extend(perm.to_le_bytes());
+        acl.extend(id.to_le_bytes());
+    }
+    rustix::fs::setxattr(
+        dir,
+        "system.posix_acl_default",
+        &acl,
+        rustix::fs::XattrFlags::empty(),
+    )
+    .unwrap_or_else(|e| panic!("cannot set a default ACL on {}: {e}", dir.display()));
+}
+
+#[test]
+fn a_new_file_gets_what_its_folder_hands_down_and_a_replaced_one_keeps_its_mode() {
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "this test gives folders another group and must run as root"
+    );
+    let d = Daemon::start();
+    let ws = &d.workspace;
+    let ours = rustix::process::getegid().as_raw();
+    let other = 4242;
+    let folder = |name: &str, mode: u32, group: Option<u32>| {
+        let dir = ws.join(name);
+        std::fs::create_dir(&dir).unwrap();
+        if let Some(group) = group {
+            std::os::unix::fs::chown(&dir, None, Some(group)).unwrap();
+        }
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        dir
+    };
+    folder("setgid", 0o2775, Some(other));
+    folder("grouped", 0o775, Some(other));
+    let acl = folder("acl", 0o755, None);
+    set_default_acl(&acl, 4343);
+    folder("plain", 0o755, None);
+    std::fs::write(ws.join("plain/private.txt"), "old").unwrap();
+    std::fs::set_permissions(
+        ws.join("plain/private.txt"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+
+    let sid = d.post(&d.ws("files/sessions"), "{}").json()["session"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let paths = [
+        "setgid/a.txt",
+        "grouped/b.txt",
+        "acl/c.txt",
+        "plain/d.txt",
+        "plain/private.txt",
+    ];
+    let writes: Vec<Value> = paths
+        .iter()
+        .map(|p| json!({"path": p, "contentBase64": "aGk="}))
+        .collect();
+    let r = d.post(
+        &format!("/files/sessions/{sid}/write-batch"),
+        &json!({ "writes": writes }).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let meta = |p: &str| std::fs::metadata(ws.join(p)).unwrap();
+    // A set-group-ID folder's group (and only there is it not ours).
+    assert_eq!(meta("setgid/a.txt").gid(), other);
+    assert_eq!(meta("grouped/b.txt").gid(), ours);
+    assert_eq!(meta("plain/d.txt").gid(), ours);
+    // The folder's default ACL became the file's.
+    assert!(
+        rustix::fs::getxattr_query(ws.join("acl/c.txt"), "system.posix_acl_access").is_ok(),
+        "acl/c.txt has no ACL"
+    );
+    assert!(rustix::fs::getxattr_query(ws.join("plain/d.txt"), "system.posix_acl_access").is_err());
+    assert_eq!(meta("plain/d.txt").mode() & 0o7777, 0o644);
+    assert_eq!(meta("plain/private.txt").mode() & 0o7777, 0o600);
+    for p in paths {
+        assert_eq!(std::fs::read_to_string(ws.join(p)).unwrap(), "hi", "{p}");
+    }
+}
+
+#[test]
+fn what_an_interrupted_write_left_in_the_staging_folder_is_removed_at_start() {
+    let data = tempfile::tempdir().unwrap();
+    let staging = data.path().join("staging");
+    std::fs::create_dir(&staging).unwrap();
+    let random = "0123456789abcdef";
+    let leftover = staging.join(format!(
+        ".openworkd-tmp-{random}-{}",
+        &sha256(&format!("openworkd temporary file {random}"))[..8]
+    ));
+    std::fs::write(&leftover, "half-written").unwrap();
+    std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let d = Daemon::builder()
+        .with_workspace()
+        .env("OPENWORK_DATA_DIR", &data.path().display().to_string())
+        .start();
+    assert!(!leftover.exists());
+    // The folder is the daemon's alone.
+    assert_eq!(std::fs::metadata(&staging).unwrap().mode() & 0o777, 0o700);
+    let r = d.patch(
+        &d.ws("config"),
+        &json!({"opencode": {"theme": "x"}}).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
+}
+
+#[test]
+fn writes_work_when_the_data_folder_is_on_another_file_system() {
+    let data = tempfile::tempdir_in("/dev/shm").unwrap();
+    let d = Daemon::builder()
+        .with_workspace()
+        .env("OPENWORK_DATA_DIR", &data.path().display().to_string())
+        .start();
+    assert_ne!(
+        std::fs::metadata(data.path()).unwrap().dev(),
+        std::fs::metadata(&d.workspace).unwrap().dev(),
+        "the data folder must be on another file system for this test"
+    );
+    let r = d.patch(
+        &d.ws("config"),
+        &json!({"opencode": {"theme": "x"}}).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = d.post(
+        &d.ws("skills"),
+        &json!({"name": "notes", "description": "d", "content": "# one\n"}).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(d.workspace.join(".opencode/skills/notes/SKILL.md").exists());
+}
