@@ -645,6 +645,10 @@ struct Wal {
     unsynced: bool,
     /// The device it is on.
     dev: u64,
+    /// With direct writes: a file on the same device that is never
+    /// written, whose `fdatasync` is only the device's cache flush (see
+    /// [`Wal::sync`]).
+    flusher: Option<File>,
 }
 
 impl Wal {
@@ -718,10 +722,15 @@ impl Wal {
                 true => options(direct_flag()).ok(),
                 false => None,
             };
+            let flusher = match &direct {
+                Some(_) => flusher(data_dir, meta.dev()),
+                None => None,
+            };
             let mut wal = Wal {
                 dev: meta.dev(),
                 file,
                 direct,
+                flusher,
                 epoch,
                 end: BLOCK,
                 unsynced: false,
@@ -785,16 +794,45 @@ impl Wal {
         self.direct.is_some() && folder.dev() == self.dev
     }
 
+    /// Make the frames written since the last flush durable. Written
+    /// direct, they are on the device already: what is left is the flush of
+    /// its cache, which an `fdatasync` of a file with nothing to write
+    /// makes. Not the log's own: each write changes its modification time,
+    /// which some file systems (ext4 without a journal) then write out
+    /// first, a device round trip the frames do not need.
     fn sync(&mut self) -> Result<(), String> {
         if !self.unsynced {
             return Ok(());
         }
-        self.file
+        self.flusher
+            .as_ref()
+            .unwrap_or(&self.file)
             .sync_data()
             .map_err(|e| format!("write-ahead log: {e}"))?;
         self.unsynced = false;
         Ok(())
     }
+}
+
+/// `<data>/journal.flush`: an empty file, made durable once, that the
+/// journal only ever flushes (shared by every openworkd on the data
+/// folder); `None` when it cannot be had on the log's device.
+fn flusher(data_dir: &Path, dev: u64) -> Option<File> {
+    let path = data_dir.join("journal.flush");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    (meta.is_file() && meta.dev() == dev).then_some(())?;
+    file.sync_all().ok()?;
+    File::open(data_dir).and_then(|d| d.sync_all()).ok()?;
+    Some(file)
 }
 
 #[cfg(target_os = "linux")]
@@ -814,8 +852,8 @@ fn direct_flag() -> i32 {
 /// (`data=journal`): ext4 then quietly buffers direct writes.
 #[cfg(target_os = "linux")]
 fn overwrites_in_place(file: &File) -> bool {
+    use crate::workspace::paths::EXT4;
     use rustix::fs::{AtFlags, StatxAttributes, StatxFlags};
-    const EXT4: i64 = 0xEF53;
     const XFS: i64 = 0x5846_5342;
     let kind = match rustix::fs::fstatfs(file) {
         // The field's width depends on the architecture.

@@ -260,9 +260,14 @@ struct Staging {
     mount: u64,
     /// The group a file created there gets.
     group: u32,
+    /// Whether the file system is ext4 (see [`TempFile::reserve`]).
+    ext4: bool,
 }
 
 static STAGING: std::sync::OnceLock<Staging> = std::sync::OnceLock::new();
+
+/// ext4's file system type (`statfs`).
+pub const EXT4: i64 = 0xEF53;
 
 /// Stage this process's temporary files in `dir` (created `rwx------`;
 /// what an interrupted write left there is removed) whenever a target's
@@ -287,10 +292,14 @@ pub fn stage_in(dir: &Path) -> io::Result<()> {
     if folder.group != rustix::process::getegid().as_raw() || folder.default_acl {
         return Ok(());
     }
+    // The field's width depends on the architecture.
+    #[allow(clippy::unnecessary_cast)]
+    let ext4 = rustix::fs::statfs(dir).is_ok_and(|fs| fs.f_type as i64 == EXT4);
     let _ = STAGING.set(Staging {
         dir: dir.to_path_buf(),
         mount: folder.mount,
         group: folder.group,
+        ext4,
     });
     Ok(())
 }
@@ -330,16 +339,16 @@ impl Folder {
 /// when a file made there would be the same as one made in `dir` (same
 /// mount, group and no default ACL), else `dir` itself.
 #[cfg(target_os = "linux")]
-fn staging_for(dir: &Path) -> Option<&'static Path> {
+fn staging_for(dir: &Path) -> Option<&'static Staging> {
     let staging = STAGING.get()?;
     let folder = Folder::of(dir)?;
     let same =
         folder.mount == staging.mount && folder.group == staging.group && !folder.default_acl;
-    same.then_some(staging.dir.as_path())
+    same.then_some(staging)
 }
 
 #[cfg(not(target_os = "linux"))]
-fn staging_for(_dir: &Path) -> Option<&'static Path> {
+fn staging_for(_dir: &Path) -> Option<&'static Staging> {
     None
 }
 
@@ -361,6 +370,8 @@ pub struct TempFile {
     /// Its inode.
     ino: u64,
     name: Unmoved,
+    /// Whether to give it its blocks before writing (see [`Self::reserve`]).
+    reserve: bool,
 }
 
 /// A temporary file's path, removed when dropped unless it was moved.
@@ -390,10 +401,10 @@ impl TempFile {
                 .open(path)
         };
         let staged = staging_for(dir).and_then(|staging| {
-            let path = staging.join(temp_name());
-            open(&path).ok().map(|file| (path, file))
+            let path = staging.dir.join(temp_name());
+            open(&path).ok().map(|file| (path, file, staging.ext4))
         });
-        let (path, file) = match staged {
+        let (path, file, reserve) = match staged {
             Some(made) => made,
             None => {
                 let path = dir.join(temp_name());
@@ -407,7 +418,7 @@ impl TempFile {
                     opened => opened,
                 }
                 .at(&path)?;
-                (path, file)
+                (path, file, false)
             }
         };
         // The umask (or a folder's default ACL) may have taken bits away
@@ -421,11 +432,29 @@ impl TempFile {
             file,
             ino: made.ino(),
             name: Unmoved { path, moved: false },
+            reserve,
         })
     }
 
     pub fn file(&self) -> &std::fs::File {
         &self.file
+    }
+
+    /// Give the file blocks for `len` bytes before they are written, on
+    /// ext4: a file written with its blocks not yet chosen has them chosen
+    /// and written out when it is renamed over another (ext4's protection
+    /// of a replace that was never flushed), work and a device round trip
+    /// the write does not need when its content is made durable by the
+    /// journal instead.
+    fn reserve(&self, len: usize) {
+        if self.reserve && len > 0 {
+            let _ = rustix::fs::fallocate(
+                &self.file,
+                rustix::fs::FallocateFlags::empty(),
+                0,
+                len as u64,
+            );
+        }
     }
 
     fn path(&self) -> &Path {
@@ -450,9 +479,53 @@ impl TempFile {
     fn rename(self, target: &Path) -> io::Result<()> {
         let TempFile { file, mut name, .. } = self;
         drop(file);
+        let replaced = hold(target);
         std::fs::rename(&name.path, target).at(target)?;
         name.moved = true;
+        if let Some(replaced) = replaced {
+            reap(replaced);
+        }
         Ok(())
+    }
+}
+
+/// A reference to the file at `path` (none when there is none), which
+/// keeps it from being freed while held.
+fn hold(path: &Path) -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
+        .open(path)
+        .ok()
+}
+
+/// How long a replaced file is held before it is let go.
+const REAP_AFTER: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Let go of a file a write replaced, on the reaper's thread: freeing a
+/// file's blocks is work for the file system (and, on a file system
+/// mounted with `discard`, a wait for the device) that the write need
+/// not wait for. Those replaced within a few milliseconds of each other
+/// are let go together.
+fn reap(file: std::fs::File) {
+    static REAPER: std::sync::OnceLock<Option<std::sync::mpsc::Sender<std::fs::File>>> =
+        std::sync::OnceLock::new();
+    let reaper = REAPER.get_or_init(|| {
+        let (send, receive) = std::sync::mpsc::channel::<std::fs::File>();
+        let spawned = std::thread::Builder::new()
+            .name("openworkd-reaper".into())
+            .spawn(move || {
+                while let Ok(first) = receive.recv() {
+                    std::thread::sleep(REAP_AFTER);
+                    drop(first);
+                    while receive.try_recv().is_ok() {}
+                }
+            });
+        spawned.ok().map(|_| send)
+    });
+    if let Some(reaper) = reaper {
+        let _ = reaper.send(file);
     }
 }
 
@@ -518,6 +591,9 @@ fn stage_with_mode(target: &Path, bytes: &[u8], mode: u32) -> io::Result<Staged>
 fn stage_as(target: &Path, bytes: &[u8], mode: u32, was: u64) -> io::Result<Staged> {
     let dir = target.parent().unwrap_or(Path::new("."));
     let temp = TempFile::create_in(dir, mode)?;
+    if bytes.len() <= LOGGED_MAX {
+        temp.reserve(bytes.len());
+    }
     temp.file().write_all(bytes).at(temp.path())?;
     let logged = match bytes.len() <= LOGGED_MAX {
         true => Some(Logged {
