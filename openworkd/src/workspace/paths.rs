@@ -275,13 +275,18 @@ pub const EXT4: i64 = 0xEF53;
 /// Not on systems that label files by the folder they are made in.
 #[cfg(target_os = "linux")]
 pub fn stage_in(dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
     if Path::new("/sys/fs/selinux/enforce").exists() {
         return Ok(());
     }
     match std::fs::DirBuilder::new().mode(0o700).create(dir) {
         Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e).at(dir),
         _ => {}
+    }
+    // Only a real folder of ours (not a symlink or a file planted there).
+    let meta = std::fs::symlink_metadata(dir).at(dir)?;
+    if !meta.is_dir() || meta.uid() != rustix::process::geteuid().as_raw() {
+        return Err(io::Error::other("not a folder of this user")).at(dir);
     }
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).at(dir)?;
     remove_leftovers(dir, 1, std::time::SystemTime::now());

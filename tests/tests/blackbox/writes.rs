@@ -273,3 +273,33 @@ fn writes_work_when_the_data_folder_is_on_another_file_system() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(d.workspace.join(".opencode/skills/notes/SKILL.md").exists());
 }
+
+#[test]
+fn a_symlink_planted_as_the_staging_folder_is_not_followed() {
+    let data = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(elsewhere.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), data.path().join("staging")).unwrap();
+    let d = Daemon::builder()
+        .with_workspace()
+        .env("OPENWORK_DATA_DIR", &data.path().display().to_string())
+        .start();
+    let r = d.post(
+        &d.ws("skills"),
+        &json!({"name": "notes", "description": "d", "content": "# one\n"}).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(d.workspace.join(".opencode/skills/notes/SKILL.md").exists());
+    // Written beside its target instead; the symlink's target untouched.
+    assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::metadata(elsewhere.path()).unwrap().mode() & 0o777,
+        0o755
+    );
+    assert!(
+        d.output()
+            .contains("temporary files are written beside their targets"),
+        "{}",
+        d.output()
+    );
+}
