@@ -254,6 +254,7 @@ pub fn is_temp_name(name: &str) -> bool {
 /// write shows in its folder as one event (the rename) rather than the
 /// temporary file's creation, writing, closing and move. Set once a
 /// write-ahead log is taken (the folder belongs to its holder).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 struct Staging {
     dir: PathBuf,
     /// Its mount: a rename only works within one.
@@ -264,6 +265,7 @@ struct Staging {
     ext4: bool,
 }
 
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 static STAGING: std::sync::OnceLock<Staging> = std::sync::OnceLock::new();
 
 /// ext4's file system type (`statfs`).
@@ -340,9 +342,9 @@ impl Folder {
     }
 }
 
-/// The folder to create a temporary file for `dir` in: the staging folder
-/// when a file made there would be the same as one made in `dir` (same
-/// mount, group and no default ACL), else `dir` itself.
+/// The staging folder, when a temporary file for `dir` made there would be
+/// the same as one made in `dir` (same mount, same group, no default ACL);
+/// `None`: make it in `dir`.
 #[cfg(target_os = "linux")]
 fn staging_for(dir: &Path) -> Option<&'static Staging> {
     let staging = STAGING.get()?;
@@ -596,11 +598,12 @@ fn stage_with_mode(target: &Path, bytes: &[u8], mode: u32) -> io::Result<Staged>
 fn stage_as(target: &Path, bytes: &[u8], mode: u32, was: u64) -> io::Result<Staged> {
     let dir = target.parent().unwrap_or(Path::new("."));
     let temp = TempFile::create_in(dir, mode)?;
-    if bytes.len() <= LOGGED_MAX {
+    let logs = bytes.len() <= LOGGED_MAX;
+    if logs {
         temp.reserve(bytes.len());
     }
     temp.file().write_all(bytes).at(temp.path())?;
-    let logged = match bytes.len() <= LOGGED_MAX {
+    let logged = match logs {
         true => Some(Logged {
             path: target.to_path_buf(),
             mode,
