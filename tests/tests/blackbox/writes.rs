@@ -303,3 +303,35 @@ fn a_symlink_planted_as_the_staging_folder_is_not_followed() {
         d.output()
     );
 }
+
+#[test]
+fn writes_go_on_when_the_staging_folder_is_removed_or_replaced_while_running() {
+    let data = tempfile::tempdir().unwrap();
+    let d = Daemon::builder()
+        .with_workspace()
+        .env("OPENWORK_DATA_DIR", &data.path().display().to_string())
+        .start();
+    let staging = data.path().join("staging");
+    let upsert = |body: &str| {
+        let r = d.post(
+            &d.ws("skills"),
+            &json!({"name": "notes", "description": "d", "content": body}).to_string(),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        let written =
+            std::fs::read_to_string(d.workspace.join(".opencode/skills/notes/SKILL.md")).unwrap();
+        assert!(written.contains(body), "{written}");
+    };
+    upsert("# one\n");
+    std::fs::remove_dir(&staging).unwrap();
+    upsert("# two\n");
+    // A file where the folder was: written beside the target instead.
+    std::fs::write(&staging, "not a folder").unwrap();
+    upsert("# three\n");
+    assert_eq!(std::fs::read_to_string(&staging).unwrap(), "not a folder");
+    let leftovers: Vec<_> = std::fs::read_dir(d.workspace.join(".opencode/skills/notes"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, ["SKILL.md"]);
+}
