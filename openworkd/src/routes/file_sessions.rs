@@ -19,7 +19,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use openwork_shared::models::{
     Actor, CatalogSnapshot, FileEventList, FileOps, FileResult, FileSessionEnvelope,
-    FileSessionOpen, FileSessionRenew, OkBody, ReadBatch, ReadResults, WriteBatch, WriteResults,
+    FileSessionOpen, FileSessionRenew, OkBody, ReadBatch, WriteBatch, WriteResults,
 };
 use openwork_shared::{ErrorCode, Scope};
 use std::path::Path;
@@ -223,19 +223,26 @@ pub async fn read_batch(
             Read::Wait(cost) => share = Some(st.read_budget.take(cost).await?),
         }
     };
+    let json = files::read_answer(&items).map_err(ApiError::internal)?;
+    drop(items);
     // The share is given back once the answer is sent.
-    let answer = Json(ReadResults { items }).into_response();
-    Ok(answer.map(|body| {
-        Body::new(http_body_util::BodyExt::map_frame(body, move |frame| {
-            let _held = &share;
-            frame
-        }))
-    }))
+    let body = http_body_util::BodyExt::map_frame(Body::from(json), move |frame| {
+        let _held = &share;
+        frame
+    });
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        Body::new(body),
+    )
+        .into_response())
 }
 
 /// A read-batch pass: read, or how much of the budget to wait for.
 enum Read {
-    Done(Vec<FileResult>, Share),
+    Done(Vec<files::ReadItem>, Share),
     Wait(u64),
 }
 

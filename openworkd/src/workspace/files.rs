@@ -291,11 +291,20 @@ pub type Opened = Result<(std::fs::File, std::fs::Metadata), Box<FileResult>>;
 /// FIFO is no file, and a file growing past the limit while read is
 /// refused), or its error.
 pub fn open_item(root: &Root, path: &str) -> Opened {
+    let invalid = |e: ApiError| item_error(path, "invalid_path", e.message);
+    let relative = super::paths::normalize_relative(path).map_err(invalid)?;
+    if let Some((file, meta)) = root.open_beneath(&relative) {
+        return within_limit(path, file, meta);
+    }
     let target = root
         .resolve(path)
         .map_err(|e| item_error(path, "invalid_path", e.message))?;
     let (file, meta) = super::paths::open_regular(&target)
         .map_err(|_| item_error(path, "file_not_found", "File not found"))?;
+    within_limit(path, file, meta)
+}
+
+fn within_limit(path: &str, file: std::fs::File, meta: std::fs::Metadata) -> Opened {
     if meta.len() > MAX_FILE_BYTES {
         return Err(Box::new(too_large(path, meta.len())));
     }
@@ -311,26 +320,82 @@ pub fn read_cost(opened: &[Opened]) -> u64 {
         .sum()
 }
 
+/// One read-batch item's answer; a file's content is kept as read until
+/// the answer is written ([`read_answer`]).
+pub struct ReadItem {
+    result: FileResult,
+    content: Option<Vec<u8>>,
+}
+
 /// One read-batch item, read from what [`open_item`] gave.
-pub fn read_item(path: &str, opened: Opened) -> FileResult {
-    use base64::Engine;
+pub fn read_item(path: &str, opened: Opened) -> ReadItem {
     let (file, meta) = match opened {
         Ok(opened) => opened,
-        Err(item) => return *item,
+        Err(item) => {
+            return ReadItem {
+                result: *item,
+                content: None,
+            };
+        }
     };
     match super::paths::read_opened(file, &meta, MAX_FILE_BYTES) {
-        Ok(bytes) => FileResult {
-            ok: true,
-            path: Some(path.to_owned()),
-            kind: Some(EntryKind::File),
-            bytes: Some(bytes.len() as u64),
-            updated_at: Some(mtime_ms(&meta)),
-            revision: Some(revision(&meta)),
-            content_base64: Some(base64::engine::general_purpose::STANDARD.encode(&bytes)),
-            ..FileResult::default()
+        Ok(bytes) => ReadItem {
+            result: FileResult {
+                ok: true,
+                path: Some(path.to_owned()),
+                kind: Some(EntryKind::File),
+                bytes: Some(bytes.len() as u64),
+                updated_at: Some(mtime_ms(&meta)),
+                revision: Some(revision(&meta)),
+                ..FileResult::default()
+            },
+            content: Some(bytes),
         },
-        Err(_) => item_error(path, "read_failed", "Unable to read file"),
+        Err(_) => ReadItem {
+            result: item_error(path, "read_failed", "Unable to read file"),
+            content: None,
+        },
     }
+}
+
+/// The read-batch answer, `{"items":[…]}` as [`ReadResults`] gives it:
+/// each item's fields, then its content's base64 written straight into the
+/// answer as the last one (where `contentBase64` comes in an item that was
+/// read), neither kept as a string first nor scanned for characters to
+/// escape (base64 has none).
+///
+/// [`ReadResults`]: openwork_shared::models::ReadResults
+pub fn read_answer(items: &[ReadItem]) -> serde_json::Result<Vec<u8>> {
+    use base64::Engine;
+    use serde::ser::Error;
+    let encoded = |len: usize| len.div_ceil(3) * 4;
+    let size: usize = items
+        .iter()
+        .map(|item| item.content.as_ref().map_or(0, |c| encoded(c.len())) + 256)
+        .sum();
+    let mut out = Vec::with_capacity(size + 16);
+    out.extend_from_slice(b"{\"items\":[");
+    for (n, item) in items.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, &item.result)?;
+        let Some(content) = &item.content else {
+            continue;
+        };
+        if out.pop() != Some(b'}') {
+            return Err(serde_json::Error::custom("an item is not a JSON object"));
+        }
+        out.extend_from_slice(b",\"contentBase64\":\"");
+        let start = out.len();
+        out.resize(start + encoded(content.len()), 0);
+        base64::engine::general_purpose::STANDARD
+            .encode_slice(content, &mut out[start..])
+            .map_err(serde_json::Error::custom)?;
+        out.extend_from_slice(b"\"}");
+    }
+    out.extend_from_slice(b"]}");
+    Ok(out)
 }
 
 /// A write that passed validation.
@@ -710,5 +775,48 @@ mod tests {
             staged.file().metadata().unwrap().modified().unwrap(),
             written
         );
+    }
+}
+
+#[cfg(test)]
+mod read_answer_tests {
+    use super::*;
+    use base64::Engine;
+
+    #[test]
+    fn the_answer_is_what_serializing_the_results_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let root_path = dir.path();
+        std::fs::write(root_path.join("a.txt"), b"hello \"world\"\n\x00\xff").unwrap();
+        std::fs::write(root_path.join("empty"), b"").unwrap();
+        std::os::unix::fs::symlink("a.txt", root_path.join("link")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root_path.join("out")).unwrap();
+        let root = Root::new(root_path).unwrap();
+        let paths = ["a.txt", "missing", "empty", "link", "out"];
+        let items: Vec<ReadItem> = paths
+            .iter()
+            .map(|p| read_item(p, open_item(&root, p)))
+            .collect();
+        let expected = openwork_shared::models::ReadResults {
+            items: items
+                .iter()
+                .map(|item| FileResult {
+                    content_base64: item
+                        .content
+                        .as_ref()
+                        .map(|c| base64::engine::general_purpose::STANDARD.encode(c)),
+                    ..item.result.clone()
+                })
+                .collect(),
+        };
+        let written = read_answer(&items).unwrap();
+        assert_eq!(
+            String::from_utf8(written).unwrap(),
+            serde_json::to_string(&expected).unwrap()
+        );
+        // Read through the symlink inside; refused through the one out.
+        assert!(items[3].content.is_some());
+        assert_eq!(items[4].result.code.as_deref(), Some("invalid_path"));
+        assert_eq!(items[1].result.code.as_deref(), Some("file_not_found"));
     }
 }

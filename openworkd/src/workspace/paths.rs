@@ -59,6 +59,9 @@ pub fn normalize_relative(input: &str) -> ApiResult<String> {
 pub struct Root {
     path: PathBuf,
     real: PathBuf,
+    /// The real root, opened once a path is opened beneath it.
+    #[cfg(target_os = "linux")]
+    opened: std::sync::OnceLock<Option<std::os::fd::OwnedFd>>,
 }
 
 impl Root {
@@ -88,7 +91,40 @@ impl Root {
         Ok(Root {
             path: path.to_path_buf(),
             real,
+            #[cfg(target_os = "linux")]
+            opened: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Open the regular file at `relative` (normalized) for reading when
+    /// the kernel finds it without leaving the root: every symlink on the
+    /// way relative and staying beneath it. `None` in every other case (an
+    /// absolute or climbing symlink, no such file, not a file, an older
+    /// kernel), for [`Self::resolve`] and [`open_regular`] to decide as for
+    /// any path. What this opens, they would open too; it looks each name
+    /// up once, where they resolve the whole path first.
+    #[cfg(target_os = "linux")]
+    pub fn open_beneath(&self, relative: &str) -> Option<(std::fs::File, std::fs::Metadata)> {
+        use rustix::fs::{Mode, OFlags, ResolveFlags};
+        let root = self
+            .opened
+            .get_or_init(|| {
+                let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                rustix::fs::open(&self.real, flags, Mode::empty()).ok()
+            })
+            .as_ref()?;
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+        let file = std::fs::File::from(
+            rustix::fs::openat2(root, relative, flags, Mode::empty(), resolve).ok()?,
+        );
+        let meta = file.metadata().ok()?;
+        meta.is_file().then_some((file, meta))
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn open_beneath(&self, _relative: &str) -> Option<(std::fs::File, std::fs::Metadata)> {
+        None
     }
 
     /// Resolve a relative path under the root, refusing anything whose real
