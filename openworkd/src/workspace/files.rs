@@ -296,9 +296,7 @@ pub fn open_item(root: &Root, path: &str) -> Opened {
     if let Some((file, meta)) = root.open_beneath(&relative) {
         return within_limit(path, file, meta);
     }
-    let target = root
-        .resolve(path)
-        .map_err(|e| item_error(path, "invalid_path", e.message))?;
+    let target = root.resolve(path).map_err(invalid)?;
     let (file, meta) = super::paths::open_regular(&target)
         .map_err(|_| item_error(path, "file_not_found", "File not found"))?;
     within_limit(path, file, meta)
@@ -776,15 +774,10 @@ mod tests {
             written
         );
     }
-}
-
-#[cfg(test)]
-mod read_answer_tests {
-    use super::*;
-    use base64::Engine;
 
     #[test]
     fn the_answer_is_what_serializing_the_results_gives() {
+        use base64::Engine;
         let dir = tempfile::tempdir().unwrap();
         let root_path = dir.path();
         std::fs::write(root_path.join("a.txt"), b"hello \"world\"\n\x00\xff").unwrap();
