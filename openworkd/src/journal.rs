@@ -24,7 +24,7 @@
 //! the same data folder takes the next one. Without any (all held), each
 //! log is synced with `fdatasync` per round, as durable and slower.
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{self, Seek, Write};
@@ -112,12 +112,24 @@ struct Shared {
 }
 
 impl Shared {
-    /// Run a round over everything queued, if anything is.
-    fn round(&self, writer: &mut Writer) {
+    /// Run a round over everything queued, if anything is. When all it
+    /// still needs is the device's flush, that is made after the writer is
+    /// let go: the next round writes its frames while this one flushes.
+    /// Whether a checkpoint fell due that the journal's thread was not yet
+    /// told of.
+    fn round(&self, mut writer: MutexGuard<'_, Writer>) -> bool {
         let batch = std::mem::take(&mut *self.queue.lock());
-        if !batch.is_empty() {
-            writer.round(batch);
+        let flush = match batch.is_empty() {
+            true => None,
+            false => writer.round(batch),
+        };
+        let wake = writer.due.is_some() && !writer.timed;
+        writer.timed |= wake;
+        drop(writer);
+        if let Some(flush) = flush {
+            flush.finish();
         }
+        wake
     }
 }
 
@@ -240,24 +252,17 @@ impl Journal {
             of_a_write: true,
         };
         self.shared.queue.lock().push(Request { op, done });
-        let mut writer = self.shared.writer.lock();
-        // Answered already by the round that held the writer, else ours
-        // is still queued: run one.
-        let answered = match answer.try_recv() {
-            Ok(result) => Ok(result),
-            Err(_) => {
-                self.shared.round(&mut writer);
-                answer.try_recv()
-            }
-        };
+        let writer = self.shared.writer.lock();
+        // Answered already by a round that held the writer; else ours is
+        // still queued (run one), or taken by a round still flushing.
+        if let Ok(result) = answer.try_recv() {
+            return answer_of(Some(result));
+        }
         // A checkpoint fell due: the journal's thread keeps the time.
-        let wake = writer.due.is_some() && !writer.timed;
-        writer.timed |= wake;
-        drop(writer);
-        if wake {
+        if self.shared.round(writer) {
             let _ = self.wake.send(());
         }
-        answer_of(answered.ok())
+        answer_of(answer.blocking_recv().ok())
     }
 
     /// Replace `path` with `bytes`, after the appends queued before.
@@ -299,17 +304,80 @@ fn run(shared: &Shared, woken: &mpsc::Receiver<()>) {
         match received {
             Ok(()) => {
                 while woken.try_recv().is_ok() {}
-                shared.round(&mut shared.writer.lock());
+                shared.round(shared.writer.lock());
             }
             Err(mpsc::RecvTimeoutError::Timeout) => shared.writer.lock().timed_out(),
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
+    shared.round(shared.writer.lock());
     let mut writer = shared.writer.lock();
-    shared.round(&mut writer);
     writer.flush_parked();
     if let Err(e) = writer.checkpoint() {
         crate::logging::error(&format!("journal: {e}"));
+    }
+}
+
+/// What a round still has to do once its frames are written: the device's
+/// flush, made without holding the writer.
+struct Flush {
+    flusher: Arc<File>,
+    logged: Result<(), String>,
+    commits: Vec<Pending>,
+    parked: Vec<(Answer, Result<(), String>)>,
+}
+
+impl Flush {
+    fn finish(self) {
+        let flushed = self
+            .flusher
+            .sync_data()
+            .map_err(|e| format!("write-ahead log: {e}"));
+        let none = BTreeMap::new();
+        answer(self.commits, self.parked, self.logged, &flushed, &none);
+    }
+}
+
+/// Answer a round's commits and lazy lines: `logged` is what writing its
+/// frames gave, `flushed` the flush of the device, `synced` each folder's
+/// sync.
+fn answer(
+    commits: Vec<Pending>,
+    parked: Vec<(Answer, Result<(), String>)>,
+    logged: Result<(), String>,
+    flushed: &Result<(), String>,
+    synced: &BTreeMap<PathBuf, Result<(), String>>,
+) {
+    let framed = logged.and_then(|()| flushed.clone());
+    for Pending {
+        done,
+        folders: theirs,
+        of_a_write,
+        written,
+        files,
+    } in commits
+    {
+        let lines = written.and_then(|()| flushed.clone());
+        let result = match of_a_write {
+            false => lines,
+            // A write's change happened: it is answered by its folders'
+            // syncs and its files' frames; a record that failed is
+            // logged, not answered.
+            true => {
+                if let Err(e) = lines {
+                    crate::logging::error(&format!("audit append failed: {e}"));
+                }
+                let files = files.map_or(Ok(()), |kept| kept.and_then(|()| framed.clone()));
+                theirs
+                    .iter()
+                    .try_for_each(|f| synced.get(f).cloned().unwrap_or(Ok(())))
+                    .and(files)
+            }
+        };
+        let _ = done.send(result);
+    }
+    for (done, written) in parked {
+        let _ = done.send(written.and_then(|()| flushed.clone()));
     }
 }
 
@@ -344,8 +412,10 @@ struct Writer {
 }
 
 impl Writer {
-    /// Apply a batch in order, flush once, answer.
-    fn round(&mut self, batch: Vec<Request>) {
+    /// Apply a batch in order, flush once, answer; or, when only the
+    /// device's flush is left, what to make it and answer with after the
+    /// writer is let go.
+    fn round(&mut self, batch: Vec<Request>) -> Option<Flush> {
         let mut open: HashMap<PathBuf, io::Result<File>> = HashMap::new();
         let mut frames = std::mem::take(&mut self.held);
         let mut folders = BTreeSet::new();
@@ -401,7 +471,7 @@ impl Writer {
             // Only lazy lines: their frames and flush come with the next
             // commit (or after LAZY_WAIT).
             self.held = frames;
-            return;
+            return None;
         }
         let logged = self.log(&frames);
         if let Err(e) = &logged {
@@ -413,36 +483,22 @@ impl Writer {
                 *written = Err(e.clone());
             }
         }
-        let (flushed, synced) = self.flush(&folders);
-        let framed = logged.and_then(|()| flushed.clone());
-        for Pending {
-            done,
-            folders: theirs,
-            of_a_write,
-            written,
-            files,
-        } in commits
-        {
-            let lines = written.and_then(|()| flushed.clone());
-            let result = match of_a_write {
-                false => lines,
-                // A write's change happened: it is answered by its folders'
-                // syncs and its files' frames; a record that failed is
-                // logged, not answered.
-                true => {
-                    if let Err(e) = lines {
-                        crate::logging::error(&format!("audit append failed: {e}"));
-                    }
-                    let files = files.map_or(Ok(()), |kept| kept.and_then(|()| framed.clone()));
-                    theirs
-                        .iter()
-                        .try_for_each(|f| synced.get(f).cloned().unwrap_or(Ok(())))
-                        .and(files)
-                }
-            };
-            let _ = done.send(result);
+        let parked = std::mem::take(&mut self.parked);
+        let flusher = match &mut self.wal {
+            Some(wal) if folders.is_empty() => wal.take_flush(),
+            _ => None,
+        };
+        if let Some(flusher) = flusher {
+            return Some(Flush {
+                flusher,
+                logged,
+                commits,
+                parked,
+            });
         }
-        self.answer_parked(&flushed);
+        let (flushed, synced) = self.flush(&folders);
+        answer(commits, parked, logged, &flushed, &synced);
+        None
     }
 
     /// How long the journal's thread may sleep before a lazy line's flush
@@ -648,7 +704,7 @@ struct Wal {
     /// With direct writes: a file on the same device that is never
     /// written, whose `fdatasync` is only the device's cache flush (see
     /// [`Wal::sync`]).
-    flusher: Option<File>,
+    flusher: Option<Arc<File>>,
 }
 
 impl Wal {
@@ -723,7 +779,7 @@ impl Wal {
                 false => None,
             };
             let flusher = match &direct {
-                Some(_) => flusher(data_dir, meta.dev()),
+                Some(_) => flusher(data_dir, meta.dev()).map(Arc::new),
                 None => None,
             };
             let mut wal = Wal {
@@ -794,6 +850,15 @@ impl Wal {
         self.direct.is_some() && folder.dev() == self.dev
     }
 
+    /// The flush the frames written since the last one still need, to be
+    /// made by the caller (with direct writes and the flush file only):
+    /// counted as made.
+    fn take_flush(&mut self) -> Option<Arc<File>> {
+        let flusher = self.flusher.as_ref().filter(|_| self.unsynced)?.clone();
+        self.unsynced = false;
+        Some(flusher)
+    }
+
     /// Make the frames written since the last flush durable. Written
     /// direct, they are on the device already: what is left is the flush of
     /// its cache, which an `fdatasync` of a file with nothing to write
@@ -805,7 +870,7 @@ impl Wal {
             return Ok(());
         }
         self.flusher
-            .as_ref()
+            .as_deref()
             .unwrap_or(&self.file)
             .sync_data()
             .map_err(|e| format!("write-ahead log: {e}"))?;
@@ -1292,28 +1357,45 @@ mod tests {
             tmp.path().join("journal-1.wal").exists(),
             "the second has its own"
         );
+        commit_from_threads(&[("a:", &first), ("b:", &second)], &log, 1000);
+    }
+
+    #[test]
+    fn concurrent_commits_are_each_answered_once_their_round_is_flushed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = tmp.path().join("audit").join("w.jsonl");
+        let journal = Journal::open(tmp.path());
+        // A round's flush is made after the writer is let go, so the next
+        // round writes meanwhile: a committer whose request such a round
+        // took waits for that round's answer, never answered by another.
+        let names: Vec<String> = (0..8).map(|t| format!("{t}:")).collect();
+        let writers: Vec<(&str, &Journal)> = names.iter().map(|n| (n.as_str(), &journal)).collect();
+        commit_from_threads(&writers, &log, 300);
+    }
+
+    /// Commit `count` lines `{name}{n}` to `log` from one thread per
+    /// writer; each line is in the log once its commit returns, and in the
+    /// end each writer's lines are there in order, none written over another.
+    fn commit_from_threads(writers: &[(&str, &Journal)], log: &Path, count: usize) {
         std::thread::scope(|scope| {
-            for (name, journal) in [("a", &first), ("b", &second)] {
-                let log = &log;
+            for &(name, journal) in writers {
                 scope.spawn(move || {
-                    for n in 0..1000 {
+                    for n in 0..count {
                         let text = format!("{name}{n}\n");
                         journal
                             .commit_now(vec![line(log, &text)], Deferred::default())
                             .unwrap();
+                        let written = std::fs::read_to_string(log).unwrap();
+                        assert!(written.contains(&text), "answered before it was written");
                     }
                 });
             }
         });
-        let text = std::fs::read_to_string(&log).unwrap();
-        assert_eq!(text.lines().count(), 2000, "no line written over another");
-        for name in ["a", "b"] {
-            let mine: Vec<String> = text
-                .lines()
-                .filter(|l| l.starts_with(name))
-                .map(str::to_owned)
-                .collect();
-            let expected: Vec<String> = (0..1000).map(|n| format!("{name}{n}")).collect();
+        let text = std::fs::read_to_string(log).unwrap();
+        assert_eq!(text.lines().count(), writers.len() * count);
+        for (name, _) in writers {
+            let mine: Vec<&str> = text.lines().filter(|l| l.starts_with(name)).collect();
+            let expected: Vec<String> = (0..count).map(|n| format!("{name}{n}")).collect();
             assert_eq!(mine, expected);
         }
     }
