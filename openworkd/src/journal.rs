@@ -555,13 +555,8 @@ impl Writer {
         let flushed = self
             .log(&frames)
             .and_then(|()| self.flush(&BTreeSet::new()).0);
-        self.answer_parked(&flushed);
-    }
-
-    fn answer_parked(&mut self, flushed: &Result<(), String>) {
-        for (done, written) in self.parked.drain(..) {
-            let _ = done.send(written.and_then(|()| flushed.clone()));
-        }
+        let parked = std::mem::take(&mut self.parked);
+        answer(Vec::new(), parked, Ok(()), &flushed, &BTreeMap::new());
     }
 
     /// Append `line` to its log (through the page cache) and frame it for
