@@ -115,8 +115,8 @@ impl Shared {
     /// Run a round over everything queued, if anything is. When all it
     /// still needs is the device's flush, that is made after the writer is
     /// let go: the next round writes its frames while this one flushes.
-    /// Whether a checkpoint fell due that the journal's thread was not yet
-    /// told of.
+    /// Returns whether a checkpoint fell due that the journal's thread was
+    /// not yet told of.
     fn round(&self, mut writer: MutexGuard<'_, Writer>) -> bool {
         let batch = std::mem::take(&mut *self.queue.lock());
         let flush = match batch.is_empty() {
@@ -329,10 +329,7 @@ struct Flush {
 
 impl Flush {
     fn finish(self) {
-        let flushed = self
-            .flusher
-            .sync_data()
-            .map_err(|e| format!("write-ahead log: {e}"));
+        let flushed = flush_device(&self.flusher);
         let none = BTreeMap::new();
         answer(self.commits, self.parked, self.logged, &flushed, &none);
     }
@@ -864,14 +861,17 @@ impl Wal {
         if !self.unsynced {
             return Ok(());
         }
-        self.flusher
-            .as_deref()
-            .unwrap_or(&self.file)
-            .sync_data()
-            .map_err(|e| format!("write-ahead log: {e}"))?;
+        flush_device(self.flusher.as_deref().unwrap_or(&self.file))?;
         self.unsynced = false;
         Ok(())
     }
+}
+
+/// `fdatasync` of the write-ahead log or of the flush file (see
+/// [`Wal::sync`]).
+fn flush_device(file: &File) -> Result<(), String> {
+    file.sync_data()
+        .map_err(|e| format!("write-ahead log: {e}"))
 }
 
 /// `<data>/journal.flush`: an empty file, made durable once, that the
