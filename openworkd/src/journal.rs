@@ -757,7 +757,7 @@ impl Wal {
             } else {
                 crate::workspace::paths::remove_leftovers(
                     &staging,
-                    1,
+                    crate::workspace::paths::STAGING_DEPTH,
                     std::time::SystemTime::now(),
                 );
             }

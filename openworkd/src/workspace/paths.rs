@@ -290,6 +290,14 @@ pub fn is_temp_name(name: &str) -> bool {
 /// write shows in its folder as one event (the rename) rather than the
 /// temporary file's creation, writing, closing and move. Set once a
 /// write-ahead log is taken (the folder belongs to its holder).
+///
+/// The files go to its subfolders in turn, [`STAGING_TURN`] each, placed
+/// apart from one another on the disk (the folder is marked as the top of
+/// a hierarchy): some file systems (ext4 without a journal) pass over every
+/// inode of a region freed in the last minutes, one lookup each, before
+/// they take a free one, so a region where files are made and replaced
+/// thousands of times a second makes each new file slower; the next turn
+/// makes them in a region left alone for minutes.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 struct Staging {
     dir: PathBuf,
@@ -303,6 +311,44 @@ struct Staging {
 
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 static STAGING: std::sync::OnceLock<Staging> = std::sync::OnceLock::new();
+
+/// How long, in seconds, temporary files go to one staging subfolder, and
+/// how many subfolders take turns (a region is used again after 320 s).
+const STAGING_TURN: u64 = 5;
+const STAGING_FOLDERS: u64 = 64;
+/// How deep a staging folder holds temporary files: in its subfolders (and,
+/// left by an earlier version, in itself).
+pub const STAGING_DEPTH: usize = 2;
+
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+impl Staging {
+    /// The subfolder whose turn it is.
+    fn current(&self) -> PathBuf {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        let turn = secs / STAGING_TURN % STAGING_FOLDERS;
+        self.dir.join(format!("{turn:02}"))
+    }
+
+    /// A new file in the current subfolder (made if missing).
+    fn create(&self, open: impl Fn(&Path) -> io::Result<std::fs::File>) -> Option<TempFile> {
+        use std::os::unix::fs::DirBuilderExt;
+        let folder = self.current();
+        let path = folder.join(temp_name());
+        let file = match open(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&folder)
+                    .ok()?;
+                open(&path)
+            }
+            opened => opened,
+        };
+        file.ok().map(|file| TempFile::new(file, path, self.ext4))
+    }
+}
 
 /// ext4's file system type (`statfs`).
 pub const EXT4: i64 = 0xEF53;
@@ -327,7 +373,14 @@ pub fn stage_in(dir: &Path) -> io::Result<()> {
         return Err(io::Error::other("not a folder of this user")).at(dir);
     }
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).at(dir)?;
-    remove_leftovers(dir, 1, std::time::SystemTime::now());
+    // Its subfolders placed apart (where the file system supports it).
+    if let Ok(folder) = std::fs::File::open(dir)
+        && let Ok(flags) = rustix::fs::ioctl_getflags(&folder)
+        && !flags.contains(rustix::fs::IFlags::TOPDIR)
+    {
+        let _ = rustix::fs::ioctl_setflags(&folder, flags | rustix::fs::IFlags::TOPDIR);
+    }
+    remove_leftovers(dir, STAGING_DEPTH, std::time::SystemTime::now());
     let Some(folder) = Folder::of(dir) else {
         return Ok(());
     };
@@ -443,11 +496,7 @@ impl TempFile {
                 .mode(mode)
                 .open(path)
         };
-        let staged = staging_for(dir).and_then(|staging| {
-            let path = staging.dir.join(temp_name());
-            open(&path).ok().map(|file| (path, file, staging.ext4))
-        });
-        let (path, file, reserve) = match staged {
+        let made = match staging_for(dir).and_then(|staging| staging.create(open)) {
             Some(made) => made,
             None => {
                 let path = dir.join(temp_name());
@@ -461,22 +510,31 @@ impl TempFile {
                     opened => opened,
                 }
                 .at(&path)?;
-                (path, file, false)
+                TempFile::new(file, path, false)
             }
         };
         // The umask (or a folder's default ACL) may have taken bits away
         // at creation.
-        let made = file.metadata().at(&path)?;
-        if made.permissions().mode() & 0o7777 != mode {
-            file.set_permissions(std::fs::Permissions::from_mode(mode))
-                .at(&path)?;
+        let meta = made.file.metadata().at(made.path())?;
+        if meta.permissions().mode() & 0o7777 != mode {
+            made.file
+                .set_permissions(std::fs::Permissions::from_mode(mode))
+                .at(made.path())?;
         }
         Ok(TempFile {
+            ino: meta.ino(),
+            ..made
+        })
+    }
+
+    /// `file`, just made at `path`.
+    fn new(file: std::fs::File, path: PathBuf, reserve: bool) -> TempFile {
+        TempFile {
             file,
-            ino: made.ino(),
+            ino: 0,
             name: Unmoved { path, moved: false },
             reserve,
-        })
+        }
     }
 
     pub fn file(&self) -> &std::fs::File {
@@ -543,14 +601,13 @@ fn hold(path: &Path) -> Option<std::fs::File> {
         .ok()
 }
 
-/// How long a replaced file is held before it is let go.
-const REAP_AFTER: std::time::Duration = std::time::Duration::from_millis(5);
-
 /// Let go of a file a write replaced, on the reaper's thread: freeing a
 /// file's blocks is work for the file system (and, on a file system
 /// mounted with `discard`, a wait for the device) that the write need
-/// not wait for. Those replaced within a few milliseconds of each other
-/// are let go together.
+/// not wait for. It is freed at once (those queued while the reaper frees
+/// another are let go together): a file system that avoids reusing an
+/// inode freed in an earlier second (see [`Staging`]) takes it again for the
+/// next write's temporary file only while it is fresh.
 fn reap(file: std::fs::File) {
     static REAPER: std::sync::OnceLock<Option<std::sync::mpsc::Sender<std::fs::File>>> =
         std::sync::OnceLock::new();
@@ -558,13 +615,7 @@ fn reap(file: std::fs::File) {
         let (send, receive) = std::sync::mpsc::channel::<std::fs::File>();
         let spawned = std::thread::Builder::new()
             .name("openworkd-reaper".into())
-            .spawn(move || {
-                while let Ok(first) = receive.recv() {
-                    std::thread::sleep(REAP_AFTER);
-                    drop(first);
-                    while receive.try_recv().is_ok() {}
-                }
-            });
+            .spawn(move || while receive.recv().is_ok() {});
         spawned.ok().map(|_| send)
     });
     if let Some(reaper) = reaper {

@@ -233,12 +233,17 @@ fn what_an_interrupted_write_left_in_the_staging_folder_is_removed_at_start() {
         &sha256(&format!("openworkd temporary file {random}"))[..8]
     ));
     std::fs::write(&leftover, "half-written").unwrap();
+    // Temporary files are made in its subfolders.
+    std::fs::create_dir(staging.join("07")).unwrap();
+    let in_subfolder = staging.join("07").join(leftover.file_name().unwrap());
+    std::fs::write(&in_subfolder, "half-written").unwrap();
     std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(0o777)).unwrap();
     let d = Daemon::builder()
         .with_workspace()
         .env("OPENWORK_DATA_DIR", &data.path().display().to_string())
         .start();
     assert!(!leftover.exists());
+    assert!(!in_subfolder.exists());
     // The folder is the daemon's alone.
     assert_eq!(std::fs::metadata(&staging).unwrap().mode() & 0o777, 0o700);
     let r = d.patch(
@@ -246,7 +251,107 @@ fn what_an_interrupted_write_left_in_the_staging_folder_is_removed_at_start() {
         &json!({"opencode": {"theme": "x"}}).to_string(),
     );
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
+    assert_eq!(files_under(&staging), Vec::<String>::new());
+}
+
+/// The files (not folders) under `dir`, two levels deep.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        match entry.file_type().unwrap().is_dir() {
+            true => files.extend(
+                std::fs::read_dir(entry.path())
+                    .unwrap()
+                    .map(|e| e.unwrap().path().display().to_string()),
+            ),
+            false => files.push(entry.path().display().to_string()),
+        }
+    }
+    files
+}
+
+/// A daemon with a workspace and its own data folder.
+fn daemon_with_data_folder() -> (tempfile::TempDir, Daemon) {
+    let data = tempfile::tempdir().unwrap();
+    let d = Daemon::builder()
+        .with_workspace()
+        .env("OPENWORK_DATA_DIR", &data.path().display().to_string())
+        .start();
+    (data, d)
+}
+
+/// The staging subfolder whose turn it is at `secs` (one per 5 s, 64 in turn).
+fn staging_turn(secs: u64) -> String {
+    format!("{:02}", secs / 5 % 64)
+}
+
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[test]
+fn temporary_files_are_made_in_staging_subfolders_taking_turns() {
+    let (data, d) = daemon_with_data_folder();
+    let staging = data.path().join("staging");
+    let upsert = |body: &str| {
+        let before = unix_secs();
+        let r = d.post(
+            &d.ws("skills"),
+            &json!({"name": "notes", "description": "d", "content": body}).to_string(),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        (staging_turn(before), staging_turn(unix_secs()))
+    };
+    let subfolders = || {
+        let mut names: Vec<String> = std::fs::read_dir(&staging)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    // The skill's folder made (a new folder's first file is made in it).
+    upsert("# zero\n");
+    for entry in std::fs::read_dir(&staging).unwrap() {
+        std::fs::remove_dir_all(entry.unwrap().path()).unwrap();
+    }
+    let (from, to) = upsert("# one\n");
+    let first = subfolders();
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert!(
+        first[0] == from || first[0] == to,
+        "{first:?}, {from}..{to}"
+    );
+    // The next turn begins within 5 s: its write goes to another subfolder.
+    std::thread::sleep(std::time::Duration::from_millis(5100));
+    upsert("# two\n");
+    let both = subfolders();
+    assert_eq!(both.len(), 2, "{both:?}");
+    assert_eq!(files_under(&staging), Vec::<String>::new());
+    assert!(
+        std::fs::read_to_string(d.workspace.join(".opencode/skills/notes/SKILL.md"))
+            .unwrap()
+            .contains("# two")
+    );
+    // Where the file system keeps the flag, the staging folder is marked as
+    // the top of a hierarchy (its subfolders placed apart).
+    let probe = tempfile::tempdir_in(data.path()).unwrap();
+    let supported = std::fs::File::open(probe.path()).is_ok_and(|f| {
+        rustix::fs::ioctl_getflags(&f).is_ok_and(|flags| {
+            rustix::fs::ioctl_setflags(&f, flags | rustix::fs::IFlags::TOPDIR).is_ok()
+                && rustix::fs::ioctl_getflags(&f)
+                    .is_ok_and(|now| now.contains(rustix::fs::IFlags::TOPDIR))
+        })
+    });
+    let flags = rustix::fs::ioctl_getflags(std::fs::File::open(&staging).unwrap());
+    assert_eq!(
+        flags.is_ok_and(|f| f.contains(rustix::fs::IFlags::TOPDIR)),
+        supported
+    );
 }
 
 #[test]
@@ -306,11 +411,7 @@ fn a_symlink_planted_as_the_staging_folder_is_not_followed() {
 
 #[test]
 fn writes_go_on_when_the_staging_folder_is_removed_or_replaced_while_running() {
-    let data = tempfile::tempdir().unwrap();
-    let d = Daemon::builder()
-        .with_workspace()
-        .env("OPENWORK_DATA_DIR", &data.path().display().to_string())
-        .start();
+    let (data, d) = daemon_with_data_folder();
     let staging = data.path().join("staging");
     let upsert = |body: &str| {
         let r = d.post(
@@ -323,7 +424,21 @@ fn writes_go_on_when_the_staging_folder_is_removed_or_replaced_while_running() {
         assert!(written.contains(body), "{written}");
     };
     upsert("# one\n");
-    std::fs::remove_dir(&staging).unwrap();
+    // A file where each subfolder would be: written beside the target.
+    for entry in std::fs::read_dir(&staging).unwrap() {
+        std::fs::remove_dir_all(entry.unwrap().path()).unwrap();
+    }
+    let turns: Vec<_> = (0..64)
+        .map(|turn| staging.join(format!("{turn:02}")))
+        .collect();
+    for turn in &turns {
+        std::fs::write(turn, "not a folder").unwrap();
+    }
+    upsert("# one and a half\n");
+    for turn in &turns {
+        assert_eq!(std::fs::read_to_string(turn).unwrap(), "not a folder");
+    }
+    std::fs::remove_dir_all(&staging).unwrap();
     upsert("# two\n");
     // A file where the folder was: written beside the target instead.
     std::fs::write(&staging, "not a folder").unwrap();
