@@ -331,8 +331,11 @@ impl Staging {
         self.dir.join(format!("{turn:02}"))
     }
 
-    /// A new file in the current subfolder (made if missing).
-    fn create(&self, open: impl Fn(&Path) -> io::Result<std::fs::File>) -> Option<TempFile> {
+    /// A new file in the current subfolder (made if missing), and its path.
+    fn create(
+        &self,
+        open: impl Fn(&Path) -> io::Result<std::fs::File>,
+    ) -> Option<(PathBuf, std::fs::File)> {
         use std::os::unix::fs::DirBuilderExt;
         let folder = self.current();
         let path = folder.join(temp_name());
@@ -346,7 +349,7 @@ impl Staging {
             }
             opened => opened,
         };
-        file.ok().map(|file| TempFile::new(file, path, self.ext4))
+        file.ok().map(|file| (path, file))
     }
 }
 
@@ -496,7 +499,11 @@ impl TempFile {
                 .mode(mode)
                 .open(path)
         };
-        let made = match staging_for(dir).and_then(|staging| staging.create(open)) {
+        let staged = staging_for(dir).and_then(|staging| {
+            let (path, file) = staging.create(open)?;
+            Some((path, file, staging.ext4))
+        });
+        let (path, file, reserve) = match staged {
             Some(made) => made,
             None => {
                 let path = dir.join(temp_name());
@@ -510,31 +517,22 @@ impl TempFile {
                     opened => opened,
                 }
                 .at(&path)?;
-                TempFile::new(file, path, false)
+                (path, file, false)
             }
         };
         // The umask (or a folder's default ACL) may have taken bits away
         // at creation.
-        let meta = made.file.metadata().at(made.path())?;
-        if meta.permissions().mode() & 0o7777 != mode {
-            made.file
-                .set_permissions(std::fs::Permissions::from_mode(mode))
-                .at(made.path())?;
+        let made = file.metadata().at(&path)?;
+        if made.permissions().mode() & 0o7777 != mode {
+            file.set_permissions(std::fs::Permissions::from_mode(mode))
+                .at(&path)?;
         }
         Ok(TempFile {
-            ino: meta.ino(),
-            ..made
-        })
-    }
-
-    /// `file`, just made at `path`.
-    fn new(file: std::fs::File, path: PathBuf, reserve: bool) -> TempFile {
-        TempFile {
             file,
-            ino: 0,
+            ino: made.ino(),
             name: Unmoved { path, moved: false },
             reserve,
-        }
+        })
     }
 
     pub fn file(&self) -> &std::fs::File {
