@@ -20,8 +20,10 @@ pub struct ApprovalHistory {
 }
 
 struct Kept {
-    /// Newest last.
-    items: VecDeque<ApprovalDecided>,
+    /// Newest last: each decision's id and its line (without the newline),
+    /// parsed again only when a page shows it (a decision kept as its line
+    /// takes a third of the memory of one kept parsed).
+    items: VecDeque<(Box<str>, Box<str>)>,
     /// Lines in the file (compaction is due past `KEPT + KEPT / 5`).
     lines: usize,
 }
@@ -32,9 +34,12 @@ impl ApprovalHistory {
     pub fn open(data_dir: &std::path::Path, journal: Arc<Journal>) -> Self {
         let path = data_dir.join("approvals").join("history.jsonl");
         let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let mut items: VecDeque<ApprovalDecided> = text
+        let mut items: VecDeque<(Box<str>, Box<str>)> = text
             .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
+            .filter_map(|l| {
+                let item: ApprovalDecided = serde_json::from_str(l).ok()?;
+                Some((item.id.into_boxed_str(), l.into()))
+            })
             .collect();
         let lines = text.lines().count();
         while items.len() > KEPT {
@@ -51,7 +56,9 @@ impl ApprovalHistory {
     /// `lazy`, with the next commit to the journal: a write let through
     /// commits its own changes right after).
     pub fn record(&self, item: ApprovalDecided, lazy: bool) -> Durable {
-        let mut bytes = serde_json::to_vec(&item).unwrap_or_default();
+        let json = serde_json::to_string(&item).unwrap_or_default();
+        let mut bytes = Vec::with_capacity(json.len() + 1);
+        bytes.extend_from_slice(json.as_bytes());
         bytes.push(b'\n');
         let mut kept = self.inner.lock();
         let line = crate::journal::Line {
@@ -64,7 +71,8 @@ impl ApprovalHistory {
             false => self.journal.append(line),
         };
         kept.lines += 1;
-        kept.items.push_back(item);
+        kept.items
+            .push_back((item.id.into_boxed_str(), json.into_boxed_str()));
         if kept.items.len() > KEPT {
             kept.items.pop_front();
         }
@@ -72,8 +80,8 @@ impl ApprovalHistory {
             // Queued after the append above, under the same lock: the
             // journal applies them in this order.
             let mut text = Vec::new();
-            for item in &kept.items {
-                let _ = serde_json::to_writer(&mut text, item);
+            for (_, line) in &kept.items {
+                text.extend_from_slice(line.as_bytes());
                 text.push(b'\n');
             }
             drop(self.journal.replace(self.path.clone(), 0o600, text));
@@ -87,7 +95,11 @@ impl ApprovalHistory {
     pub fn page(&self, limit: usize, before: Option<&str>) -> Vec<ApprovalDecided> {
         let kept = self.inner.lock();
         let end = match before {
-            Some(id) => kept.items.iter().position(|i| i.id == id).unwrap_or(0),
+            Some(id) => kept
+                .items
+                .iter()
+                .position(|(kept_id, _)| &**kept_id == id)
+                .unwrap_or(0),
             None => kept.items.len(),
         };
         kept.items
@@ -95,7 +107,7 @@ impl ApprovalHistory {
             .take(end)
             .rev()
             .take(limit)
-            .cloned()
+            .filter_map(|(_, line)| serde_json::from_str(line).ok())
             .collect()
     }
 }
