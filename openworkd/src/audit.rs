@@ -4,7 +4,6 @@ use crate::journal::{Durable, Journal, Line};
 use crate::workspace::Caches;
 use crate::workspace::WorkspaceEntry;
 use openwork_shared::models::AuditEntry;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -56,15 +55,14 @@ impl AuditLog {
         }
     }
 
-    /// The newest `limit` entries, newest first.
+    /// The newest `limit` entries, newest first: the log's last `limit`
+    /// lines (within its last [`TAIL_BYTES`]), read from its end a block at
+    /// a time, not the whole tail.
     pub fn recent(&self, ws: &WorkspaceEntry, limit: usize) -> Vec<AuditEntry> {
-        let tail = read_tail(&self.readable(ws)).unwrap_or_default();
-        let lines: Vec<&str> = tail.lines().filter(|l| !l.trim().is_empty()).collect();
-        lines
+        crate::workspace::paths::read_last_lines(&self.readable(ws), limit, TAIL_BYTES, 64 << 10)
+            .unwrap_or_default()
             .iter()
-            .rev()
-            .take(limit)
-            .filter_map(|l| serde_json::from_str(l).ok())
+            .filter_map(|l| serde_json::from_str(&String::from_utf8_lossy(l)).ok())
             .collect()
     }
 
@@ -97,14 +95,4 @@ fn newest_timestamp(bytes: &[u8]) -> Option<u64> {
         .ok()?
         .get("timestamp")?
         .as_u64()
-}
-
-fn read_tail(path: &Path) -> io::Result<String> {
-    let (meta, bytes) = crate::workspace::paths::read_tail(path, TAIL_BYTES)?;
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    // Drop a line cut in half by the seek.
-    Ok(match (meta.len() > TAIL_BYTES, text.find('\n')) {
-        (true, Some(i)) => text[i + 1..].to_owned(),
-        _ => text,
-    })
 }

@@ -572,3 +572,31 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Taking<I> {
         self.watch(polled)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_takes_its_slot_out_of_the_registry_as_it_ends() {
+        let registry = Arc::new(Registry::default());
+        let connections: Vec<_> = (0..3)
+            .map(|_| {
+                let (number, slot) = registry.enter();
+                Connection {
+                    number,
+                    slot,
+                    registry: registry.clone(),
+                }
+            })
+            .collect();
+        assert_eq!(registry.slots.lock().len(), 3);
+        let woken = AtomicU64::new(0);
+        registry.each(|_| {
+            woken.fetch_add(1, Ordering::Relaxed);
+        });
+        assert_eq!(woken.load(Ordering::Relaxed), 3);
+        drop(connections);
+        assert!(registry.slots.lock().is_empty());
+    }
+}

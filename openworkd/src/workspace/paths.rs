@@ -227,6 +227,51 @@ pub fn read_tail(path: &Path, limit: u64) -> io::Result<(std::fs::Metadata, Vec<
     Ok((meta, bytes))
 }
 
+/// The last `wanted` non-empty lines of the last `limit` bytes of `path`,
+/// newest first, read backwards `block` bytes at a time until there are
+/// enough. When `limit` leaves out the file's start, the first line of what
+/// it keeps is left out too (it may be cut); a last line without its
+/// newline counts.
+pub fn read_last_lines(
+    path: &Path,
+    wanted: usize,
+    limit: u64,
+    block: u64,
+) -> io::Result<Vec<Vec<u8>>> {
+    use std::os::unix::fs::FileExt;
+    let (file, meta) = open_regular(path)?;
+    let start = meta.len().saturating_sub(limit);
+    let mut end = meta.len();
+    let mut lines = Vec::new();
+    // The bytes after the last newline seen (a line's end, its start
+    // further back).
+    let mut rest: Vec<u8> = Vec::new();
+    while end > start && lines.len() < wanted {
+        let from = end.saturating_sub(block.max(1)).max(start);
+        let mut read = vec![0; (end - from) as usize];
+        file.read_exact_at(&mut read, from)?;
+        read.extend_from_slice(&rest);
+        let mut pieces = read.split(|&b| b == b'\n').rev().peekable();
+        // The first piece may go on further back: kept for the next block.
+        while let Some(piece) = pieces.next() {
+            if pieces.peek().is_none() {
+                rest = piece.to_vec();
+                break;
+            }
+            if lines.len() < wanted && !piece.trim_ascii().is_empty() {
+                lines.push(piece.to_vec());
+            }
+        }
+        end = from;
+    }
+    // At the file's start the piece kept is a whole line; cut by `limit`,
+    // it is not.
+    if start == 0 && lines.len() < wanted && !rest.trim_ascii().is_empty() {
+        lines.push(rest);
+    }
+    Ok(lines)
+}
+
 fn unreadable(why: &'static str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, crate::error::Unreadable(why))
 }
@@ -857,6 +902,37 @@ pub fn remove_if_exists(path: &Path) -> io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_lines_are_read_back_from_the_end_whatever_the_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        std::fs::write(&path, "one\n\ntwo\nthree\n  \nfour\nfive").unwrap();
+        let text = |lines: Vec<Vec<u8>>| -> Vec<String> {
+            lines
+                .into_iter()
+                .map(|l| String::from_utf8(l).unwrap())
+                .collect()
+        };
+        for block in [1, 2, 3, 5, 7, 64, 4096] {
+            let last = |wanted, limit| text(read_last_lines(&path, wanted, limit, block).unwrap());
+            assert_eq!(last(2, 1 << 20), ["five", "four"], "block {block}");
+            assert_eq!(
+                last(10, 1 << 20),
+                ["five", "four", "three", "two", "one"],
+                "block {block}"
+            );
+            // The limit cuts "two": left out.
+            assert_eq!(last(10, 20), ["five", "four", "three"], "block {block}");
+            // The tail's first line is left out even when the limit falls
+            // right before it (it cannot be told from a cut one).
+            assert_eq!(last(10, 18), ["five", "four"], "block {block}");
+            assert_eq!(last(0, 1 << 20), Vec::<String>::new());
+        }
+        std::fs::write(&path, "").unwrap();
+        assert!(read_last_lines(&path, 5, 100, 4).unwrap().is_empty());
+        assert!(read_last_lines(&dir.path().join("none"), 5, 100, 4).is_err());
+    }
 
     #[test]
     fn relative_paths_normalize_like_the_reference() {
