@@ -60,6 +60,7 @@ impl AuditLog {
     /// a time, not the whole tail.
     pub fn recent(&self, ws: &WorkspaceEntry, limit: usize) -> Vec<AuditEntry> {
         crate::workspace::paths::read_last_lines(&self.readable(ws), limit, TAIL_BYTES, 64 << 10)
+            .map(|(_, lines)| lines)
             .unwrap_or_default()
             .iter()
             .filter_map(|l| serde_json::from_str(&String::from_utf8_lossy(l)).ok())
@@ -72,7 +73,7 @@ impl AuditLog {
         let newest = |path: &Path| {
             caches
                 .audit_tail
-                .get_tail(path, TAIL_BYTES, |bytes| bytes.map(newest_timestamp))
+                .get_last_line(path, TAIL_BYTES, |bytes| bytes.map(newest_timestamp))
                 .ok()
                 .flatten()
         };

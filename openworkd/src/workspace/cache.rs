@@ -76,15 +76,19 @@ impl<T: Clone> StampCache<T> {
             .map_err(Miss::into_io)
     }
 
-    /// [`get`](Self::get) where `load` is given only the last `tail`
-    /// bytes of the file (a log, however long it grew).
-    pub fn get_tail(
+    /// [`get`](Self::get) where `load` is given only the file's last
+    /// line within its last `tail` bytes (a log, however long it grew),
+    /// read from its end.
+    pub fn get_last_line(
         &self,
         path: &Path,
         tail: u64,
         load: impl FnOnce(Option<&[u8]>) -> T,
     ) -> io::Result<T> {
-        let read = |p: &Path| super::paths::read_tail(p, tail);
+        let read = |p: &Path| {
+            let (meta, mut lines) = super::paths::read_last_lines(p, 1, tail, 4096)?;
+            Ok((meta, lines.pop().unwrap_or_default()))
+        };
         self.get_read(path, || Ok::<(), io::Error>(()), read, load)
             .map_err(Miss::into_io)
     }

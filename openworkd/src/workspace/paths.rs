@@ -216,19 +216,8 @@ pub fn read_opened(
     Ok(bytes)
 }
 
-/// The last `limit` bytes of `path` (all of it when smaller), opened as
-/// [`read_file`] opens it.
-pub fn read_tail(path: &Path, limit: u64) -> io::Result<(std::fs::Metadata, Vec<u8>)> {
-    use std::io::{Read, Seek, SeekFrom};
-    let (mut file, meta) = open_regular(path)?;
-    file.seek(SeekFrom::Start(meta.len().saturating_sub(limit)))?;
-    let mut bytes = Vec::with_capacity(meta.len().min(limit) as usize);
-    file.take(limit).read_to_end(&mut bytes)?;
-    Ok((meta, bytes))
-}
-
 /// The last `wanted` non-empty lines of the last `limit` bytes of `path`,
-/// newest first, read backwards `block` bytes at a time until there are
+/// newest first (with the file's metadata), read backwards `block` bytes at a time until there are
 /// enough. When `limit` leaves out the file's start, the first line of what
 /// it keeps is left out too (it may be cut); a last line without its
 /// newline counts.
@@ -237,7 +226,7 @@ pub fn read_last_lines(
     wanted: usize,
     limit: u64,
     block: u64,
-) -> io::Result<Vec<Vec<u8>>> {
+) -> io::Result<(std::fs::Metadata, Vec<Vec<u8>>)> {
     use std::os::unix::fs::FileExt;
     let (file, meta) = open_regular(path)?;
     let start = meta.len().saturating_sub(limit);
@@ -269,7 +258,7 @@ pub fn read_last_lines(
     if start == 0 && lines.len() < wanted && !rest.trim_ascii().is_empty() {
         lines.push(rest);
     }
-    Ok(lines)
+    Ok((meta, lines))
 }
 
 fn unreadable(why: &'static str) -> io::Error {
@@ -915,7 +904,8 @@ mod tests {
                 .collect()
         };
         for block in [1, 2, 3, 5, 7, 64, 4096] {
-            let last = |wanted, limit| text(read_last_lines(&path, wanted, limit, block).unwrap());
+            let last =
+                |wanted, limit| text(read_last_lines(&path, wanted, limit, block).unwrap().1);
             assert_eq!(last(2, 1 << 20), ["five", "four"], "block {block}");
             assert_eq!(
                 last(10, 1 << 20),
@@ -930,7 +920,7 @@ mod tests {
             assert_eq!(last(0, 1 << 20), Vec::<String>::new());
         }
         std::fs::write(&path, "").unwrap();
-        assert!(read_last_lines(&path, 5, 100, 4).unwrap().is_empty());
+        assert!(read_last_lines(&path, 5, 100, 4).unwrap().1.is_empty());
         assert!(read_last_lines(&dir.path().join("none"), 5, 100, 4).is_err());
     }
 
@@ -1007,21 +997,26 @@ mod tests {
         assert_eq!(read_file(&file, 100).unwrap().1, b"one\ntwo\nthree\n");
         let too_large = read_file(&file, 4).unwrap_err();
         assert!(crate::error::path_refusal(&too_large).is_some());
-        assert_eq!(read_tail(&file, 6).unwrap().1, b"three\n");
-        assert_eq!(read_tail(&file, 100).unwrap().1.len(), 14);
+        let last = |path: &Path, wanted, limit| read_last_lines(path, wanted, limit, 4).unwrap().1;
+        assert_eq!(last(&file, 1, 100), [b"three"]);
+        assert_eq!(last(&file, 5, 100).len(), 3);
         // A sparse file that says it is huge: the tail only.
         let huge = dir.path().join("huge");
         std::fs::File::create(&huge)
             .unwrap()
             .set_len(20 << 30)
             .unwrap();
-        assert_eq!(read_tail(&huge, 8).unwrap().1, [0; 8]);
+        assert!(last(&huge, 1, 8).is_empty());
         assert!(read_file(&huge, MAX_PARSED_BYTES).is_err());
         // A FIFO is refused without waiting for a writer; a folder is EISDIR.
         let fifo = dir.path().join("fifo");
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
         assert!(made.is_ok_and(|s| s.success()));
-        for refused in [read_file(&fifo, 100), read_tail(&fifo, 100)] {
+        let refusals = [
+            read_file(&fifo, 100).map(|_| ()),
+            read_last_lines(&fifo, 1, 100, 4).map(|_| ()),
+        ];
+        for refused in refusals {
             let e = refused.unwrap_err();
             assert!(
                 crate::error::path_refusal(&e).is_some_and(|m| m.contains("FIFO")),
