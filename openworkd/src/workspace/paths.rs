@@ -217,10 +217,11 @@ pub fn read_opened(
 }
 
 /// The last `wanted` non-empty lines of the last `limit` bytes of `path`,
-/// newest first (with the file's metadata), read backwards `block` bytes at a time until there are
-/// enough. When `limit` leaves out the file's start, the first line of what
-/// it keeps is left out too (it may be cut); a last line without its
-/// newline counts.
+/// newest first (with the file's metadata), read backwards from a `block`
+/// of bytes, each next read twice the last, until there are enough (a long
+/// line is copied a few times, not once per block). When `limit` leaves
+/// out the file's start, the first line of what it keeps is left out too
+/// (it may be cut); a last line without its newline counts.
 pub fn read_last_lines(
     path: &Path,
     wanted: usize,
@@ -235,8 +236,9 @@ pub fn read_last_lines(
     // The bytes after the last newline seen (a line's end, its start
     // further back).
     let mut rest: Vec<u8> = Vec::new();
+    let mut block = block.max(1);
     while end > start && lines.len() < wanted {
-        let from = end.saturating_sub(block.max(1)).max(start);
+        let from = end.saturating_sub(block).max(start);
         let mut read = vec![0; (end - from) as usize];
         file.read_exact_at(&mut read, from)?;
         read.extend_from_slice(&rest);
@@ -252,6 +254,7 @@ pub fn read_last_lines(
             }
         }
         end = from;
+        block = block.saturating_mul(2);
     }
     // At the file's start the piece kept is a whole line; cut by `limit`,
     // it is not.
