@@ -303,7 +303,7 @@ fn log_request(seen: &Seen, resp: &Response, elapsed: std::time::Duration) {
             .extensions()
             .get::<LoggedError>()
             .map(|LoggedError(message)| message.clone()),
-        at: seen.started + elapsed,
+        at: std::time::SystemTime::now(),
     });
 }
 

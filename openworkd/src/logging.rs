@@ -11,7 +11,7 @@ use std::fmt;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::Layer;
@@ -73,27 +73,6 @@ const FLUSH_ENTRIES: usize = 8192;
 /// The formatted batch's buffer is kept between batches up to this size.
 const KEPT_BYTES: usize = 4 * 1024 * 1024;
 
-/// Wall-clock time of instants, as of one batch.
-struct Clock {
-    wall: SystemTime,
-    now: Instant,
-}
-
-impl Clock {
-    fn now() -> Clock {
-        Clock {
-            wall: SystemTime::now(),
-            now: Instant::now(),
-        }
-    }
-
-    fn at(&self, instant: Instant) -> SystemTime {
-        self.wall
-            .checked_sub(self.now.saturating_duration_since(instant))
-            .unwrap_or(self.wall)
-    }
-}
-
 impl Sink {
     fn push(&self, entry: Entry, urgent: bool) {
         let queued = QUEUE.with(|queue| {
@@ -130,12 +109,11 @@ impl Sink {
         if batch.is_empty() {
             return;
         }
-        let clock = Clock::now();
         for (queue, mut entries) in batch {
             for entry in entries.drain(..) {
                 match entry {
                     Entry::Line(line) => text.extend_from_slice(&line),
-                    Entry::Request(answered) => self.write_request(&mut text, &answered, &clock),
+                    Entry::Request(answered) => self.write_request(&mut text, &answered),
                 }
             }
             queue.lock().spare = entries;
@@ -147,9 +125,9 @@ impl Sink {
         text.shrink_to(KEPT_BYTES);
     }
 
-    fn write_request(&self, out: &mut Vec<u8>, line: &Answered, clock: &Clock) {
+    fn write_request(&self, out: &mut Vec<u8>, line: &Answered) {
         match self.format {
-            LogFormat::Json => write_json(out, line, clock.at(line.at), &self.json_tail),
+            LogFormat::Json => write_json(out, line, line.at, &self.json_tail),
             _ => {
                 write_message(out, line);
                 out.push(b'\n');
@@ -350,8 +328,9 @@ pub struct Answered {
     pub auth: &'static str,
     /// The cause of a server error.
     pub error: Option<String>,
-    /// When it was answered.
-    pub at: Instant,
+    /// When it was answered, read from the wall clock then: the clock may
+    /// be stepped before the line is written.
+    pub at: SystemTime,
 }
 
 /// Log one request line: INFO, WARN for 4xx and ERROR for 5xx (both
