@@ -874,25 +874,116 @@ fn flush_device(file: &File) -> Result<(), String> {
         .map_err(|e| format!("write-ahead log: {e}"))
 }
 
-/// `<data>/journal.flush`: an empty file, made durable once, that the
-/// journal only ever flushes (shared by every openworkd on the data
+/// The file the journal flushes: an empty file under `<data>/flush`, made
+/// durable once and never written (shared by every openworkd on the data
 /// folder); `None` when it cannot be had on the log's device.
+///
+/// On ext4 without a journal, `fdatasync` first writes the block of the
+/// inode table that holds the file's inode when any inode in that block
+/// changed, such as the write-ahead log's (its modification time) or an
+/// audit log's: a device write before each flush. So the file chosen is
+/// one whose whole block holds only empty files of its folder (see
+/// [`clean_flush_file`]), in subfolders placed apart on the disk (where
+/// inodes are given in order, with no others between them).
 fn flusher(data_dir: &Path, dev: u64) -> Option<File> {
-    let path = data_dir.join("journal.flush");
+    let top = data_dir.join("flush");
+    own_folder(&top, dev)?;
+    crate::workspace::paths::place_subfolders_apart(&top);
+    let mut chosen = None;
+    for k in 0..FLUSH_FOLDERS {
+        let dir = top.join(k.to_string());
+        let ino = own_folder(&dir, dev)?;
+        match clean_flush_file(&dir, ino).ok()? {
+            Some(path) => {
+                chosen = Some(path);
+                break;
+            }
+            None => {
+                chosen.get_or_insert_with(|| dir.join("f0"));
+            }
+        }
+    }
+    let path = chosen?;
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
         .ok()?;
     let meta = file.metadata().ok()?;
-    (meta.is_file() && meta.dev() == dev).then_some(())?;
+    (meta.is_file() && meta.dev() == dev && meta.len() == 0).then_some(())?;
     file.sync_all().ok()?;
-    File::open(data_dir).and_then(|d| d.sync_all()).ok()?;
+    let parents = [path.parent()?, &top, data_dir];
+    parents
+        .iter()
+        .try_for_each(|dir| File::open(dir).and_then(|d| d.sync_all()))
+        .ok()?;
     Some(file)
+}
+
+/// `dir`, made if missing, when it is a real folder (not a symlink) on
+/// device `dev`: its inode number.
+fn own_folder(dir: &Path, dev: u64) -> Option<u64> {
+    match std::fs::create_dir(dir) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return None,
+        _ => {}
+    }
+    let meta = std::fs::symlink_metadata(dir).ok()?;
+    (meta.is_dir() && meta.dev() == dev).then_some(meta.ino())
+}
+
+/// Inode numbers in an aligned run of this many share blocks of the inode
+/// table only among themselves (16 or 32 inodes a block with ext4's 4 KiB
+/// blocks and 256- or 128-byte inodes).
+const FLUSH_RUN: u64 = 32;
+/// At most this many empty files are made in a flush subfolder…
+const FLUSH_FILES: u64 = 2 * FLUSH_RUN;
+/// … and at most this many subfolders are tried.
+const FLUSH_FOLDERS: usize = 4;
+
+/// A file of `dir` (`f0`, `f1` …) whose inode's whole aligned run belongs
+/// to the folder (its files, itself): nothing else can change that part of
+/// the inode table while the files stay. Empty files are added a run at a
+/// time until one is found (`None`: not within [`FLUSH_FILES`]). On
+/// another file system than ext4, `f0`.
+fn clean_flush_file(dir: &Path, dir_ino: u64) -> io::Result<Option<PathBuf>> {
+    use std::os::unix::fs::DirEntryExt;
+    let make = |n: u64| {
+        let made = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(dir.join(format!("f{n}")));
+        match made {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+            _ => Ok(()),
+        }
+    };
+    if !crate::workspace::paths::on_ext4(dir) {
+        make(0)?;
+        return Ok(Some(dir.join("f0")));
+    }
+    loop {
+        let ours: BTreeMap<u64, PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .map(|e| (e.ino(), e.path()))
+            .collect();
+        let clean = ours.iter().find_map(|(ino, path)| {
+            let first = ino.saturating_sub(1) / FLUSH_RUN * FLUSH_RUN + 1;
+            (first..first + FLUSH_RUN)
+                .all(|n| n == dir_ino || ours.contains_key(&n))
+                .then(|| path.clone())
+        });
+        let files = ours.len() as u64;
+        if clean.is_some() || files >= FLUSH_FILES {
+            if clean.is_none() {
+                make(0)?;
+            }
+            return Ok(clean);
+        }
+        (files..files + FLUSH_RUN).try_for_each(make)?;
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -1295,6 +1386,58 @@ mod tests {
         assert_eq!(super_options(text, 25), Some("rw,discard"));
         assert_eq!(super_options(text, 31), Some("rw,data=journal"));
         assert_eq!(super_options(text, 7), None);
+    }
+
+    #[test]
+    fn the_flush_file_shares_its_part_of_the_inode_table_with_no_other_file() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
+        // Files made before and after, in the same folder and beside it,
+        // as the logs are.
+        let busy = |name: &str| {
+            let path = tmp.path().join(name);
+            std::fs::write(&path, "x").unwrap();
+            std::fs::metadata(&path).unwrap().ino()
+        };
+        let mut others: Vec<u64> = (0..20).map(|n| busy(&format!("before{n}"))).collect();
+        let dev = std::fs::metadata(tmp.path()).unwrap().dev();
+        let file = flusher(tmp.path(), dev).expect("a flush file");
+        others.extend((0..20).map(|n| busy(&format!("after{n}"))));
+        let ino = file.metadata().unwrap().ino();
+        let top = tmp.path().join("flush");
+        assert_eq!(file.metadata().unwrap().len(), 0);
+        if crate::workspace::paths::on_ext4(tmp.path()) {
+            let first = (ino - 1) / FLUSH_RUN * FLUSH_RUN + 1;
+            let run = first..first + FLUSH_RUN;
+            assert!(others.iter().all(|n| !run.contains(n)), "{ino} {others:?}");
+            let folder = (0..FLUSH_FOLDERS)
+                .map(|k| top.join(k.to_string()))
+                .find(|dir| {
+                    dir.join("f0").exists() && {
+                        let ours: Vec<u64> = std::fs::read_dir(dir)
+                            .unwrap()
+                            .map(|e| e.unwrap().metadata().unwrap().ino())
+                            .collect();
+                        ours.contains(&ino)
+                    }
+                })
+                .expect("in one of the subfolders");
+            let ours: Vec<u64> = std::fs::read_dir(&folder)
+                .unwrap()
+                .map(|e| e.unwrap().metadata().unwrap().ino())
+                .collect();
+            let dir = std::fs::metadata(&folder).unwrap().ino();
+            assert!(run.clone().all(|n| n == dir || ours.contains(&n)));
+            assert!(ours.len() as u64 <= FLUSH_FILES);
+        }
+        // Found again as it was when the journal opens again.
+        let again = flusher(tmp.path(), dev).expect("a flush file");
+        assert_eq!(again.metadata().unwrap().ino(), ino);
+        // Not on another device, nor through a symlink put in its place.
+        assert!(flusher(tmp.path(), dev + 1).is_none());
+        std::fs::remove_dir_all(&top).unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("before0"), &top).unwrap();
+        assert!(flusher(tmp.path(), dev).is_none());
     }
 
     #[test]

@@ -393,6 +393,29 @@ impl Staging {
 /// ext4's file system type (`statfs`).
 pub const EXT4: i64 = 0xEF53;
 
+/// Whether `path` is on an ext4 file system.
+pub fn on_ext4(path: &Path) -> bool {
+    // The field's width depends on the architecture.
+    #[allow(clippy::unnecessary_cast)]
+    rustix::fs::statfs(path).is_ok_and(|fs| fs.f_type as i64 == EXT4)
+}
+
+/// Mark `dir` as the top of a hierarchy, so that the file system places
+/// each of its subfolders (and their files) apart, in a region of the disk
+/// of its own, where it supports that (ext4); else nothing.
+#[cfg(target_os = "linux")]
+pub fn place_subfolders_apart(dir: &Path) {
+    if let Ok(folder) = std::fs::File::open(dir)
+        && let Ok(flags) = rustix::fs::ioctl_getflags(&folder)
+        && !flags.contains(rustix::fs::IFlags::TOPDIR)
+    {
+        let _ = rustix::fs::ioctl_setflags(&folder, flags | rustix::fs::IFlags::TOPDIR);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn place_subfolders_apart(_dir: &Path) {}
+
 /// Stage this process's temporary files in `dir` (created `rwx------`;
 /// what an interrupted write left there is removed) whenever a target's
 /// folder would give a new file nothing that a file made in `dir` lacks.
@@ -413,13 +436,7 @@ pub fn stage_in(dir: &Path) -> io::Result<()> {
         return Err(io::Error::other("not a folder of this user")).at(dir);
     }
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).at(dir)?;
-    // Its subfolders placed apart (where the file system supports it).
-    if let Ok(folder) = std::fs::File::open(dir)
-        && let Ok(flags) = rustix::fs::ioctl_getflags(&folder)
-        && !flags.contains(rustix::fs::IFlags::TOPDIR)
-    {
-        let _ = rustix::fs::ioctl_setflags(&folder, flags | rustix::fs::IFlags::TOPDIR);
-    }
+    place_subfolders_apart(dir);
     remove_leftovers(dir, STAGING_DEPTH, std::time::SystemTime::now());
     let Some(folder) = Folder::of(dir) else {
         return Ok(());
@@ -428,9 +445,7 @@ pub fn stage_in(dir: &Path) -> io::Result<()> {
     if folder.group != rustix::process::getegid().as_raw() || folder.default_acl {
         return Ok(());
     }
-    // The field's width depends on the architecture.
-    #[allow(clippy::unnecessary_cast)]
-    let ext4 = rustix::fs::statfs(dir).is_ok_and(|fs| fs.f_type as i64 == EXT4);
+    let ext4 = on_ext4(dir);
     let _ = STAGING.set(Staging {
         dir: dir.to_path_buf(),
         mount: folder.mount,
