@@ -977,9 +977,6 @@ fn clean_flush_file(dir: &Path, dir_ino: u64) -> io::Result<Option<PathBuf>> {
         });
         let files = ours.len() as u64;
         if clean.is_some() || files >= FLUSH_FILES {
-            if clean.is_none() {
-                make(0)?;
-            }
             return Ok(clean);
         }
         (files..files + FLUSH_RUN).try_for_each(make)?;
@@ -1410,22 +1407,18 @@ mod tests {
             let first = (ino - 1) / FLUSH_RUN * FLUSH_RUN + 1;
             let run = first..first + FLUSH_RUN;
             assert!(others.iter().all(|n| !run.contains(n)), "{ino} {others:?}");
+            let inos = |dir: &Path| -> Vec<u64> {
+                std::fs::read_dir(dir).map_or(Vec::new(), |entries| {
+                    entries
+                        .map(|e| e.unwrap().metadata().unwrap().ino())
+                        .collect()
+                })
+            };
             let folder = (0..FLUSH_FOLDERS)
                 .map(|k| top.join(k.to_string()))
-                .find(|dir| {
-                    dir.join("f0").exists() && {
-                        let ours: Vec<u64> = std::fs::read_dir(dir)
-                            .unwrap()
-                            .map(|e| e.unwrap().metadata().unwrap().ino())
-                            .collect();
-                        ours.contains(&ino)
-                    }
-                })
+                .find(|dir| inos(dir).contains(&ino))
                 .expect("in one of the subfolders");
-            let ours: Vec<u64> = std::fs::read_dir(&folder)
-                .unwrap()
-                .map(|e| e.unwrap().metadata().unwrap().ino())
-                .collect();
+            let ours = inos(&folder);
             let dir = std::fs::metadata(&folder).unwrap().ino();
             assert!(run.clone().all(|n| n == dir || ours.contains(&n)));
             assert!(ours.len() as u64 <= FLUSH_FILES);
