@@ -10,6 +10,11 @@
 //!   a body silent that long ends with [`Stalled`] (answered
 //!   `408 request_timeout`). Nor may the client stop taking an answer for
 //!   as long: the connection is then closed.
+//! - An answer given before its request's body is all read (a body too
+//!   large, a refused credential, an unknown route) does not cut the
+//!   client off mid-send: the rest of the body, up to [`DRAIN_LIMIT`]
+//!   and for [`DRAIN_TIME`] at most, is read and dropped, so the client
+//!   finishes sending and reads the answer (see [`drain`]).
 //! - At the stop, no connection is accepted any more; idle ones are closed,
 //!   requests under way get [`STOP_GRACE`] to finish, and what is still
 //!   open after it is closed.
@@ -43,6 +48,12 @@ pub const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long requests under way at the stop may take to finish.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How much of a body left unread by its answer is still read and
+/// dropped before the connection is closed.
+pub const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
+/// How long such a body may take to arrive before the connection is
+/// closed.
+pub const DRAIN_TIME: Duration = Duration::from_secs(10);
 /// How often deadlines are looked at (a deadline is met to within this).
 const TICK: Duration = Duration::from_secs(1);
 
@@ -477,6 +488,7 @@ impl BodyWatch {
         axum::body::Body::new(Watched {
             inner: body,
             silence: Silence::new(self.0.clone(), Quiet::Body),
+            over: false,
         })
     }
 }
@@ -484,6 +496,44 @@ impl BodyWatch {
 struct Watched {
     inner: axum::body::Body,
     silence: Silence,
+    /// The body ended, completely or with an error.
+    over: bool,
+}
+
+impl Drop for Watched {
+    /// A body dropped before its end is read to its end elsewhere, when
+    /// what is left of it may be: hyper goes on reading the connection
+    /// while the body is wanted, and closes it once the body is dropped,
+    /// which would reset a client still sending.
+    fn drop(&mut self) {
+        use hyper::body::Body;
+        if self.over || self.inner.is_end_stream() {
+            return;
+        }
+        let left = self.inner.size_hint().lower();
+        if left > DRAIN_LIMIT {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let body = std::mem::take(&mut self.inner);
+            runtime.spawn(drain(body));
+        }
+    }
+}
+
+/// Read `body` to its end and drop what arrives: at most [`DRAIN_LIMIT`]
+/// bytes, for at most [`DRAIN_TIME`].
+async fn drain(mut body: axum::body::Body) {
+    use http_body_util::BodyExt;
+    let deadline = tokio::time::Instant::now() + DRAIN_TIME;
+    let mut left = DRAIN_LIMIT;
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, body.frame()).await {
+        let size = frame.data_ref().map_or(0, |data| data.len() as u64);
+        match left.checked_sub(size) {
+            Some(rest) => left = rest,
+            None => return,
+        }
+    }
 }
 
 impl hyper::body::Body for Watched {
@@ -496,10 +546,14 @@ impl hyper::body::Body for Watched {
     ) -> Poll<Option<Result<hyper::body::Frame<axum::body::Bytes>, axum::BoxError>>> {
         let this = &mut *self;
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match this.silence.watch(polled) {
+        let polled = match this.silence.watch(polled) {
             Some(polled) => polled.map(|frame| frame.map(|f| f.map_err(Into::into))),
-            None => Poll::Ready(Some(Err(Box::new(Stalled)))),
+            None => Poll::Ready(Some(Err(Box::new(Stalled) as axum::BoxError))),
+        };
+        if matches!(polled, Poll::Ready(None | Some(Err(_)))) {
+            this.over = true;
         }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

@@ -876,3 +876,97 @@ fn a_client_that_stops_taking_an_answer_is_cut_off_after_30_s() {
     // Others were served all along.
     assert_eq!(d.get("/health").status, 200);
 }
+
+/// One answer read from `conn`: its head, then as many body bytes as its
+/// `Content-Length` says.
+fn read_answer(conn: &mut std::net::TcpStream) -> std::io::Result<String> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            if got.len() >= end + 4 + length {
+                return Ok(text);
+            }
+        }
+        let n = conn.read(&mut buf)?;
+        if n == 0 {
+            return Ok(String::from_utf8_lossy(&got).into_owned());
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// An answer given before the request's body has arrived (a body too
+/// large by its length or by what arrived, a refused credential, an
+/// unknown workspace) reaches a client that is still sending: the body is
+/// read to its end, not cut off with a reset mid-send.
+#[test]
+fn an_answer_given_before_the_body_arrives_reaches_a_client_still_sending() {
+    use std::time::Duration;
+    let d = Daemon::start();
+    let addr = d.base.trim_start_matches("http://").to_owned();
+    let big = 17 * 1024 * 1024;
+    let cases = [
+        (d.ws("plugins"), TOKEN, Some(big), "413", "body_too_large"),
+        (d.ws("plugins"), TOKEN, None, "413", "body_too_large"),
+        (
+            d.ws("plugins"),
+            "wrong",
+            Some(1 << 20),
+            "401",
+            "unauthorized",
+        ),
+        (
+            "/workspace/ws_none/plugins".to_owned(),
+            TOKEN,
+            Some(1 << 20),
+            "404",
+            "workspace_not_found",
+        ),
+    ];
+    for (path, token, length, status, code) in cases {
+        let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let framing = match length {
+            Some(n) => format!("Content-Length: {n}"),
+            None => "Transfer-Encoding: chunked".to_owned(),
+        };
+        write!(
+            conn,
+            "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\n{framing}\r\n\r\n"
+        )
+        .unwrap();
+        // The answer is given meanwhile; then the whole body is sent.
+        std::thread::sleep(Duration::from_millis(300));
+        let chunk = vec![b' '; 1 << 20];
+        let sent = match length {
+            Some(n) => conn.write_all(&vec![b' '; n]),
+            None => (0..big / chunk.len())
+                .try_for_each(|_| {
+                    write!(conn, "{:x}\r\n", chunk.len())?;
+                    conn.write_all(&chunk)?;
+                    conn.write_all(b"\r\n")
+                })
+                .and_then(|()| conn.write_all(b"0\r\n\r\n")),
+        };
+        sent.unwrap_or_else(|e| panic!("{path} ({framing}): sending the body failed: {e}"));
+        let answer =
+            read_answer(&mut conn).unwrap_or_else(|e| panic!("{path} ({framing}): no answer: {e}"));
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{path} ({framing}): {answer}"
+        );
+        assert!(answer.contains(&format!("\"code\":\"{code}\"")), "{answer}");
+    }
+}
