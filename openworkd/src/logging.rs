@@ -30,8 +30,8 @@ struct Lines {
 /// the request's thread neither formats it nor writes its bytes. Each
 /// thread has two queues the writer swaps. Warnings and errors are written
 /// at once, with everything queued before them. Lines of one thread keep
-/// their order; within one batch, lines of different threads are grouped
-/// by thread.
+/// their order, and each batch is written in the order its lines were
+/// made, whichever threads made them.
 struct Sink {
     format: LogFormat,
     /// What ends every JSON line (it never changes).
@@ -55,10 +55,19 @@ struct Queues {
 }
 
 enum Entry {
-    /// A line as written.
-    Line(Vec<u8>),
+    /// A line as written, and when it was made.
+    Line(SystemTime, Vec<u8>),
     /// A request line, formatted when written.
     Request(Answered),
+}
+
+impl Entry {
+    fn made(&self) -> SystemTime {
+        match self {
+            Entry::Line(at, _) => *at,
+            Entry::Request(answered) => answered.at,
+        }
+    }
 }
 
 thread_local! {
@@ -109,14 +118,19 @@ impl Sink {
         if batch.is_empty() {
             return;
         }
+        // Each thread's entries are already in time order: the stable sort
+        // merges those runs.
+        let mut merged = Vec::with_capacity(batch.iter().map(|(_, e)| e.len()).sum());
         for (queue, mut entries) in batch {
-            for entry in entries.drain(..) {
-                match entry {
-                    Entry::Line(line) => text.extend_from_slice(&line),
-                    Entry::Request(answered) => self.write_request(&mut text, &answered),
-                }
-            }
+            merged.append(&mut entries);
             queue.lock().spare = entries;
+        }
+        merged.sort_by_key(Entry::made);
+        for entry in merged {
+            match entry {
+                Entry::Line(_, line) => text.extend_from_slice(&line),
+                Entry::Request(answered) => self.write_request(&mut text, &answered),
+            }
         }
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(&text);
@@ -241,10 +255,11 @@ impl<S: Subscriber> Layer<S> for &'static Lines {
             ..Fields::default()
         };
         event.record(&mut fields);
+        let made = SystemTime::now();
         let mut line = match self.out.format {
             LogFormat::Json => {
                 let mut line = Vec::new();
-                json_head(&mut line, event.metadata().level(), SystemTime::now());
+                json_head(&mut line, event.metadata().level(), made);
                 json_string(&mut line, &fields.message);
                 line.extend_from_slice(b",\"attributes\":{");
                 line.extend_from_slice(fields.attributes.as_bytes());
@@ -254,8 +269,10 @@ impl<S: Subscriber> Layer<S> for &'static Lines {
             _ => fields.message.into_bytes(),
         };
         line.push(b'\n');
-        self.out
-            .push(Entry::Line(line), *event.metadata().level() <= Level::WARN);
+        self.out.push(
+            Entry::Line(made, line),
+            *event.metadata().level() <= Level::WARN,
+        );
     }
 }
 
