@@ -532,8 +532,7 @@ impl Writer {
         file: &Logged,
     ) -> Result<(), String> {
         let Some(wal) = &self.wal else {
-            File::open(&file.path)
-                .and_then(|f| f.sync_data())
+            flush_if_there(&file.path, Kind::File)
                 .map_err(|e| format!("cannot sync {}: {e}", file.path.display()))?;
             folders.extend(folders_to_root(file));
             return Ok(());
@@ -611,13 +610,11 @@ impl Writer {
         let synced = folders
             .iter()
             .map(|dir| {
-                let result = File::open(dir).and_then(|d| {
-                    d.sync_all()?;
-                    d.metadata()
-                });
-                let result = match result {
+                let result = match flush_if_there(dir, Kind::Folder) {
                     Ok(meta) => {
-                        covered |= self.wal.as_ref().is_some_and(|w| w.flushed_by(&meta));
+                        covered |= meta.is_some_and(|meta| {
+                            self.wal.as_ref().is_some_and(|w| w.flushed_by(&meta))
+                        });
                         Ok(())
                     }
                     Err(e) => Err(format!("cannot sync {}: {e}", dir.display())),
@@ -654,18 +651,11 @@ impl Writer {
     /// Flush the files and logs the write-ahead log covers (and the
     /// folders of the files), then start it over.
     fn checkpoint(&mut self) -> Result<(), String> {
-        let gone = |e: &io::Error| e.kind() == io::ErrorKind::NotFound;
-        for path in &self.files {
-            match File::open(path).and_then(|f| f.sync_data()) {
-                Err(e) if !gone(&e) => return Err(format!("cannot sync {}: {e}", path.display())),
-                _ => {}
-            }
-        }
-        for dir in &self.file_folders {
-            match File::open(dir).and_then(|d| d.sync_all()) {
-                Err(e) if !gone(&e) => return Err(format!("cannot sync {}: {e}", dir.display())),
-                _ => {}
-            }
+        let files = self.files.iter().map(|path| (path, Kind::File));
+        let folders = self.file_folders.iter().map(|dir| (dir, Kind::Folder));
+        for (path, kind) in files.chain(folders) {
+            flush_if_there(path, kind)
+                .map_err(|e| format!("cannot sync {}: {e}", path.display()))?;
         }
         self.files.clear();
         self.file_folders.clear();
@@ -1362,6 +1352,74 @@ fn open_log(path: &Path, mode: u32, at_offsets: bool) -> io::Result<File> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => options().open(path),
         Err(e) => Err(e),
     }
+}
+
+/// What a path to flush names when the flush comes.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    /// A file: its data is flushed.
+    File,
+    /// A folder: its entries are.
+    Folder,
+}
+
+/// Flush what `path` names now, if it still names a `kind`: its metadata,
+/// or `None` when it no longer does. A write's flush comes after the
+/// write, and in between the workspace may change under it: the file or
+/// folder removed or moved away, a folder on the way replaced by a file or
+/// a symlink loop, the file replaced by a symlink, a FIFO or a device, or
+/// made unreachable to this process. What was written there is then gone
+/// or superseded; there is nothing of it to flush, and that is not a
+/// failure (a write must not fail, nor every later one, because the path
+/// changed since). A file is looked at from its folder before it is
+/// opened, never following a symlink, so nothing but a regular file is
+/// ever opened (opening a FIFO would wait for a writer; a device could act).
+fn flush_if_there(path: &Path, kind: Kind) -> io::Result<Option<std::fs::Metadata>> {
+    use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+    use rustix::io::Errno;
+    let gone = |e: Errno| match e {
+        Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::ACCESS | Errno::PERM => Ok(None),
+        e => Err(io::Error::from(e)),
+    };
+    let base = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
+    let folder = match kind {
+        Kind::Folder => path,
+        Kind::File => path.parent().unwrap_or(Path::new(".")),
+    };
+    let folder = match rustix::fs::open(folder, base | OFlags::DIRECTORY, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(e) => return gone(e),
+    };
+    let opened = match (kind, path.file_name()) {
+        (Kind::Folder, _) => folder,
+        (Kind::File, None) => return Ok(None),
+        (Kind::File, Some(name)) => {
+            let regular = |stat: &rustix::fs::Stat| {
+                FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile
+            };
+            let seen = match rustix::fs::statat(&folder, name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(stat) if regular(&stat) => stat,
+                Ok(_) => return Ok(None),
+                Err(e) => return gone(e),
+            };
+            let fd = match rustix::fs::openat(&folder, name, base | OFlags::NOFOLLOW, Mode::empty())
+            {
+                Ok(fd) => fd,
+                Err(e) => return gone(e),
+            };
+            match rustix::fs::fstat(&fd) {
+                Ok(stat) if regular(&stat) && stat.st_ino == seen.st_ino => fd,
+                Ok(_) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    let file = File::from(opened);
+    match kind {
+        Kind::File => file.sync_data()?,
+        Kind::Folder => file.sync_all()?,
+    }
+    file.metadata().map(Some)
 }
 
 #[cfg(test)]

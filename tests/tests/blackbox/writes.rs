@@ -450,3 +450,77 @@ fn writes_go_on_when_the_staging_folder_is_removed_or_replaced_while_running() {
         .collect();
     assert_eq!(leftovers, ["SKILL.md"]);
 }
+
+/// A write is made durable after it is done (its content at the journal's
+/// checkpoint, a second later), and the workspace may change in between.
+/// Whatever a written file or its folder became by then (a file where the
+/// folder was, a FIFO where the file was, a symlink loop), later writes
+/// go on: none waits or fails, also once more than the write-ahead log
+/// holds (8 MiB) was written, and nothing is logged as an error.
+#[test]
+fn writes_go_on_when_what_a_write_made_is_replaced_before_it_is_flushed() {
+    type Change = fn(&Path);
+    let cases: [(&str, Change); 3] = [
+        ("gone/a.txt", |ws| {
+            std::fs::remove_dir_all(ws.join("gone")).unwrap();
+            std::fs::write(ws.join("gone"), "a file now").unwrap();
+        }),
+        ("fifo.txt", |ws| {
+            std::fs::remove_file(ws.join("fifo.txt")).unwrap();
+            let made = std::process::Command::new("mkfifo")
+                .arg(ws.join("fifo.txt"))
+                .status()
+                .unwrap();
+            assert!(made.success());
+        }),
+        ("loop/b.txt", |ws| {
+            std::fs::remove_dir_all(ws.join("loop")).unwrap();
+            std::os::unix::fs::symlink("loop", ws.join("loop")).unwrap();
+        }),
+    ];
+    let mib = base64::engine::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        vec![b'x'; 1 << 20],
+    );
+    for (path, change) in cases {
+        let d = Daemon::builder()
+            .with_workspace()
+            .env("OPENWORK_WATCH", "0")
+            .start();
+        let ws = d.root().join("ws");
+        let r = d.post(&d.ws("files/sessions"), "{}");
+        let sid = r.json()["session"]["id"].as_str().unwrap().to_owned();
+        let batch = format!("/files/sessions/{sid}/write-batch");
+        let write = json!({"writes": [{"path": path, "contentBase64": "aGVsbG8="}]});
+        let r = d.post(&batch, &write.to_string());
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        change(&ws);
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        for round in 0..4 {
+            let writes: Vec<Value> = (0..3)
+                .map(|i| json!({"path": format!("big/{round}-{i}.bin"), "contentBase64": mib}))
+                .collect();
+            let body = json!({"writes": writes}).to_string();
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (base, batch) = (d.base.clone(), batch.clone());
+            std::thread::spawn(move || {
+                let r = openworkd_tests::http()
+                    .post(format!("{base}{batch}"))
+                    .bearer_auth(openworkd_tests::TOKEN)
+                    .header("Content-Type", "application/json")
+                    .body(body)
+                    .send()
+                    .map(|r| (r.status().as_u16(), r.text().unwrap_or_default()));
+                let _ = tx.send(r);
+            });
+            let answered = rx.recv_timeout(std::time::Duration::from_secs(30));
+            let (status, text) = answered
+                .unwrap_or_else(|_| panic!("{path}: write {round} was not answered in 30 s"))
+                .unwrap();
+            assert_eq!(status, 200, "{path}: write {round}: {text}");
+        }
+        let out = d.output();
+        assert!(!out.contains("cannot sync"), "{path}: {out}");
+        assert!(!out.contains("journal:"), "{path}: {out}");
+    }
+}
