@@ -1355,7 +1355,7 @@ fn open_log(path: &Path, mode: u32, at_offsets: bool) -> io::Result<File> {
 }
 
 /// What a path to flush names when the flush comes.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Kind {
     /// A file: its data is flushed.
     File,
