@@ -287,8 +287,17 @@ pub fn open_regular(path: &Path) -> io::Result<(std::fs::File, std::fs::Metadata
     Ok((file, meta))
 }
 
-/// [`read_file`] of a parsed workspace file, as UTF-8 text.
+/// [`read_file`] of a parsed workspace file, as text to show: bytes that
+/// are not UTF-8 read as U+FFFD.
 pub fn read_text(path: &Path) -> io::Result<String> {
+    let (_, bytes) = read_file(path, MAX_PARSED_BYTES)?;
+    Ok(String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}
+
+/// [`read_file`] of a workspace file about to be edited, as UTF-8 text;
+/// `InvalidData` when it is not, as an edit could not keep its bytes.
+pub fn read_text_exact(path: &Path) -> io::Result<String> {
     let (_, bytes) = read_file(path, MAX_PARSED_BYTES)?;
     String::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }

@@ -93,7 +93,7 @@ pub fn read_openwork(caches: &Caches, root: &Path) -> ApiResult<Arc<Value>> {
 /// Returns the file written.
 pub fn set_opencode_keys(root: &Path, edits: &JsonObject) -> ApiResult<PathBuf> {
     let path = resolve_in_workspace(root, &opencode_relative(root))?;
-    let text = match super::paths::read_text(&path) {
+    let text = match super::paths::read_text_exact(&path) {
         Ok(text) => {
             // Refuse to edit a file that does not parse: the edit would be blind.
             jsonc::parse(&text)?;
@@ -103,6 +103,13 @@ pub fn set_opencode_keys(root: &Path, edits: &JsonObject) -> ApiResult<PathBuf> 
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             jsonc::to_pretty(&Value::Object(edits.clone()))
+        }
+        // Bytes that are not UTF-8 would not survive the edit unchanged.
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidJsonc,
+                "The OpenCode config is not UTF-8 text; editing it would change bytes it holds",
+            ));
         }
         Err(e) => return Err(e.into()),
     };

@@ -296,6 +296,87 @@ fn planted_fifos_and_huge_files_are_refused_never_waited_on_or_loaded() {
     assert!(rss_kib < 256 * 1024, "peak RSS {rss_kib} KiB");
 }
 
+/// Planted text that is not UTF-8: shown with U+FFFD where the bytes were
+/// (as a client reading it as text would), never edited, as an edit could
+/// not keep those bytes.
+#[test]
+fn planted_text_that_is_not_utf8_is_shown_but_never_edited() {
+    let d = Daemon::start();
+    let config = d.workspace.join("opencode.jsonc");
+    let edits = [
+        ("PATCH", d.ws("config"), json!({"opencode": {"model": "m"}})),
+        ("POST", d.ws("plugins"), json!({"spec": "p"})),
+        (
+            "POST",
+            d.ws("mcp"),
+            json!({"name": "m", "config": {"type": "local", "command": ["x"]}}),
+        ),
+        ("POST", d.ws("import"), json!({"opencode": {"model": "m"}})),
+    ];
+    // A Latin-1 byte in a comment: the config parses, but is not UTF-8.
+    let latin: &[u8] = b"{\n  // caf\xe9\n  \"theme\": \"x\"\n}\n";
+    let garbage: &[u8] = b"\xff\xfe\x00{\x01\xc3";
+    for (planted, read) in [(latin, 200), (garbage, 422)] {
+        std::fs::write(&config, planted).unwrap();
+        let r = d.get(&d.ws("config"));
+        assert_no_5xx("config", r.status, &r.text);
+        assert_eq!(r.status, read, "{}", r.text);
+        if read == 200 {
+            assert_eq!(r.json()["opencode"]["theme"], "x", "{}", r.text);
+        }
+        for (method, path, body) in &edits {
+            let r = d.request(
+                method,
+                path,
+                openworkd_tests::Auth::Bearer(TOKEN),
+                Some(&body.to_string()),
+            );
+            assert_no_5xx(path, r.status, &r.text);
+            assert_eq!(
+                (r.status, r.code().as_str()),
+                (422, "invalid_jsonc"),
+                "{method} {path}"
+            );
+            assert_eq!(std::fs::read(&config).unwrap(), planted, "{method} {path}");
+        }
+    }
+    // A skill and a command holding a Latin-1 byte are listed, read and
+    // exported like any other.
+    let skill = d.workspace.join(".opencode/skills/latin/SKILL.md");
+    std::fs::create_dir_all(skill.parent().unwrap()).unwrap();
+    std::fs::write(
+        &skill,
+        b"---\nname: latin\ndescription: caf\xe9\n---\nBody \xe9\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(d.workspace.join(".opencode/commands")).unwrap();
+    std::fs::write(
+        d.workspace.join(".opencode/commands/latin.md"),
+        b"---\ndescription: caf\xe9\n---\nRun \xe9\n",
+    )
+    .unwrap();
+    std::fs::remove_file(&config).unwrap();
+    let listed = d.get(&d.ws("skills")).json();
+    assert_eq!(listed["items"][0]["description"], "caf\u{fffd}", "{listed}");
+    let read = d.get(&d.ws("skills/latin"));
+    assert_eq!(read.status, 200, "{}", read.text);
+    assert!(
+        read.json()["content"]
+            .as_str()
+            .unwrap()
+            .contains("Body \u{fffd}")
+    );
+    let commands = d.get(&d.ws("commands")).json();
+    assert_eq!(commands["items"][0]["name"], "latin", "{commands}");
+    assert_eq!(
+        commands["items"][0]["template"], "Run \u{fffd}",
+        "{commands}"
+    );
+    let export = d.get(&d.ws("export")).json();
+    assert_eq!(export["skills"][0]["name"], "latin", "{export}");
+    assert_eq!(export["commands"][0]["name"], "latin", "{export}");
+}
+
 /// The inotify watches the process holds.
 fn inotify_watches(pid: u32) -> usize {
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap();
