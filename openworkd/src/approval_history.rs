@@ -13,6 +13,35 @@ use std::sync::Arc;
 /// Decisions kept.
 pub const KEPT: usize = 10_000;
 
+/// The most of the file read back at start: its newest lines.
+const READ_AT_MOST: u64 = 64 << 20;
+
+/// The last `at_most` bytes of the file at `path`, from the first whole
+/// line in them; empty when it is missing, unreadable or not a regular file
+/// (a FIFO is never waited on).
+fn read_tail(path: &std::path::Path, at_most: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok((mut file, meta)) = crate::workspace::paths::open_regular(path) else {
+        return String::new();
+    };
+    let skip = meta.len().saturating_sub(at_most);
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(skip)).is_err()
+        || file.take(at_most).read_to_end(&mut bytes).is_err()
+    {
+        return String::new();
+    }
+    let whole = if skip > 0 {
+        bytes
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(&[][..], |i| &bytes[i + 1..])
+    } else {
+        &bytes[..]
+    };
+    String::from_utf8_lossy(whole).into_owned()
+}
+
 pub struct ApprovalHistory {
     path: PathBuf,
     inner: Mutex<Kept>,
@@ -33,7 +62,7 @@ impl ApprovalHistory {
     /// partial last line after a crash) are skipped.
     pub fn open(data_dir: &std::path::Path, journal: Arc<Journal>) -> Self {
         let path = data_dir.join("approvals").join("history.jsonl");
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let text = read_tail(&path, READ_AT_MOST);
         let mut items: VecDeque<(Box<str>, Box<str>)> = text
             .lines()
             .filter_map(|l| {

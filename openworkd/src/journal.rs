@@ -112,6 +112,17 @@ struct Shared {
 }
 
 impl Shared {
+    /// Write what is queued, then flush everything the write-ahead log
+    /// covers and start it over.
+    fn close_out(&self) {
+        self.round(self.writer.lock());
+        let mut writer = self.writer.lock();
+        writer.flush_parked();
+        if let Err(e) = writer.checkpoint() {
+            crate::logging::error(&format!("journal: {e}"));
+        }
+    }
+
     /// Run a round over everything queued, if anything is. When all it
     /// still needs is the device's flush, that is made after the writer is
     /// let go: the next round writes its frames while this one flushes.
@@ -209,6 +220,15 @@ impl Journal {
             crate::logging::error(&format!("cannot start the journal writer: {e}"));
         }
         Journal { shared, wake }
+    }
+
+    /// At a clean stop: what is queued written, then the files and logs the
+    /// write-ahead log covers flushed and the log started over, so that the
+    /// next start has nothing to write back (and never writes a log's old
+    /// lines over what was done to it while the daemon was stopped). Later
+    /// commits still work.
+    pub fn close_out(&self) {
+        self.shared.close_out();
     }
 
     /// Append `line` (whole lines) to its log.
@@ -310,12 +330,7 @@ fn run(shared: &Shared, woken: &mpsc::Receiver<()>) {
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
-    shared.round(shared.writer.lock());
-    let mut writer = shared.writer.lock();
-    writer.flush_parked();
-    if let Err(e) = writer.checkpoint() {
-        crate::logging::error(&format!("journal: {e}"));
-    }
+    shared.close_out();
 }
 
 /// What a round still has to do once its frames are written: the device's

@@ -115,7 +115,10 @@ impl Server {
             state.stopping.cancel();
         };
         let connections = router(self.state).connections();
-        listen::serve(listener, connections, self.state.tls_config(), stopping).await
+        let served = listen::serve(listener, connections, self.state.tls_config(), stopping).await;
+        let journal = self.state.journal.clone();
+        let _ = tokio::task::spawn_blocking(move || journal.close_out()).await;
+        served
     }
 }
 

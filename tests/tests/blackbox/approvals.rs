@@ -2,6 +2,7 @@
 
 use openworkd_tests::{Auth, Daemon, HOST_TOKEN, TOKEN, http};
 use serde_json::json;
+use std::io::Write;
 use std::thread;
 use std::time::Duration;
 
@@ -171,6 +172,62 @@ fn history(d: &Daemon, query: &str) -> Vec<serde_json::Value> {
     );
     assert_eq!(r.status, 200, "{}", r.text);
     r.json()["items"].as_array().unwrap().clone()
+}
+
+/// The history read back at start is its file's newest 64 MiB, from a
+/// regular file only: a file grown huge is not loaded whole, a FIFO planted
+/// in its place is not waited on.
+#[test]
+fn the_history_read_back_is_bounded_and_never_waits() {
+    let mut d = Daemon::start();
+    assert_eq!(d.post(&d.ws("plugins"), r#"{"spec":"kept"}"#).status, 200);
+    d.terminate();
+    let data = d.root().join("data");
+    let file = data.join("approvals/history.jsonl");
+    let lines = std::fs::read(&file).unwrap();
+    assert!(lines.ends_with(b"\n") && lines.len() > 100);
+    // 128 MiB of zeros (sparse), then the line.
+    let planted = std::fs::File::create(&file).unwrap();
+    planted.set_len(128 << 20).unwrap();
+    drop(planted);
+    let mut tail = b"\n".to_vec();
+    tail.extend_from_slice(&lines);
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap()
+        .write_all(&tail)
+        .unwrap();
+    let restart = || {
+        let mut again = Daemon::builder()
+            .env("OPENWORK_DATA_DIR", &data.display().to_string())
+            .args(&["--workspace", &d.workspace.display().to_string()])
+            .start();
+        again.ws_id = d.ws_id.clone();
+        again
+    };
+    let mut again = restart();
+    let items = history(&again, "");
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0]["summary"], "Add plugin kept");
+    assert!(
+        again.peak_rss_kib() < 100 * 1024,
+        "{} KiB",
+        again.peak_rss_kib()
+    );
+    again.terminate();
+    std::fs::remove_file(&file).unwrap();
+    let made = std::process::Command::new("mkfifo").arg(&file).status();
+    assert!(made.is_ok_and(|s| s.success()));
+    let again = restart();
+    assert_eq!(history(&again, ""), Vec::<serde_json::Value>::new());
+    assert_eq!(
+        again
+            .post(&again.ws("plugins"), r#"{"spec":"next"}"#)
+            .status,
+        200
+    );
+    assert_eq!(history(&again, "")[0]["summary"], "Add plugin next");
 }
 
 #[test]

@@ -521,3 +521,45 @@ fn writes_go_on_when_what_a_write_made_is_replaced_before_it_is_flushed() {
         assert!(!out.contains("journal:"), "{path}: {out}");
     }
 }
+
+/// A clean stop flushes what the write-ahead log covers and starts it over:
+/// the next start writes nothing back, so a log rotated or cut while the
+/// daemon was stopped stays as it was left.
+#[test]
+fn a_log_cut_while_the_daemon_is_stopped_stays_cut() {
+    let mut d = Daemon::start();
+    let r = d.post(
+        &d.ws("skills"),
+        r#"{"name":"kept","description":"d","content":"x"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(d.terminate().success());
+    let data = d.root().join("data");
+    let audit = data.join(format!("audit/{}.jsonl", d.ws_id));
+    let history = data.join("approvals/history.jsonl");
+    for log in [&audit, &history] {
+        assert!(
+            std::fs::metadata(log).unwrap().len() > 0,
+            "{}",
+            log.display()
+        );
+        // Rotated: emptied in place.
+        std::fs::File::create(log).unwrap();
+    }
+    let mut again = Daemon::builder()
+        .env("OPENWORK_DATA_DIR", &data.display().to_string())
+        .args(&["--workspace", &d.workspace.display().to_string()])
+        .start();
+    again.ws_id = d.ws_id.clone();
+    assert_eq!(again.get(&again.ws("skills/kept")).status, 200);
+    for log in [&audit, &history] {
+        assert_eq!(
+            std::fs::read_to_string(log).unwrap(),
+            "",
+            "{}",
+            log.display()
+        );
+    }
+    assert!(!again.output().contains("restored"), "{}", again.output());
+    again.terminate();
+}
