@@ -14,33 +14,7 @@ use std::sync::Arc;
 pub const KEPT: usize = 10_000;
 
 /// The most of the file read back at start: its newest lines.
-const READ_AT_MOST: u64 = 64 << 20;
-
-/// The last `at_most` bytes of the file at `path`, from the first whole
-/// line in them; empty when it is missing, unreadable or not a regular file
-/// (a FIFO is never waited on).
-fn read_tail(path: &std::path::Path, at_most: u64) -> String {
-    use std::io::{Read, Seek, SeekFrom};
-    let Ok((mut file, meta)) = crate::workspace::paths::open_regular(path) else {
-        return String::new();
-    };
-    let skip = meta.len().saturating_sub(at_most);
-    let mut bytes = Vec::new();
-    if file.seek(SeekFrom::Start(skip)).is_err()
-        || file.take(at_most).read_to_end(&mut bytes).is_err()
-    {
-        return String::new();
-    }
-    let whole = if skip > 0 {
-        bytes
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(&[][..], |i| &bytes[i + 1..])
-    } else {
-        &bytes[..]
-    };
-    String::from_utf8_lossy(whole).into_owned()
-}
+const READ_AT_MOST: u64 = 16 << 20;
 
 pub struct ApprovalHistory {
     path: PathBuf,
@@ -62,15 +36,27 @@ impl ApprovalHistory {
     /// partial last line after a crash) are skipped.
     pub fn open(data_dir: &std::path::Path, journal: Arc<Journal>) -> Self {
         let path = data_dir.join("approvals").join("history.jsonl");
-        let text = read_tail(&path, READ_AT_MOST);
-        let mut items: VecDeque<(Box<str>, Box<str>)> = text
-            .lines()
+        // Newest first; one more line than compaction allows tells that it
+        // is due. Missing, unreadable or not a regular file (a FIFO is
+        // never waited on): empty.
+        let newest = crate::workspace::paths::read_last_lines(
+            &path,
+            KEPT + KEPT / 5 + 1,
+            READ_AT_MOST,
+            1 << 20,
+        )
+        .map(|(_, lines)| lines)
+        .unwrap_or_default();
+        let lines = newest.len();
+        let mut items: VecDeque<(Box<str>, Box<str>)> = newest
+            .into_iter()
+            .rev()
             .filter_map(|l| {
-                let item: ApprovalDecided = serde_json::from_str(l).ok()?;
-                Some((item.id.into_boxed_str(), l.into()))
+                let l = String::from_utf8(l).ok()?;
+                let item: ApprovalDecided = serde_json::from_str(&l).ok()?;
+                Some((item.id.into_boxed_str(), l.into_boxed_str()))
             })
             .collect();
-        let lines = text.lines().count();
         while items.len() > KEPT {
             items.pop_front();
         }

@@ -174,7 +174,7 @@ fn history(d: &Daemon, query: &str) -> Vec<serde_json::Value> {
     r.json()["items"].as_array().unwrap().clone()
 }
 
-/// The history read back at start is its file's newest 64 MiB, from a
+/// The history read back at start is its file's newest 16 MiB, from a
 /// regular file only: a file grown huge is not loaded whole, a FIFO planted
 /// in its place is not waited on.
 #[test]
