@@ -2,7 +2,7 @@
 
 use crate::credentials::{self, Location, Saved};
 use crate::failure::{EXIT_UNREACHABLE, Failure, Needs};
-use crate::output::{self, age, print, print_json, print_pairs, size, time};
+use crate::output::{self, age, print, print_json, print_pairs, shown, size, time};
 use crate::{Ctx, IssueArgs, WorkspaceArg};
 use indicatif::{ProgressBar, ProgressStyle};
 use openwork_shared::Scope;
@@ -235,15 +235,15 @@ pub fn tokens_create(ctx: &Ctx, issue: IssueArgs) -> Result<(), Failure> {
     if ctx.json {
         print_json(&created);
     } else {
-        println!("Token:  {}", created.token);
-        println!("Id:     {}", created.id);
-        println!("Scope:  {}", created.scope);
+        println!("Token:  {}", shown(&created.token));
+        println!("Id:     {}", shown(&created.id));
+        println!("Scope:  {}", shown(&created.scope.to_string()));
         if let Some(at) = created.expires_at {
             println!("Expires: {}", time(at));
         }
         println!(
             "This is the only time the token is shown; revoke it with `openworkctl tokens revoke {}`.",
-            created.id
+            shown(&created.id)
         );
     }
     Ok(())
@@ -363,7 +363,7 @@ pub fn approvals_check(ctx: &Ctx, check: &ApprovalCheck) -> Result<(), Failure> 
         Verdict::Ask => "asked of the host",
     };
     match &verdict.rule {
-        Some(rule) => println!("{}: {decision} by rule {rule}", check.action),
+        Some(rule) => println!("{}: {decision} by rule {}", check.action, shown(rule)),
         None => println!(
             "{}: {decision} (no rule matches; the approval mode decides)",
             check.action
@@ -428,7 +428,7 @@ pub fn inbox_upload(
             None => None,
         };
         let bar = progress(len, ctx.json);
-        bar.set_message(name.clone());
+        bar.set_message(output::cell(&name).into_owned());
         let reader = bar.wrap_read(handle);
         let uploaded = ctx.call(Needs::Client, |c| {
             c.upload_inbox(&ws, reader, len, &name, dest.as_deref())
@@ -530,7 +530,7 @@ pub fn artifacts_get(
     let mut tmp = tempfile::NamedTempFile::new_in(&dir)
         .map_err(|e| Failure::new(format!("cannot write to {}: {e}", dir.display())))?;
     let bar = progress(len, ctx.json);
-    bar.set_message(name.clone());
+    bar.set_message(output::cell(&name).into_owned());
     let copied = std::io::copy(&mut bar.wrap_read(&mut resp), &mut tmp);
     bar.finish_and_clear();
     let bytes = copied.map_err(|e| Failure::new(format!("download failed: {e}")))?;
@@ -540,7 +540,7 @@ pub fn artifacts_get(
     if ctx.json {
         print_json(&json!({"id": id, "file": name, "bytes": bytes}));
     } else {
-        println!("Saved {name} ({}).", output::size(bytes));
+        println!("Saved {} ({}).", shown(&name), output::size(bytes));
     }
     Ok(())
 }
@@ -566,15 +566,15 @@ pub fn pair(ctx: &Ctx, issue: IssueArgs) -> Result<(), Failure> {
         return Ok(());
     }
     let login = format!("openworkctl login {} --code {}", created.url, created.code);
-    println!("Pairing code: {}", created.code);
-    println!("Scope:        {}", created.scope);
+    println!("Pairing code: {}", shown(&created.code));
+    println!("Scope:        {}", shown(&created.scope.to_string()));
     println!(
         "Expires:      {} (redeemable once)",
         time(created.expires_at)
     );
     println!();
     println!("On the new client:");
-    println!("  {login}");
+    println!("  {}", shown(&login));
     if let Ok(qr) = qrcode::QrCode::new(login.as_bytes()) {
         let art = qr
             .render::<qrcode::render::unicode::Dense1x2>()

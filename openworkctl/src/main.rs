@@ -343,7 +343,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             if json {
-                println!("{}", failure.to_json());
+                println!("{}", output::json_shown(&failure.to_json().to_string()));
             } else {
                 eprintln!("{failure}");
             }

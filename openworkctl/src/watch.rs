@@ -77,7 +77,7 @@ pub fn approvals_watch(ctx: &Ctx, interactive: bool, max: Option<usize>) -> Resu
     let mut out = std::io::stdout().lock();
     for event in events {
         let line = serde_json::json!({"event": event.name, "id": event.id, "approval": event.data});
-        writeln!(out, "{line}")?;
+        writeln!(out, "{}", crate::output::json_shown(&line.to_string()))?;
         out.flush()?;
         if event.name == "approval.requested" {
             requested += 1;
@@ -225,7 +225,12 @@ impl<'a> Screen<'a> {
         let mut out = std::io::stdout().lock();
         // A terminal of unknown size (0 columns) is taken as 80 wide.
         let width = terminal::size().map_or(80, |(w, _)| if w == 0 { 80 } else { w });
-        let fit = |text: String| text.chars().take(width as usize).collect::<String>();
+        let fit = |text: String| {
+            crate::output::cell(&text)
+                .chars()
+                .take(width as usize)
+                .collect::<String>()
+        };
         queue!(
             out,
             terminal::Clear(terminal::ClearType::All),

@@ -153,6 +153,65 @@ fn approvals_list_allow_deny() {
     d.ctl(&["--token", &owner, "approvals", "list"]).ok();
 }
 
+/// Every string in `value`.
+fn strings(value: &Value) -> Vec<&str> {
+    match value {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(items) => items.iter().flat_map(strings).collect(),
+        Value::Object(map) => map.values().flat_map(strings).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// What the server sends (file names in the inbox and outbox, the summary
+/// a client's write carries, an error message) never reaches the terminal
+/// as control characters: tables and messages show them escaped, JSON
+/// holds them as `\uXXXX` (the same value).
+#[test]
+fn control_characters_from_the_server_are_shown_escaped() {
+    let d = Daemon::builder().with_workspace().manual(30_000).start();
+    // A title change, a screen clear, an 8-bit CSI, a right-to-left override.
+    let steering = "\u{1b}]0;title\u{7}\u{1b}[2J\u{9b}31m\u{202e}";
+    for dir in ["outbox", "inbox"] {
+        let folder = d.workspace.join(".opencode/openwork").join(dir);
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join(format!("a{steering}b.txt")), "x").unwrap();
+    }
+    let waiting = add_plugin_in_background(&d, &format!("p{steering}"));
+    let id = pending_id(&d);
+    let raw = |text: &str| {
+        text.chars()
+            .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}')
+    };
+    for args in [
+        &["artifacts", "list"][..],
+        &["inbox", "list"],
+        &["approvals", "list"],
+    ] {
+        let table = d.ctl_as_host(args).ok();
+        assert!(!raw(&table.stdout), "{args:?}: {:?}", table.stdout);
+        assert!(
+            table
+                .stdout
+                .contains("\\u{1b}]0;title\\u{7}\\u{1b}[2J\\u{9b}31m\\u{202e}"),
+            "{args:?}: {:?}",
+            table.stdout
+        );
+        let json = d.ctl_as_host(&[&["--json"], args].concat()).ok();
+        assert!(!raw(&json.stdout), "{args:?}: {:?}", json.stdout);
+        assert!(
+            strings(&json.json()).iter().any(|s| s.contains(steering)),
+            "{args:?}: {:?}",
+            json.stdout
+        );
+    }
+    // An error message the server sends back.
+    let missing = d.ctl_as_host(&["artifacts", "get", &format!("x{steering}")]);
+    assert!(!raw(&missing.stderr), "{missing:?}");
+    d.ctl_as_host(&["approvals", "deny", &id]).ok();
+    assert_eq!(waiting.join().unwrap().0, 403);
+}
+
 #[test]
 fn approvals_watch_piped_prints_one_json_line_per_event() {
     let d = Daemon::builder().with_workspace().manual(30_000).start();
