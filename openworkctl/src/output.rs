@@ -45,57 +45,22 @@ pub fn print_pairs(pairs: &[(&str, String)]) {
     println!("{table}");
 }
 
-/// Whether `c` could drive a terminal or reorder what it shows: control
-/// characters (C0, DEL, C1: escape sequences start with ESC or CSI) and the
-/// bidirectional embeddings, overrides and isolates.
-fn steers(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
-
-/// `text` with every character that [`steers`] the terminal, line breaks
-/// aside, written as its escape (`\u{1b}` for ESC): nothing the server sends
-/// (a file name, the summary a client wrote, an error message) reaches the
-/// terminal as a command.
+/// `text` with every character that could drive the terminal, line breaks
+/// aside, written as its escape (`\u{1b}` for ESC): nothing the server
+/// sends (a file name, the summary a client wrote, an error message)
+/// reaches the terminal as a command.
 pub fn shown(text: &str) -> Cow<'_, str> {
-    escaped(text, |c| c != '\n' && steers(c))
+    openwork_shared::shown::lines(text)
 }
 
 /// [`shown`] for one line (a table cell): line breaks escaped too.
 pub fn cell(text: &str) -> Cow<'_, str> {
-    escaped(text, steers)
+    openwork_shared::shown::line(text)
 }
 
-fn escaped(text: &str, escape: impl Fn(char) -> bool) -> Cow<'_, str> {
-    if !text.chars().any(&escape) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if escape(c) {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
-
-/// JSON text with the characters that [`steers`] the terminal and that
-/// JSON leaves as they are (DEL, C1, bidirectional controls; the others
-/// are escaped already) written as `\uXXXX`: the same JSON value.
+/// JSON text holding such characters as `\uXXXX` (the same value).
 pub fn json_shown(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(steers) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if c != '\n' && steers(c) {
-            out.push_str(&format!("\\u{:04x}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
+    openwork_shared::shown::json(text)
 }
 
 /// A millisecond timestamp as RFC 3339 (UTC, seconds).

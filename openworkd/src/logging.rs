@@ -5,6 +5,7 @@
 
 use crate::config::LogFormat;
 use axum::http::Method;
+use openwork_shared::shown;
 use parking_lot::{Condvar, Mutex};
 use smallvec::SmallVec;
 use std::fmt;
@@ -207,7 +208,8 @@ impl Fields {
             serde_json::to_string(field.name()).unwrap_or_default(),
             serde_json::to_string(value).unwrap_or_default(),
         );
-        for part in [name.as_str(), ":", value.as_str(), ","] {
+        let value = shown::json(&value);
+        for part in [name.as_str(), ":", &*value, ","] {
             self.attributes.push_str(part);
         }
     }
@@ -266,7 +268,7 @@ impl<S: Subscriber> Layer<S> for &'static Lines {
                 line.extend_from_slice(self.out.json_tail.as_bytes());
                 line
             }
-            _ => fields.message.into_bytes(),
+            _ => shown::lines(&fields.message).into_owned().into_bytes(),
         };
         line.push(b'\n');
         self.out.push(
@@ -373,12 +375,17 @@ impl Answered {
     }
 }
 
-/// `METHOD PATH STATUS MSms`, as written (no formatting machinery).
+/// `METHOD PATH STATUS MSms`, as written (no formatting machinery); a
+/// path holding what could drive a terminal is written escaped.
 fn write_message(out: &mut Vec<u8>, line: &Answered) {
     let mut number = itoa::Buffer::new();
     out.extend_from_slice(line.method.as_str().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(&line.path);
+    if line.path.iter().all(|&b| (0x20..0x7f).contains(&b)) {
+        out.extend_from_slice(&line.path);
+    } else {
+        out.extend_from_slice(shown::line(&line.path()).as_bytes());
+    }
     out.push(b' ');
     out.extend_from_slice(number.format(line.status).as_bytes());
     out.push(b' ');
@@ -438,18 +445,23 @@ fn write_json(out: &mut Vec<u8>, line: &Answered, at: SystemTime, tail: &str) {
     out.push(b'\n');
 }
 
-/// Whether `s` is the same inside JSON quotes (nothing to escape).
+/// Whether `s` is the same inside JSON quotes (nothing to escape, nothing
+/// that could drive a terminal).
 fn plain(s: &str) -> bool {
-    !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\')
+    s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        || !s.chars().any(|c| c == '"' || c == '\\' || shown::steers(c))
 }
 
-/// `s` as a JSON string, copied as it is when nothing needs escaping.
+/// `s` as a JSON string, copied as it is when nothing needs escaping;
+/// what could drive a terminal is written as `\uXXXX`.
 fn json_string(out: &mut Vec<u8>, s: &str) {
     if plain(s) {
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
         out.push(b'"');
     } else {
-        let _ = serde_json::to_writer(&mut *out, s);
+        let encoded = serde_json::to_string(s).unwrap_or_default();
+        out.extend_from_slice(shown::json(&encoded).as_bytes());
     }
 }

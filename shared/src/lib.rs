@@ -19,3 +19,6 @@ pub use scope::Scope;
 /// Reported by `/health` and `--version` because the orchestrator compares it
 /// for exact equality.
 pub const COMPAT_VERSION: &str = "0.11.135";
+
+/// Text from elsewhere made safe to print.
+pub mod shown;

@@ -1051,3 +1051,47 @@ fn an_answer_given_before_the_body_arrives_reaches_a_client_still_sending() {
         assert!(answer.contains(&format!("\"code\":\"{code}\"")), "{answer}");
     }
 }
+
+/// A request path can hold what would drive the operator's terminal or
+/// reorder a line (an 8-bit CSI, a right-to-left override, sent as raw
+/// UTF-8 by anyone, no token needed): request lines write it escaped in
+/// both formats, and the JSON line keeps the path as its value.
+#[test]
+fn request_lines_never_carry_what_could_drive_a_terminal() {
+    let steers = |c: char| c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c);
+    for format in ["pretty", "json"] {
+        let d = Daemon::builder()
+            .with_workspace()
+            .env("OPENWORK_WATCH", "0")
+            .args(&["--log-format", format])
+            .start();
+        let addr = d.base.trim_start_matches("http://").to_owned();
+        let mut raw = std::net::TcpStream::connect(&addr).unwrap();
+        raw.write_all(
+            b"GET /x\xc2\x9b31m\xe2\x80\xaey HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+        let mut answer = String::new();
+        raw.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+        let line = d.wait_for(WAIT, || {
+            d.output()
+                .lines()
+                .find(|l| l.contains("31m"))
+                .map(str::to_owned)
+        });
+        assert!(!line.chars().any(steers), "{format}: {line:?}");
+        if format == "json" {
+            let parsed: Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(
+                parsed["attributes"]["path"], "/x\u{9b}31m\u{202e}y",
+                "{line}"
+            );
+        } else {
+            assert!(
+                line.starts_with("GET /x\\u{9b}31m\\u{202e}y 404 "),
+                "{line}"
+            );
+        }
+    }
+}
