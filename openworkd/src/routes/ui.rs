@@ -6,7 +6,10 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::Params;
 use axum::extract::State;
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
+};
 use axum::response::{IntoResponse, Response};
 use openwork_shared::ErrorCode;
 
@@ -36,11 +39,25 @@ fn serve(state: &AppState, content_type: &'static str, body: &'static str) -> Re
         return ApiError::new(ErrorCode::UiDisabled, "Toy UI is disabled").into_response();
     }
     (
-        [(CONTENT_TYPE, content_type), (CACHE_CONTROL, "no-store")],
+        [
+            (CONTENT_TYPE, content_type),
+            (CACHE_CONTROL, "no-store"),
+            (CONTENT_SECURITY_POLICY, POLICY),
+            (X_FRAME_OPTIONS, "DENY"),
+            (X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (REFERRER_POLICY, "no-referrer"),
+        ],
         body,
     )
         .into_response()
 }
+
+/// The page loads only its own assets and talks only to this server, and
+/// no other site may frame it: it holds a token (in this browser's
+/// storage) and buttons that allow writes, which a page framing it could
+/// trick a click onto.
+const POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
+     connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'";
 
 /// `GET /ui` and `GET /w/:id/ui`: the same page; it reads the workspace
 /// from its own URL.

@@ -30,6 +30,18 @@ fn page_and_assets_are_served_without_auth() {
         assert_eq!(r.status, 200, "{path}");
         assert_eq!(r.headers["content-type"], content_type, "{path}");
         assert_eq!(r.headers["cache-control"], "no-store", "{path}");
+        // No other site may frame the page (it holds a token and buttons
+        // that allow writes), and it loads nothing from elsewhere.
+        assert_eq!(r.headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(r.headers["x-content-type-options"], "nosniff", "{path}");
+        let policy = r.headers["content-security-policy"].to_str().unwrap();
+        for directive in [
+            "default-src 'self'",
+            "connect-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(policy.contains(directive), "{path}: {policy}");
+        }
     }
     let page = d.request("GET", "/ui", Auth::None, None).text;
     assert!(page.contains(r#"src="/ui/assets/toy.js""#));
