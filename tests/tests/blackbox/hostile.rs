@@ -43,6 +43,16 @@ fn plant(d: &Daemon) {
     symlink("inbox-loop", inbox.join("inbox-loop")).unwrap();
 }
 
+/// `method path` with `body` as JSON and the client token.
+fn send_json(d: &Daemon, method: &str, path: &str, body: &Value) -> openworkd_tests::Response {
+    d.request(
+        method,
+        path,
+        openworkd_tests::Auth::Bearer(TOKEN),
+        Some(&body.to_string()),
+    )
+}
+
 fn assert_no_5xx(what: &str, status: u16, text: &str) {
     assert!(status < 500, "{what}: {status} {text}");
     if status >= 400 {
@@ -325,12 +335,7 @@ fn planted_text_that_is_not_utf8_is_shown_but_never_edited() {
             assert_eq!(r.json()["opencode"]["theme"], "x", "{}", r.text);
         }
         for (method, path, body) in &edits {
-            let r = d.request(
-                method,
-                path,
-                openworkd_tests::Auth::Bearer(TOKEN),
-                Some(&body.to_string()),
-            );
+            let r = send_json(&d, method, path, body);
             assert_no_5xx(path, r.status, &r.text);
             assert_eq!(
                 (r.status, r.code().as_str()),
@@ -469,12 +474,7 @@ fn a_workspace_whose_folder_is_gone_answers_not_found_and_is_not_recreated() {
             );
         }
         for (method, path, body) in &writes {
-            let r = d.request(
-                method,
-                path,
-                openworkd_tests::Auth::Bearer(TOKEN),
-                Some(&body.to_string()),
-            );
+            let r = send_json(&d, method, path, body);
             assert_eq!(
                 (r.status, r.code()),
                 (404, "workspace_not_found".into()),
