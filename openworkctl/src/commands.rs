@@ -237,7 +237,7 @@ pub fn tokens_create(ctx: &Ctx, issue: IssueArgs) -> Result<(), Failure> {
     } else {
         println!("Token:  {}", shown(&created.token));
         println!("Id:     {}", shown(&created.id));
-        println!("Scope:  {}", shown(&created.scope.to_string()));
+        println!("Scope:  {}", created.scope);
         if let Some(at) = created.expires_at {
             println!("Expires: {}", time(at));
         }
@@ -567,7 +567,7 @@ pub fn pair(ctx: &Ctx, issue: IssueArgs) -> Result<(), Failure> {
     }
     let login = format!("openworkctl login {} --code {}", created.url, created.code);
     println!("Pairing code: {}", shown(&created.code));
-    println!("Scope:        {}", shown(&created.scope.to_string()));
+    println!("Scope:        {}", created.scope);
     println!(
         "Expires:      {} (redeemable once)",
         time(created.expires_at)

@@ -1,10 +1,15 @@
 //! Printing: tables for people, JSON for scripts.
 
 use serde::Serialize;
-use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tabled::settings::{Format, Style};
 use tabled::{Table, Tabled};
+
+// What the server sends (a file name, the summary a client wrote, an error
+// message) is printed with whatever could drive the terminal escaped:
+// `shown` keeps line breaks, `cell` (one line, a table cell) escapes them
+// too, `json_shown` writes such characters in JSON text as `\uXXXX`.
+pub use openwork_shared::shown::{json as json_shown, line as cell, lines as shown};
 
 /// Print `value` as JSON, or else the table of `rows` (or `empty` when none).
 pub fn print<T: Serialize, R: Tabled>(json: bool, value: &T, rows: Vec<R>, empty: &str) {
@@ -43,24 +48,6 @@ pub fn print_pairs(pairs: &[(&str, String)]) {
         .with(Format::content(|s| cell(s).into_owned()))
         .with(Style::blank());
     println!("{table}");
-}
-
-/// `text` with every character that could drive the terminal, line breaks
-/// aside, written as its escape (`\u{1b}` for ESC): nothing the server
-/// sends (a file name, the summary a client wrote, an error message)
-/// reaches the terminal as a command.
-pub fn shown(text: &str) -> Cow<'_, str> {
-    openwork_shared::shown::lines(text)
-}
-
-/// [`shown`] for one line (a table cell): line breaks escaped too.
-pub fn cell(text: &str) -> Cow<'_, str> {
-    openwork_shared::shown::line(text)
-}
-
-/// JSON text holding such characters as `\uXXXX` (the same value).
-pub fn json_shown(text: &str) -> Cow<'_, str> {
-    openwork_shared::shown::json(text)
 }
 
 /// A millisecond timestamp as RFC 3339 (UTC, seconds).
