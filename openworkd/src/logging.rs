@@ -381,11 +381,7 @@ fn write_message(out: &mut Vec<u8>, line: &Answered) {
     let mut number = itoa::Buffer::new();
     out.extend_from_slice(line.method.as_str().as_bytes());
     out.push(b' ');
-    if line.path.iter().all(|&b| (0x20..0x7f).contains(&b)) {
-        out.extend_from_slice(&line.path);
-    } else {
-        out.extend_from_slice(shown::line(&line.path()).as_bytes());
-    }
+    out.extend_from_slice(shown::line(&line.path()).as_bytes());
     out.push(b' ');
     out.extend_from_slice(number.format(line.status).as_bytes());
     out.push(b' ');
@@ -448,9 +444,7 @@ fn write_json(out: &mut Vec<u8>, line: &Answered, at: SystemTime, tail: &str) {
 /// Whether `s` is the same inside JSON quotes (nothing to escape, nothing
 /// that could drive a terminal).
 fn plain(s: &str) -> bool {
-    s.bytes()
-        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-        || !s.chars().any(|c| c == '"' || c == '\\' || shown::steers(c))
+    !s.chars().any(|c| c == '"' || c == '\\' || shown::steers(c))
 }
 
 /// `s` as a JSON string, copied as it is when nothing needs escaping;
