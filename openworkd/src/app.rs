@@ -50,6 +50,10 @@ pub struct Live {
     pub cors_origins: Vec<String>,
     pub approval: ApprovalPolicy,
     pub webhooks: Arc<Vec<crate::webhooks::Webhook>>,
+    /// The approvals feed's sequence when webhooks were configured (after
+    /// none were): they are sent every event after it, however late their
+    /// sender starts following.
+    pub webhooks_from: u64,
 }
 
 impl Live {
@@ -64,6 +68,7 @@ impl Live {
                 config.approval_rules.clone(),
             ),
             webhooks: Arc::new(config.approval_webhooks.clone()),
+            webhooks_from: 0,
         }
     }
 
@@ -165,9 +170,15 @@ impl AppState {
     /// policy of a freshly resolved configuration, all at once. The active
     /// workspace stays active when it is still configured.
     pub fn reload(&self, new: &Config) {
+        let now = self.approvals.latest();
         self.live.rcu(|current| {
             let active = current.workspaces.first().map(|w| w.id.as_str());
-            Live::of(new).with_active(active)
+            let mut live = Live::of(new).with_active(active);
+            live.webhooks_from = match current.webhooks.is_empty() {
+                true => now,
+                false => current.webhooks_from,
+            };
+            live
         });
         self.cors_wildcard
             .store(wildcard(&new.cors_origins), Ordering::Relaxed);

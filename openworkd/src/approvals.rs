@@ -192,6 +192,11 @@ impl Approvals {
         (seq, events)
     }
 
+    /// The sequence of the last event published.
+    pub fn latest(&self) -> u64 {
+        *self.latest.borrow()
+    }
+
     /// A receiver that changes whenever an event is published.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.latest.subscribe()

@@ -52,10 +52,9 @@ pub fn signature(secret: &str, body: &[u8]) -> Option<String> {
 /// Follow the approvals feed for the life of the daemon and send each
 /// event to the webhooks configured at that moment. While none is
 /// configured it waits for a reload instead (no wake for every decision).
+/// Each event published since webhooks were configured is sent, even when
+/// this task starts following later (the client takes a moment to build).
 pub async fn dispatch(state: AppState) {
-    // Where the feed is now, before anything slower: no event published
-    // from here on is missed.
-    let mut first = (!state.live().webhooks.is_empty()).then(|| position(&state));
     // Loading the system's CA certificates takes a moment.
     let built = tokio::task::spawn_blocking(client).await;
     let client = match built.map_err(|e| e.to_string()).and_then(|c| c) {
@@ -67,16 +66,9 @@ pub async fn dispatch(state: AppState) {
     };
     loop {
         configured(&state).await;
-        let from = first.take().unwrap_or_else(|| position(&state));
+        let from = (state.approvals.subscribe(), state.live().webhooks_from);
         follow(&state, &client, from).await;
     }
-}
-
-/// A receiver of the feed's changes and the feed's sequence now.
-fn position(state: &AppState) -> (tokio::sync::watch::Receiver<u64>, u64) {
-    let mut changes = state.approvals.subscribe();
-    let now = *changes.borrow_and_update();
-    (changes, now)
 }
 
 /// Until a webhook is configured.

@@ -664,7 +664,19 @@ fn approval_events_are_sent_to_signed_webhooks_with_retries() {
 #[test]
 fn webhooks_configured_by_a_reload_get_the_events_after_it() {
     let (url, delivered) = receiver(200);
-    let d = Daemon::builder().with_workspace().config("{}").start();
+    // The trust store is a FIFO, so the webhook sender is still getting
+    // ready (reading it) when the reload and the event after it happen:
+    // the event must be sent all the same.
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, _, _) = crate::tls::ca_signed(certs.path());
+    let trust = certs.path().join("trust.pem");
+    let made = std::process::Command::new("mkfifo").arg(&trust).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+    let d = Daemon::builder()
+        .with_workspace()
+        .config("{}")
+        .env("SSL_CERT_FILE", &trust.display().to_string())
+        .start();
     let add = |spec: &str| {
         let body = format!(r#"{{"spec":"{spec}"}}"#);
         assert_eq!(d.post(&d.ws("plugins"), &body).status, 200);
@@ -675,6 +687,7 @@ fn webhooks_configured_by_a_reload_get_the_events_after_it() {
     std::fs::write(&config_path, config.to_string()).unwrap();
     d.hangup("SIGHUP: configuration", 1);
     add("after");
+    std::fs::write(&trust, std::fs::read(&ca).unwrap()).unwrap();
     let (_, body) = delivered
         .recv_timeout(Duration::from_secs(10))
         .expect("a delivery");
