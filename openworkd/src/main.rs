@@ -46,7 +46,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config, tls, flags)) {
+    let served = runtime.block_on(serve(config, tls, flags));
+    // Requests are over and the journal closed out by now; a blocking
+    // task still running (say, reading a trust store that never answers)
+    // must not keep the process from ending.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(3));
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("openworkd: {e}");

@@ -704,6 +704,22 @@ fn webhooks_configured_by_a_reload_get_the_events_after_it() {
 }
 
 #[test]
+fn a_trust_store_that_never_answers_holds_up_neither_requests_nor_the_stop() {
+    // The webhook sender reads the system's CA certificates at start: a
+    // FIFO nobody writes to keeps it reading for ever.
+    let certs = tempfile::tempdir().unwrap();
+    let trust = certs.path().join("trust.pem");
+    let made = std::process::Command::new("mkfifo").arg(&trust).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+    let mut d = Daemon::builder()
+        .with_workspace()
+        .env("SSL_CERT_FILE", &trust.display().to_string())
+        .start();
+    assert_eq!(d.post(&d.ws("plugins"), r#"{"spec":"served"}"#).status, 200);
+    assert!(d.terminate().success(), "{}", d.output());
+}
+
+#[test]
 fn writes_waiting_for_the_host_are_capped_per_credential() {
     let d = Daemon::builder().with_workspace().manual(60_000).start();
     let body = |i: usize| format!(r#"{{"spec":"p{i}"}}"#);
