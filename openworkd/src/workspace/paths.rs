@@ -54,46 +54,71 @@ pub fn normalize_relative(input: &str) -> ApiResult<String> {
     Ok(segments.join("/"))
 }
 
-/// A workspace folder and its real (symlink-resolved) location, found once
-/// so a batch of paths does not resolve the root again for each.
+/// A workspace folder, opened once so a batch of paths does not look the
+/// root up again for each; its real (symlink-resolved) location is found
+/// when a check needs it.
 pub struct Root {
     path: PathBuf,
-    real: PathBuf,
-    /// The real root, opened once a path is opened beneath it.
+    real: std::sync::OnceLock<PathBuf>,
+    /// The root folder, opened: paths are looked up beneath it.
     #[cfg(target_os = "linux")]
-    opened: std::sync::OnceLock<Option<std::os::fd::OwnedFd>>,
+    dir: std::os::fd::OwnedFd,
+}
+
+/// A folder that is not there (any more) or not a folder.
+fn missing(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    )
 }
 
 impl Root {
     /// The workspace at `path`; `404 workspace_not_found` when its folder
     /// is gone (removed, or replaced by a file, while configured).
     pub fn new(path: &Path) -> ApiResult<Root> {
-        let gone = || {
-            ApiError::new(
-                openwork_shared::ErrorCode::WorkspaceNotFound,
-                "The workspace's folder is missing",
-            )
-            .with_details(serde_json::json!({"path": path.display().to_string()}))
+        let refused = |e: io::Error| match missing(&e) {
+            true => Root::gone(path),
+            false => at_path(e, path).into(),
         };
-        let real = match path.canonicalize() {
-            Ok(real) if real.is_dir() => real,
-            Ok(_) => return Err(gone()),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-                ) =>
-            {
-                return Err(gone());
-            }
-            Err(e) => return Err(at_path(e, path).into()),
+        #[cfg(target_os = "linux")]
+        let dir = {
+            use rustix::fs::{Mode, OFlags};
+            let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+            rustix::fs::open(path, flags, Mode::empty()).map_err(|e| refused(e.into()))?
         };
+        #[cfg(not(target_os = "linux"))]
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => return Err(Root::gone(path)),
+            Err(e) => return Err(refused(e)),
+        }
         Ok(Root {
             path: path.to_path_buf(),
-            real,
+            real: std::sync::OnceLock::new(),
             #[cfg(target_os = "linux")]
-            opened: std::sync::OnceLock::new(),
+            dir,
         })
+    }
+
+    fn gone(path: &Path) -> ApiError {
+        ApiError::new(
+            openwork_shared::ErrorCode::WorkspaceNotFound,
+            "The workspace's folder is missing",
+        )
+        .with_details(serde_json::json!({"path": path.display().to_string()}))
+    }
+
+    /// Where the root really lies (symlinks resolved).
+    fn real(&self) -> ApiResult<&Path> {
+        if let Some(real) = self.real.get() {
+            return Ok(real);
+        }
+        let real = self.path.canonicalize().map_err(|e| match missing(&e) {
+            true => Root::gone(&self.path),
+            false => at_path(e, &self.path).into(),
+        })?;
+        Ok(self.real.get_or_init(|| real))
     }
 
     /// Open the regular file at `relative` (normalized) for reading when
@@ -105,18 +130,10 @@ impl Root {
     /// up once, where they resolve the whole path first.
     #[cfg(target_os = "linux")]
     pub fn open_beneath(&self, relative: &str) -> Option<(std::fs::File, std::fs::Metadata)> {
-        use rustix::fs::{Mode, OFlags, ResolveFlags};
-        let root = self
-            .opened
-            .get_or_init(|| {
-                let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-                rustix::fs::open(&self.real, flags, Mode::empty()).ok()
-            })
-            .as_ref()?;
+        use rustix::fs::{Mode, OFlags};
         let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
-        let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
         let file = std::fs::File::from(
-            rustix::fs::openat2(root, relative, flags, Mode::empty(), resolve).ok()?,
+            rustix::fs::openat2(&self.dir, relative, flags, Mode::empty(), BENEATH).ok()?,
         );
         let meta = file.metadata().ok()?;
         meta.is_file().then_some((file, meta))
@@ -134,15 +151,77 @@ impl Root {
     pub fn resolve(&self, relative: &str) -> ApiResult<PathBuf> {
         let relative = normalize_relative(relative)?;
         let target = self.path.join(&relative);
+        if self.found_beneath(&relative) {
+            return Ok(target);
+        }
+        self.checked(&relative, target)
+    }
+
+    /// [`Self::resolve`] without the kernel's look-up: every path through
+    /// the check from the real paths.
+    #[cfg(test)]
+    pub(crate) fn resolve_checked(&self, relative: &str) -> ApiResult<PathBuf> {
+        let relative = normalize_relative(relative)?;
+        let target = self.path.join(&relative);
+        self.checked(&relative, target)
+    }
+
+    /// [`Self::resolve`]'s check, from the real paths.
+    fn checked(&self, relative: &str, target: PathBuf) -> ApiResult<PathBuf> {
         let (real, probe) =
-            deepest_real(&target).map_err(|e| ApiError::from(at_path(e, Path::new(&relative))))?;
-        if real == self.real && probe == target {
+            deepest_real(&target).map_err(|e| ApiError::from(at_path(e, Path::new(relative))))?;
+        let root = self.real()?;
+        if real == root && probe == target {
             return Err(ApiError::invalid_path("Path must point to a file"));
         }
-        if !real.starts_with(&self.real) {
+        if !real.starts_with(root) {
             return Err(ApiError::invalid_path("Path escapes the workspace"));
         }
         Ok(target)
+    }
+
+    /// Whether [`Self::checked`] would pass `relative`, as the kernel tells
+    /// by finding its deepest existing ancestor (itself when it exists)
+    /// beneath the root, symlinks followed, in one look-up of each name:
+    /// true only when it passes. Anything else (an absolute or climbing
+    /// symlink, a loop, a file where a folder is expected, the root itself)
+    /// is left to that check, for its answer.
+    #[cfg(target_os = "linux")]
+    fn found_beneath(&self, relative: &str) -> bool {
+        use rustix::fs::{Mode, OFlags};
+        let flags = OFlags::PATH | OFlags::CLOEXEC;
+        let mut probe = relative;
+        loop {
+            match rustix::fs::openat2(&self.dir, probe, flags, Mode::empty(), BENEATH) {
+                // The target itself may not be the root (a symlink to it).
+                Ok(found) => return probe != relative || !same_file(&found, &self.dir),
+                Err(rustix::io::Errno::NOENT) => match probe.rfind('/') {
+                    Some(cut) => probe = &probe[..cut],
+                    // Nothing of it exists: the root is its deepest ancestor.
+                    None => return true,
+                },
+                Err(_) => return false,
+            }
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn found_beneath(&self, _relative: &str) -> bool {
+        false
+    }
+}
+
+/// How paths are looked up beneath a root: never above it, through an
+/// absolute symlink or a `/proc` magic link.
+#[cfg(target_os = "linux")]
+const BENEATH: rustix::fs::ResolveFlags =
+    rustix::fs::ResolveFlags::BENEATH.union(rustix::fs::ResolveFlags::NO_MAGICLINKS);
+
+#[cfg(target_os = "linux")]
+fn same_file(a: &std::os::fd::OwnedFd, b: &std::os::fd::OwnedFd) -> bool {
+    match (rustix::fs::fstat(a), rustix::fs::fstat(b)) {
+        (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+        _ => false,
     }
 }
 

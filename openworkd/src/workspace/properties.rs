@@ -7,6 +7,7 @@ use super::jsonc;
 use super::paths::{Root, normalize_relative};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
+use std::path::Path;
 
 /// Path-like strings built from the pieces attackers use.
 fn hostile_path() -> impl Strategy<Value = String> {
@@ -16,6 +17,11 @@ fn hostile_path() -> impl Strategy<Value = String> {
         Just("".to_owned()),
         Just("link".to_owned()),
         Just("loop".to_owned()),
+        Just("inside".to_owned()),
+        Just("self".to_owned()),
+        Just("up".to_owned()),
+        Just("dangling".to_owned()),
+        Just("away".to_owned()),
         Just("file.txt".to_owned()),
         Just("n".repeat(256)),
         Just("workspace".to_owned()),
@@ -98,6 +104,30 @@ proptest! {
             };
             prop_assert!(real.starts_with(&real_root), "{} -> {}", input, real.display());
         }
+    }
+
+    #[test]
+    fn the_kernels_look_up_answers_as_the_full_check(input in hostile_path()) {
+        let place = tempfile::tempdir().unwrap();
+        // Through a symlink, as a configured workspace may be.
+        let root = place.path().join("root");
+        std::fs::create_dir_all(place.path().join("real/workspace/inner")).unwrap();
+        std::os::unix::fs::symlink("real", &root).unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let real = root.canonicalize().unwrap();
+        let link = |to: &Path, name: &str| std::os::unix::fs::symlink(to, real.join(name)).unwrap();
+        link(outside.path(), "link");
+        link(Path::new("loop"), "loop");
+        link(&real.join("workspace"), "inside");
+        link(Path::new("."), "self");
+        link(Path::new("workspace/../workspace/inner"), "up");
+        link(Path::new("missing/deeper"), "dangling");
+        link(Path::new("../../away"), "away");
+        std::fs::write(real.join("file.txt"), "f").unwrap();
+        let root = Root::new(&root).unwrap();
+        let fast = root.resolve(&input).map_err(|e| (e.status, e.message));
+        let full = root.resolve_checked(&input).map_err(|e| (e.status, e.message));
+        prop_assert_eq!(fast, full, "{}", input);
     }
 
     #[test]
