@@ -26,7 +26,7 @@ struct Kept {
     /// Newest last: each decision's id and its line (without the newline),
     /// parsed again only when a page shows it (a decision kept as its line
     /// takes a third of the memory of one kept parsed).
-    items: VecDeque<(Box<str>, Box<str>)>,
+    items: VecDeque<(Box<str>, Arc<str>)>,
     /// Lines in the file (compaction is due past `KEPT + KEPT / 5`).
     lines: usize,
 }
@@ -48,13 +48,13 @@ impl ApprovalHistory {
         .map(|(_, lines)| lines)
         .unwrap_or_default();
         let lines = newest.len();
-        let mut items: VecDeque<(Box<str>, Box<str>)> = newest
+        let mut items: VecDeque<(Box<str>, Arc<str>)> = newest
             .into_iter()
             .rev()
             .filter_map(|l| {
                 let l = String::from_utf8(l).ok()?;
                 let item: ApprovalDecided = serde_json::from_str(&l).ok()?;
-                Some((item.id.into_boxed_str(), l.into_boxed_str()))
+                Some((item.id.into_boxed_str(), l.into()))
             })
             .collect();
         while items.len() > KEPT {
@@ -67,11 +67,11 @@ impl ApprovalHistory {
         }
     }
 
-    /// Record a decision; the answer resolves once it is on disk (when
-    /// `lazy`, with the next commit to the journal: a write let through
-    /// commits its own changes right after).
-    pub fn record(&self, item: ApprovalDecided, lazy: bool) -> Durable {
-        let json = serde_json::to_string(&item).unwrap_or_default();
+    /// Record the decision with this `id`, as its JSON line `json`; the
+    /// answer resolves once it is on disk (when `lazy`, with the next
+    /// commit to the journal: a write let through commits its own changes
+    /// right after).
+    pub fn record(&self, id: &str, json: Arc<str>, lazy: bool) -> Durable {
         let mut bytes = Vec::with_capacity(json.len() + 1);
         bytes.extend_from_slice(json.as_bytes());
         bytes.push(b'\n');
@@ -86,8 +86,7 @@ impl ApprovalHistory {
             false => self.journal.append(line),
         };
         kept.lines += 1;
-        kept.items
-            .push_back((item.id.into_boxed_str(), json.into_boxed_str()));
+        kept.items.push_back((id.into(), json));
         if kept.items.len() > KEPT {
             kept.items.pop_front();
         }

@@ -10,6 +10,7 @@ use openwork_shared::models::{Actor, ApprovalDecided, ApprovalItem, ApprovalMode
 use parking_lot::Mutex;
 use serde_json::json;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 
@@ -68,7 +69,8 @@ pub const MAX_PENDING: usize = 256;
 pub struct FeedEvent {
     pub seq: u64,
     pub name: &'static str,
-    pub data: serde_json::Value,
+    /// The approval, as JSON text (made once, shared by every listener).
+    pub data: Arc<str>,
 }
 
 #[derive(Default)]
@@ -106,6 +108,11 @@ impl Drop for Cleanup<'_> {
     }
 }
 
+/// `value` as compact JSON text.
+fn json_text(value: &impl serde::Serialize) -> Arc<str> {
+    serde_json::to_string(value).unwrap_or_default().into()
+}
+
 /// A request as decided now.
 fn decided(item: ApprovalItem, decision: Decision, by: &str) -> ApprovalDecided {
     ApprovalDecided {
@@ -124,7 +131,7 @@ fn decided(item: ApprovalItem, decision: Decision, by: &str) -> ApprovalDecided 
 
 impl Approvals {
     /// The queue, with the history kept under `data_dir`.
-    pub fn new(data_dir: &std::path::Path, journal: std::sync::Arc<Journal>) -> Self {
+    pub fn new(data_dir: &std::path::Path, journal: Arc<Journal>) -> Self {
         Approvals {
             pending: Mutex::default(),
             history: ApprovalHistory::open(data_dir, journal),
@@ -133,7 +140,7 @@ impl Approvals {
         }
     }
 
-    fn publish(&self, name: &'static str, data: serde_json::Value) -> u64 {
+    fn publish(&self, name: &'static str, data: Arc<str>) -> u64 {
         let mut feed = self.feed.lock();
         feed.seq += 1;
         let seq = feed.seq;
@@ -159,8 +166,8 @@ impl Approvals {
     }
 
     fn record(&self, decided: ApprovalDecided, lazy: bool) -> Durable {
-        let data = serde_json::to_value(&decided).unwrap_or_default();
-        let record = self.history.record(decided, lazy);
+        let data = json_text(&decided);
+        let record = self.history.record(&decided.id, data.clone(), lazy);
         self.publish("approval.decided", data);
         record
     }
@@ -186,7 +193,7 @@ impl Approvals {
             .map(|p| FeedEvent {
                 seq: p.seq,
                 name: "approval.requested",
-                data: serde_json::to_value(&p.item).unwrap_or_default(),
+                data: json_text(&p.item),
             })
             .collect();
         (seq, events)
@@ -261,8 +268,7 @@ impl Approvals {
                 )
                 .with_details(json!({"pending": waiting, "limit": limit})));
             }
-            let data = serde_json::to_value(&item).unwrap_or_default();
-            let seq = self.publish("approval.requested", data);
+            let seq = self.publish("approval.requested", json_text(&item));
             pending.push(Pending {
                 item,
                 seq,

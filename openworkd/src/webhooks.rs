@@ -105,7 +105,7 @@ async fn follow(
         if wanting.is_empty() {
             continue;
         }
-        let body = serde_json::json!({ "event": event.name, "approval": event.data }).to_string();
+        let body = format!(r#"{{"event":"{}","approval":{}}}"#, event.name, event.data);
         for hook in wanting {
             let (hook, body, client) = (hook.clone(), body.clone(), client.clone());
             let state = *state;

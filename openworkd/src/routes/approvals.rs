@@ -59,8 +59,7 @@ pub async fn list(State(st): State<AppState>, _host: Host, headers: HeaderMap) -
         let frame = Event::default()
             .event(event.name)
             .id(event.seq.to_string())
-            .json_data(&event.data)
-            .unwrap_or_else(|_| Event::default().comment("unserializable event"));
+            .data(&*event.data);
         Some((Ok::<_, Infallible>(frame), feed))
     });
     Sse::new(frames)
