@@ -859,7 +859,10 @@ fn pick_token(
     } else if let Some(t) = nonempty(file) {
         (t, TokenSource::File)
     } else {
-        (uuid::Uuid::new_v4().to_string(), TokenSource::Generated)
+        (
+            crate::tokens::secret_uuid().to_string(),
+            TokenSource::Generated,
+        )
     }
 }
 

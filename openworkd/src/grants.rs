@@ -30,7 +30,7 @@ pub struct Grants {
 
 /// A fresh code: `XXXXX-XXXXX`.
 fn new_code() -> String {
-    let random = uuid::Uuid::new_v4();
+    let random = crate::tokens::secret_uuid();
     let mut bits = u128::from_le_bytes(*random.as_bytes());
     let mut code = String::with_capacity(CODE_LEN + 1);
     for i in 0..CODE_LEN {

@@ -164,7 +164,7 @@ impl TokenStore {
         label: Option<String>,
         ttl_seconds: Option<u64>,
     ) -> ApiResult<TokenCreated> {
-        let token = format!("owt_{}", uuid::Uuid::new_v4().simple());
+        let token = format!("owt_{}", secret_uuid().simple());
         let now = crate::now_ms();
         let stored = StoredToken {
             id: uuid::Uuid::new_v4().to_string(),
@@ -214,6 +214,17 @@ impl TokenStore {
         text.push('\n');
         write_atomic_with_mode(&self.path, text.as_bytes(), 0o600)?;
         Ok(())
+    }
+}
+
+/// A random UUID for a secret (a token, a pairing code), its bits read
+/// from the system's random source each time. Ids that are not secrets
+/// take `Uuid::new_v4` (a generator seeded from it once per thread).
+pub fn secret_uuid() -> uuid::Uuid {
+    let mut bytes = [0u8; 16];
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => uuid::Builder::from_random_bytes(bytes).into_uuid(),
+        Err(_) => uuid::Uuid::new_v4(),
     }
 }
 
