@@ -65,33 +65,22 @@ pub struct Root {
     dir: std::os::fd::OwnedFd,
 }
 
-/// A folder that is not there (any more) or not a folder.
-fn missing(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-    )
-}
-
 impl Root {
     /// The workspace at `path`; `404 workspace_not_found` when its folder
     /// is gone (removed, or replaced by a file, while configured).
     pub fn new(path: &Path) -> ApiResult<Root> {
-        let refused = |e: io::Error| match missing(&e) {
-            true => Root::gone(path),
-            false => at_path(e, path).into(),
-        };
         #[cfg(target_os = "linux")]
         let dir = {
             use rustix::fs::{Mode, OFlags};
             let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-            rustix::fs::open(path, flags, Mode::empty()).map_err(|e| refused(e.into()))?
+            rustix::fs::open(path, flags, Mode::empty())
+                .map_err(|e| Root::refused(path, e.into()))?
         };
         #[cfg(not(target_os = "linux"))]
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => {}
             Ok(_) => return Err(Root::gone(path)),
-            Err(e) => return Err(refused(e)),
+            Err(e) => return Err(Root::refused(path, e)),
         }
         Ok(Root {
             path: path.to_path_buf(),
@@ -109,15 +98,24 @@ impl Root {
         .with_details(serde_json::json!({"path": path.display().to_string()}))
     }
 
+    /// The answer when the root at `path` cannot be looked up: gone when
+    /// it is not there (any more) or not a folder.
+    fn refused(path: &Path, e: io::Error) -> ApiError {
+        match e.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => Root::gone(path),
+            _ => at_path(e, path).into(),
+        }
+    }
+
     /// Where the root really lies (symlinks resolved).
     fn real(&self) -> ApiResult<&Path> {
         if let Some(real) = self.real.get() {
             return Ok(real);
         }
-        let real = self.path.canonicalize().map_err(|e| match missing(&e) {
-            true => Root::gone(&self.path),
-            false => at_path(e, &self.path).into(),
-        })?;
+        let real = self
+            .path
+            .canonicalize()
+            .map_err(|e| Root::refused(&self.path, e))?;
         Ok(self.real.get_or_init(|| real))
     }
 
