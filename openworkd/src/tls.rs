@@ -79,9 +79,17 @@ fn load(source: &TlsSource, config: &Config) -> Result<Loaded, String> {
     }
 }
 
+/// A PEM file's bytes: a regular file only, read without waiting (a FIFO
+/// is refused, not waited on) and bounded.
+fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>, String> {
+    crate::workspace::paths::read_file(path, 1 << 20)
+        .map(|(_, bytes)| bytes)
+        .map_err(|e| format!("cannot read the TLS {what} {}: {e}", path.display()))
+}
+
 fn from_files(cert: &Path, key: &Path) -> Result<Loaded, String> {
-    let chain = CertificateDer::pem_file_iter(cert)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+    let chain = CertificateDer::pem_slice_iter(&read_pem(cert, "certificate")?)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("cannot read the TLS certificate {}: {e}", cert.display()))?;
     let Some(leaf) = chain.first() else {
         return Err(format!(
@@ -90,7 +98,7 @@ fn from_files(cert: &Path, key: &Path) -> Result<Loaded, String> {
         ));
     };
     let fingerprint = Fingerprint::of(leaf);
-    let key = PrivateKeyDer::from_pem_file(key)
+    let key = PrivateKeyDer::from_pem_slice(&read_pem(key, "key")?)
         .map_err(|e| format!("cannot read the TLS key {}: {e}", key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)

@@ -436,6 +436,15 @@ fn sighup_reloads_workspaces_cors_and_approval_without_dropping_connections() {
         2
     );
     assert_eq!(d.get("/status").json()["approval"]["mode"], "manual");
+
+    // Nor is one that is not a regular file: a FIFO is not waited on.
+    std::fs::remove_file(&config_path).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&config_path)
+        .status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+    d.hangup("configuration not reloaded", 2);
+    assert_eq!(d.get("/status").json()["approval"]["mode"], "manual");
 }
 
 /// Binds the port given first, passes the socket as fd 3 the way systemd
