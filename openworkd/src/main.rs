@@ -272,28 +272,35 @@ fn print_boot(config: &Config, host: &str, port: u16, tls: Option<&Tls>, verbose
 /// On each SIGHUP, resolve the configuration again (the same flags, the
 /// environment, `server.json`) and apply the settings that can change while
 /// running; open connections are not touched. A configuration that no
-/// longer resolves is reported and the running one kept.
+/// longer resolves is reported and the running one kept. The files are
+/// read on a blocking thread, never on the workers that serve requests.
 async fn reload_on_hangup(server: Arc<Server>, flags: Flags, mut hangup: Signal) {
+    let flags = Arc::new(flags);
     while hangup.recv().await.is_some() {
-        let config = match load_config(&flags) {
-            Ok(config) => config,
-            Err(e) => {
-                logging::error(&format!(
-                    "SIGHUP: configuration not reloaded, keeping the running one: {e}"
-                ));
-                continue;
-            }
-        };
-        server.reload(&config);
-        logging::info(&format!(
-            "SIGHUP: configuration reloaded: {} workspace(s), approval {} ({} ms), CORS origins: {}. \
-             Listen address, tokens, read-only mode, data directory and proxy settings apply at the next start.",
-            config.workspaces.len(),
-            config.approval_mode.as_str(),
-            config.approval_timeout_ms,
-            config.cors_origins.join(", ")
-        ));
+        let (server, flags) = (server.clone(), flags.clone());
+        let _ = tokio::task::spawn_blocking(move || reload(&server, &flags)).await;
     }
+}
+
+fn reload(server: &Server, flags: &Flags) {
+    let config = match load_config(flags) {
+        Ok(config) => config,
+        Err(e) => {
+            logging::error(&format!(
+                "SIGHUP: configuration not reloaded, keeping the running one: {e}"
+            ));
+            return;
+        }
+    };
+    server.reload(&config);
+    logging::info(&format!(
+        "SIGHUP: configuration reloaded: {} workspace(s), approval {} ({} ms), CORS origins: {}. \
+         Listen address, tokens, read-only mode, data directory and proxy settings apply at the next start.",
+        config.workspaces.len(),
+        config.approval_mode.as_str(),
+        config.approval_timeout_ms,
+        config.cors_origins.join(", ")
+    ));
 }
 
 /// Resolves on SIGINT or SIGTERM (the server then denies pending approvals
