@@ -216,9 +216,7 @@ fn the_history_read_back_is_bounded_and_never_waits() {
         again.peak_rss_kib()
     );
     again.terminate();
-    std::fs::remove_file(&file).unwrap();
-    let made = std::process::Command::new("mkfifo").arg(&file).status();
-    assert!(made.is_ok_and(|s| s.success()));
+    openworkd_tests::make_fifo(&file);
     let again = restart();
     assert_eq!(history(&again, ""), Vec::<serde_json::Value>::new());
     assert_eq!(
@@ -670,8 +668,7 @@ fn webhooks_configured_by_a_reload_get_the_events_after_it() {
     let certs = tempfile::tempdir().unwrap();
     let (ca, _, _) = crate::tls::ca_signed(certs.path());
     let trust = certs.path().join("trust.pem");
-    let made = std::process::Command::new("mkfifo").arg(&trust).status();
-    assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+    openworkd_tests::make_fifo(&trust);
     let d = Daemon::builder()
         .with_workspace()
         .config("{}")
@@ -709,8 +706,7 @@ fn a_trust_store_that_never_answers_holds_up_neither_requests_nor_the_stop() {
     // FIFO nobody writes to keeps it reading for ever.
     let certs = tempfile::tempdir().unwrap();
     let trust = certs.path().join("trust.pem");
-    let made = std::process::Command::new("mkfifo").arg(&trust).status();
-    assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+    openworkd_tests::make_fifo(&trust);
     let mut d = Daemon::builder()
         .with_workspace()
         .env("SSL_CERT_FILE", &trust.display().to_string())

@@ -206,8 +206,7 @@ fn planted_fifos_and_huge_files_are_refused_never_waited_on_or_loaded() {
     let fifo = |relative: &str| {
         let path = ws.join(relative);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let made = std::process::Command::new("mkfifo").arg(&path).status();
-        assert!(made.is_ok_and(|s| s.success()), "mkfifo {relative}");
+        openworkd_tests::make_fifo(&path);
     };
     // Sparse: says 20 GiB, takes no room.
     let huge = |relative: &str| {

@@ -438,11 +438,7 @@ fn sighup_reloads_workspaces_cors_and_approval_without_dropping_connections() {
     assert_eq!(d.get("/status").json()["approval"]["mode"], "manual");
 
     // Nor is one that is not a regular file: a FIFO is not waited on.
-    std::fs::remove_file(&config_path).unwrap();
-    let made = std::process::Command::new("mkfifo")
-        .arg(&config_path)
-        .status();
-    assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+    openworkd_tests::make_fifo(&config_path);
     d.hangup("configuration not reloaded", 2);
     assert_eq!(d.get("/status").json()["approval"]["mode"], "manual");
 }

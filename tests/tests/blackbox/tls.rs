@@ -292,11 +292,7 @@ fn certificate_files_are_read_again_on_sighup_and_a_saved_pin_holds() {
     assert_eq!(status_fingerprint(&d), fp_b);
     assert!(d.output().contains(&live_cert.display().to_string()));
     // So is one that is not a regular file (a FIFO is not waited on).
-    std::fs::remove_file(&live_cert).unwrap();
-    let made = std::process::Command::new("mkfifo")
-        .arg(&live_cert)
-        .status();
-    assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+    openworkd_tests::make_fifo(&live_cert);
     d.hangup("TLS certificate not reloaded", 2);
     assert_eq!(status_fingerprint(&d), fp_b);
 }

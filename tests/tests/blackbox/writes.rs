@@ -466,12 +466,7 @@ fn writes_go_on_when_what_a_write_made_is_replaced_before_it_is_flushed() {
             std::fs::write(ws.join("gone"), "a file now").unwrap();
         }),
         ("fifo.txt", |ws| {
-            std::fs::remove_file(ws.join("fifo.txt")).unwrap();
-            let made = std::process::Command::new("mkfifo")
-                .arg(ws.join("fifo.txt"))
-                .status()
-                .unwrap();
-            assert!(made.success());
+            openworkd_tests::make_fifo(&ws.join("fifo.txt"))
         }),
         ("loop/b.txt", |ws| {
             std::fs::remove_dir_all(ws.join("loop")).unwrap();
