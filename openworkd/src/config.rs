@@ -829,12 +829,7 @@ fn default_config_path(home: &Path, platform_config_dir: Option<&Path>) -> PathB
 fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
     // A regular file only, read without waiting (a FIFO is refused, not
     // waited on, at start or at a reload) and bounded.
-    let read = crate::workspace::paths::read_file(path, crate::workspace::paths::MAX_PARSED_BYTES)
-        .and_then(|(_, bytes)| {
-            String::from_utf8(bytes)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-        });
-    let text = match read {
+    let text = match crate::workspace::paths::read_text_exact(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileConfig::default()),
         Err(e) => {
