@@ -272,18 +272,19 @@ pub fn http() -> &'static reqwest::blocking::Client {
     HTTP.get_or_init(|| client_builder().timeout(None).build().unwrap())
 }
 
-/// SHA-256 hex of a string (token hashes).
 /// Put a FIFO at `path` (in place of a file already there): opening it
 /// to read waits for a writer, which no one ever is.
 pub fn make_fifo(path: &Path) {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => panic!("{}: {e}", path.display()),
-        _ => {}
+    if let Err(e) = std::fs::remove_file(path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        panic!("{}: {e}", path.display());
     }
     let made = std::process::Command::new("mkfifo").arg(path).status();
     assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", path.display());
 }
 
+/// SHA-256 hex of a string (token hashes).
 pub fn sha256(text: &str) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(text.as_bytes()))
