@@ -34,6 +34,7 @@ Environment (a flag wins over its variable; empty variables count as unset):
   OPENWORK_TLS_SELF_SIGNED      1 serves HTTPS with a certificate made and kept in the data dir
   OPENWORK_TOY_UI, OPENCODE_ROUTER_HEALTH_PORT, OPENWORK_LOG_FORMAT,
   OPENWORK_LOG_REQUESTS, OPENWORK_RUN_ID
+  OPENWORK_CPU_SCHEDULING       batch (default) or normal: how the daemon's threads are scheduled
   OPENWORKD_REPORT_VERSION      version string reported by /health and --version
 
 Unknown arguments are ignored (with a warning) so launchers that pass newer
@@ -111,6 +112,12 @@ pub struct Flags {
     /// Do not log one line per request.
     #[arg(long = "no-log-requests")]
     pub no_log_requests: bool,
+    /// How the daemon's threads are scheduled on Linux: batch (default;
+    /// fewer preemptions between its own threads, so concurrent writes
+    /// cost less CPU) or normal. A policy other than normal set by the
+    /// service manager is kept.
+    #[arg(long = "cpu-scheduling", value_name = "POLICY")]
+    pub cpu_scheduling: Option<String>,
     /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
     /// Read again on SIGHUP.
     #[arg(long = "tls-cert", value_name = "PATH")]
@@ -190,6 +197,7 @@ pub struct FileConfig {
     pub opencode_password: Option<String>,
     pub log_format: Option<String>,
     pub log_requests: Option<bool>,
+    pub cpu_scheduling: Option<String>,
     pub auth: Option<FileAuth>,
     pub tls: Option<FileTls>,
 }
@@ -281,6 +289,22 @@ pub enum LogFormat {
     Json,
 }
 
+/// How the daemon's threads are scheduled (see [`crate::sched`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuScheduling {
+    Batch,
+    Normal,
+}
+
+impl CpuScheduling {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CpuScheduling::Batch => "batch",
+            CpuScheduling::Normal => "normal",
+        }
+    }
+}
+
 /// Where a token came from (reported by `/status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenSource {
@@ -326,6 +350,7 @@ pub struct Config {
     pub home_dir: PathBuf,
     pub log_format: LogFormat,
     pub log_requests: bool,
+    pub cpu_scheduling: CpuScheduling,
     pub run_id: String,
     pub reported_version: String,
     pub inbox_enabled: bool,
@@ -424,6 +449,7 @@ pub fn resolve(
     let (token_store_path, data_dir) = storage(env, &home, &config_dir);
     let features = Features::from_env(env);
     let tls = tls(&src)?;
+    let cpu_scheduling = cpu_scheduling(&src)?;
     Ok(Config {
         tls,
         host,
@@ -454,6 +480,7 @@ pub fn resolve(
         home_dir: home,
         log_format,
         log_requests,
+        cpu_scheduling,
         run_id: env
             .get("OPENWORK_RUN_ID")
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
@@ -729,6 +756,36 @@ fn logging(src: &Sources) -> (LogFormat, bool) {
     )
     .unwrap_or(true);
     (format, requests)
+}
+
+fn cpu_scheduling(src: &Sources) -> Result<CpuScheduling, ConfigError> {
+    let given = layered(
+        src.flags
+            .cpu_scheduling
+            .clone()
+            .map(|v| ("--cpu-scheduling", v)),
+        || {
+            src.env
+                .get("OPENWORK_CPU_SCHEDULING")
+                .map(|v| ("OPENWORK_CPU_SCHEDULING", v))
+        },
+        || {
+            src.file
+                .cpu_scheduling
+                .clone()
+                .map(|v| ("cpuScheduling", v))
+        },
+    );
+    let Some((from, value)) = given else {
+        return Ok(CpuScheduling::Batch);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "batch" => Ok(CpuScheduling::Batch),
+        "normal" | "other" => Ok(CpuScheduling::Normal),
+        _ => Err(ConfigError::Invalid(format!(
+            "{from}: {value:?} is not a CPU scheduling policy (batch or normal)"
+        ))),
+    }
 }
 
 /// The token store and the data folder.

@@ -25,6 +25,7 @@ mod proxy_path;
 mod read_budget;
 mod request_stats;
 mod routes;
+pub mod sched;
 pub mod tls;
 mod tokens;
 mod upstream;

@@ -4,7 +4,7 @@
 
 use openworkd::config::{self, Config, Environment, Flags, TokenSource};
 use openworkd::tls::Tls;
-use openworkd::{Server, install, logging, workspace};
+use openworkd::{Server, install, logging, sched, workspace};
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -27,6 +27,9 @@ fn main() -> ExitCode {
     if flags.version {
         println!("{}", config.reported_version);
         return ExitCode::SUCCESS;
+    }
+    if let Err(e) = sched::apply(config.cpu_scheduling) {
+        eprintln!("openworkd: keeping the CPU scheduling policy: {e}");
     }
     let tls = match Tls::load(&config) {
         Ok(tls) => tls,
@@ -266,6 +269,10 @@ fn print_boot(config: &Config, host: &str, port: u16, tls: Option<&Tls>, verbose
             config.token_store_path.display()
         ));
         logging::info(&format!("Data dir: {}", config.data_dir.display()));
+        logging::info(&format!(
+            "CPU scheduling: {}",
+            config.cpu_scheduling.as_str()
+        ));
     }
 }
 

@@ -220,3 +220,102 @@ fn json_logs_and_request_lines() {
         "a token reached the log"
     );
 }
+
+/// Every thread of the daemon as (name, nice value, scheduling policy
+/// number: 0 normal, 3 batch, 5 idle), from /proc.
+fn threads_scheduling(d: &Daemon) -> Vec<(String, i64, u32)> {
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", d.pid())).unwrap();
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.unwrap().path().join("stat")).ok())
+        .map(|stat| {
+            let (head, rest) = stat.rsplit_once(')').unwrap();
+            let name = head.split_once('(').unwrap().1.to_owned();
+            // Fields from the third (state) on: nice is the 19th, policy the 41st.
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            (
+                name,
+                fields[16].parse().unwrap(),
+                fields[38].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Start a daemon, make it write (so the threads that do file work
+/// exist), and return how its threads are scheduled.
+fn scheduled(builder: openworkd_tests::Builder) -> Vec<(String, i64, u32)> {
+    let d = builder.with_workspace().start();
+    let skill = r##"{"name":"sched","description":"d","content":"# s\n"}"##;
+    let written = d.post(&d.ws("skills"), skill);
+    assert_eq!(written.status, 200, "{}", written.text);
+    let threads = threads_scheduling(&d);
+    assert!(threads.len() >= 4, "{threads:?}");
+    threads
+}
+
+#[test]
+fn threads_run_under_the_batch_policy_unless_told_otherwise() {
+    // Default: every thread, the ones started for file work included, is
+    // under SCHED_BATCH, at the nice value it was started with.
+    for (name, nice, policy) in scheduled(Daemon::builder()) {
+        assert_eq!((policy, nice), (3, 0), "thread {name}");
+    }
+    let niced = scheduled(Daemon::builder().launched_by(&["nice", "-n", "7"]));
+    for (name, nice, policy) in niced {
+        assert_eq!((policy, nice), (3, 7), "thread {name}");
+    }
+    // Asked for the normal policy: flag, environment, config file, with
+    // the flag first.
+    let normal = [
+        Daemon::builder().arg("--cpu-scheduling").arg("normal"),
+        Daemon::builder().env("OPENWORK_CPU_SCHEDULING", "Normal"),
+        Daemon::builder().config(r#"{"cpuScheduling": "normal"}"#),
+        Daemon::builder()
+            .config(r#"{"cpuScheduling": "batch"}"#)
+            .env("OPENWORK_CPU_SCHEDULING", "batch")
+            .args(&["--cpu-scheduling", "normal"]),
+    ];
+    for builder in normal {
+        for (name, nice, policy) in scheduled(builder) {
+            assert_eq!((policy, nice), (0, 0), "thread {name}");
+        }
+    }
+    let d = Daemon::builder()
+        .args(&["--verbose", "--cpu-scheduling", "normal"])
+        .start();
+    let out = d.wait_for(std::time::Duration::from_secs(5), || {
+        let out = d.output();
+        out.contains("CPU scheduling:").then_some(out)
+    });
+    assert!(out.contains("CPU scheduling: normal"), "{out}");
+    // A policy the daemon was started under other than normal is the
+    // operator's, and kept.
+    let idle = scheduled(Daemon::builder().launched_by(&["chrt", "--idle", "0"]));
+    for (name, _, policy) in idle {
+        assert_eq!(policy, 5, "thread {name}");
+    }
+    // A value that is not a policy stops the start, naming where it came from.
+    for (builder, source) in [
+        (
+            Daemon::builder().args(&["--cpu-scheduling", "fast"]),
+            "--cpu-scheduling",
+        ),
+        (
+            Daemon::builder().env("OPENWORK_CPU_SCHEDULING", "rt"),
+            "OPENWORK_CPU_SCHEDULING",
+        ),
+        (
+            Daemon::builder().config(r#"{"cpuScheduling": "idle"}"#),
+            "cpuScheduling",
+        ),
+    ] {
+        let err = match builder.try_start() {
+            Ok(_) => panic!("started with a bad {source}"),
+            Err((_, err)) => err,
+        };
+        assert!(
+            err.contains(source) && err.contains("batch or normal"),
+            "{err}"
+        );
+    }
+}
