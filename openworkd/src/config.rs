@@ -781,7 +781,7 @@ fn cpu_scheduling(src: &Sources) -> Result<CpuScheduling, ConfigError> {
     };
     match value.trim().to_ascii_lowercase().as_str() {
         "batch" => Ok(CpuScheduling::Batch),
-        "normal" | "other" => Ok(CpuScheduling::Normal),
+        "normal" => Ok(CpuScheduling::Normal),
         _ => Err(ConfigError::Invalid(format!(
             "{from}: {value:?} is not a CPU scheduling policy (batch or normal)"
         ))),
