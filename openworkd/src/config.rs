@@ -114,8 +114,8 @@ pub struct Flags {
     pub no_log_requests: bool,
     /// How the daemon's threads are scheduled on Linux: batch (default;
     /// fewer preemptions between its own threads, so concurrent writes
-    /// cost less CPU) or normal. A policy other than normal set by the
-    /// service manager is kept.
+    /// cost less CPU) or normal. A policy other than these two that the
+    /// daemon was started under (chrt, the service manager) is kept.
     #[arg(long = "cpu-scheduling", value_name = "POLICY")]
     pub cpu_scheduling: Option<String>,
     /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.

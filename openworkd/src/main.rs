@@ -302,7 +302,7 @@ fn reload(server: &Server, flags: &Flags) {
     server.reload(&config);
     logging::info(&format!(
         "SIGHUP: configuration reloaded: {} workspace(s), approval {} ({} ms), CORS origins: {}. \
-         Listen address, tokens, read-only mode, data directory and proxy settings apply at the next start.",
+         Listen address, tokens, read-only mode, data directory, proxy settings and CPU scheduling apply at the next start.",
         config.workspaces.len(),
         config.approval_mode.as_str(),
         config.approval_timeout_ms,
